@@ -1,0 +1,48 @@
+//! The CLI's error type: every library error, turned into one line and an exit code.
+
+use std::path::PathBuf;
+
+/// Anything that ends a `nabla` command with a non-zero exit.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// Assembly, MatrixMarket input or a solver failed.
+    #[error(transparent)]
+    Sparse(#[from] nabla_sparse::SparseError),
+    /// Reading or writing HDF5 failed.
+    #[error(transparent)]
+    Data(#[from] nabla_data::DataError),
+    /// A grid spec is invalid.
+    #[error(transparent)]
+    Core(#[from] nabla_core::CoreError),
+    /// A plot could not be drawn or written.
+    #[error(transparent)]
+    Plot(#[from] crate::plot::PlotError),
+    /// An output file cannot be written.
+    #[error("{}: {source}", path.display())]
+    Output {
+        /// The file the user asked for.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Flags that do not fit together or are out of range.
+    #[error("{0}")]
+    Usage(String),
+    /// The solver stopped at `--max-iters` above the tolerance; outputs were still written.
+    #[error("{0}")]
+    NotConverged(String),
+}
+
+impl CliError {
+    /// 2 for a solve that ran but did not reach the tolerance, 1 for everything else.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::NotConverged(_) => 2,
+            _ => 1,
+        }
+    }
+}
+
+/// Result alias of the CLI.
+pub type Result<T> = std::result::Result<T, CliError>;

@@ -1,0 +1,507 @@
+//! `nabla poisson`: build a Poisson system (a generated grid, optionally with an obstacle mask,
+//! or a MatrixMarket matrix), solve it, and write the solution, a JSON report and plots.
+
+use crate::error::{CliError, Result};
+use crate::plot;
+use crate::progress::SolveProgress;
+use nabla_core::atomic::{check_writable, write_atomic};
+use nabla_core::GridShape;
+use nabla_data::AttrValue;
+use nabla_sparse::{
+    mm, solve, GridPoisson, LinearOperator, RhsKind, SolveOptions, SolveReport, SolverKind,
+    SparseMatrix, System,
+};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// The grid solved when neither `--grid` nor `--matrix` is given.
+const DEFAULT_GRID: &str = "256x256";
+
+/// Flags of `nabla poisson`.
+#[derive(clap::Args, Debug)]
+#[command(after_help = "\
+Grid problems: the h²-scaled 5-point (2-D) / 7-point (3-D) discretization of −Δu = f with \
+u = 0 on the boundary: diagonal 4 (6), neighbours −1, unknown i + NX*j (+ NX*NY*k). \
+With neither --grid nor --matrix, solves the 256x256 grid with a random right-hand side.
+
+Exit codes: 0 converged; 1 error (nothing written); 2 the solver stopped at --max-iters above \
+--tol (outputs written, with converged = false).")]
+pub struct PoissonArgs {
+    /// Grid of interior unknowns: NX, NXxNY or NXxNYxNZ [default: 256x256 unless --matrix].
+    #[arg(long, value_name = "NX[xNY[xNZ]]", conflicts_with = "matrix")]
+    grid: Option<GridShape>,
+
+    /// Obstacle mask for --grid: HDF5 file with dataset `mask` (u8, shape [NZ,]NY,NX, 1 = solid
+    /// cell, fixed at 0 and removed from the system).
+    #[arg(long, value_name = "FILE.h5", requires = "grid")]
+    mask: Option<PathBuf>,
+
+    /// Solve your own matrix (MatrixMarket coordinate, real/integer/pattern, general or
+    /// symmetric).
+    #[arg(long, value_name = "A.mtx")]
+    matrix: Option<PathBuf>,
+
+    /// Right-hand side from a MatrixMarket vector (array N×1, or one-column coordinate).
+    #[arg(long, value_name = "b.mtx", conflicts_with = "rhs")]
+    rhs_file: Option<PathBuf>,
+
+    /// Generated right-hand side: random (uniform in [−1, 1], seeded), ones, or point (a unit
+    /// source at the centre cell; row n/2 for --matrix) [default: random for --grid, ones for
+    /// --matrix].
+    #[arg(long, value_parser = parse_rhs)]
+    rhs: Option<RhsKind>,
+
+    /// Seed of the random right-hand side (PCG64).
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+
+    /// cg | jacobi-pcg | ic0-pcg | ssor-pcg | mg-pcg (grids only) | sor | ssor
+    /// [default: mg-pcg for --grid, ic0-pcg for --matrix].
+    #[arg(long, value_parser = parse_solver)]
+    solver: Option<SolverKind>,
+
+    /// Stop when ‖b − A x‖₂ ≤ tol·‖b‖₂.
+    #[arg(long, default_value_t = 1e-8)]
+    tol: f64,
+
+    /// Iteration cap (CG iterations, or SOR/SSOR sweeps).
+    #[arg(long, default_value_t = 100_000)]
+    max_iters: usize,
+
+    /// Relaxation factor ω in (0, 2) for sor, ssor and ssor-pcg; the default 1.0 makes sor
+    /// Gauss–Seidel and ssor symmetric Gauss–Seidel.
+    #[arg(long, default_value_t = 1.0)]
+    omega: f64,
+
+    /// Worker threads [default: all cores].
+    #[arg(long)]
+    threads: Option<usize>,
+
+    /// Write the solution as HDF5: `x` and `b` over the unknowns (f64), and for grids `u`
+    /// shaped [NZ,]NY,NX over the whole grid.
+    #[arg(long, value_name = "sol.h5")]
+    out: Option<PathBuf>,
+
+    /// Write a JSON report (solver, unknowns, nonzeros, iterations, relative_residual,
+    /// converged, setup_seconds, solve_seconds, residual_history, ...).
+    #[arg(long, value_name = "report.json")]
+    report: Option<PathBuf>,
+
+    /// Render the solution as a PNG colour map (2-D grids; the middle z-slice of 3-D grids; a
+    /// line chart for 1-D grids).
+    #[arg(long, value_name = "sol.png")]
+    plot: Option<PathBuf>,
+
+    /// Render the residual history (relative residual per iteration, log scale) as a PNG.
+    #[arg(long, value_name = "history.png")]
+    history_plot: Option<PathBuf>,
+
+    /// No progress line.
+    #[arg(long)]
+    quiet: bool,
+}
+
+fn parse_rhs(s: &str) -> std::result::Result<RhsKind, String> {
+    s.parse()
+        .map_err(|e: nabla_sparse::SparseError| e.to_string())
+}
+
+fn parse_solver(s: &str) -> std::result::Result<SolverKind, String> {
+    s.parse()
+        .map_err(|e: nabla_sparse::SparseError| e.to_string())
+}
+
+/// What `--report` writes. The first fields are the contract other tools read.
+#[derive(Serialize)]
+struct PoissonReport<'a> {
+    solver: &'a str,
+    unknowns: usize,
+    nonzeros: usize,
+    iterations: usize,
+    /// ‖b − A x‖₂ / ‖b‖₂ recomputed from the returned x.
+    relative_residual: f64,
+    converged: bool,
+    setup_seconds: f64,
+    solve_seconds: f64,
+    residual_history: &'a [f64],
+    tolerance: f64,
+    max_iters: usize,
+    omega: Option<f64>,
+    /// `grid NXxNY` or `matrix PATH`.
+    problem: String,
+    grid: Option<String>,
+    mask: Option<String>,
+    matrix: Option<String>,
+    rhs: String,
+    seed: Option<u64>,
+    /// Reading or assembling the matrix and right-hand side, before `setup_seconds`.
+    assembly_seconds: f64,
+    seconds_per_iteration: f64,
+    threads: usize,
+    nabla_version: &'static str,
+}
+
+/// A loaded problem: the system and where it came from.
+struct Problem {
+    grid: Option<GridPoisson>,
+    matrix: Option<SparseMatrix>,
+    b: Vec<f64>,
+    rhs_label: String,
+    assembly_seconds: f64,
+}
+
+/// Runs `nabla poisson`.
+pub fn run(args: &PoissonArgs) -> Result<()> {
+    let grid_shape: Option<GridShape> = match (&args.grid, &args.matrix) {
+        (Some(g), _) => Some(g.clone()),
+        (None, None) => Some(DEFAULT_GRID.parse()?),
+        (None, Some(_)) => None,
+    };
+    let kind = args.solver.unwrap_or(if grid_shape.is_some() {
+        SolverKind::MgPcg
+    } else {
+        SolverKind::Ic0Pcg
+    });
+    check_flags(args, kind, grid_shape.as_ref())?;
+    if let Some(n) = args.threads {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build_global()
+            .map_err(|e| CliError::Usage(format!("--threads {n}: {e}")))?;
+    }
+
+    let problem = load_problem(args, kind, grid_shape.as_ref())?;
+    let stencil = match (&problem.grid, &problem.matrix) {
+        (Some(g), None) => g.stencil(),
+        _ => None,
+    };
+    let operator: &dyn LinearOperator = match (&stencil, &problem.matrix) {
+        (Some(s), _) => s,
+        (None, Some(m)) => m,
+        (None, None) => return Err(CliError::Usage("no system to solve".into())),
+    };
+    let system = System {
+        matrix: problem.matrix.as_ref(),
+        operator: Some(operator),
+        grid: problem.grid.as_ref(),
+    };
+
+    let progress = SolveProgress::new(args.tol, !args.quiet);
+    let monitor = |it: usize, rel: f64| progress.update(it, rel);
+    let opts = SolveOptions {
+        tol: args.tol,
+        max_iters: args.max_iters,
+        record_history: true,
+        monitor: Some(&monitor),
+    };
+    let mut x = vec![0.0; problem.b.len()];
+    let result = solve(kind, &system, args.omega, &problem.b, &mut x, &opts);
+    progress.finish();
+    let report = result?;
+
+    let threads = rayon::current_num_threads();
+    let summary = PoissonReport {
+        solver: kind.name(),
+        unknowns: operator.dim(),
+        nonzeros: operator.nonzeros(),
+        iterations: report.iterations,
+        relative_residual: report.relative_residual,
+        converged: report.converged,
+        setup_seconds: report.setup_seconds,
+        solve_seconds: report.solve_seconds,
+        residual_history: &report.residual_history,
+        tolerance: args.tol,
+        max_iters: args.max_iters,
+        omega: kind.uses_omega().then_some(args.omega),
+        problem: match (&problem.grid, &args.matrix) {
+            (Some(g), _) => format!("grid {}", g.shape()),
+            (None, Some(m)) => format!("matrix {}", m.display()),
+            (None, None) => String::new(),
+        },
+        grid: problem.grid.as_ref().map(|g| g.shape().to_string()),
+        mask: args.mask.as_ref().map(|p| p.display().to_string()),
+        matrix: args.matrix.as_ref().map(|p| p.display().to_string()),
+        rhs: problem.rhs_label.clone(),
+        seed: matches!(
+            args.rhs_or_default(problem.grid.is_some()),
+            Some(RhsKind::Random)
+        )
+        .then_some(args.seed),
+        assembly_seconds: problem.assembly_seconds,
+        seconds_per_iteration: if report.iterations > 0 {
+            report.solve_seconds / report.iterations as f64
+        } else {
+            0.0
+        },
+        threads,
+        nabla_version: env!("CARGO_PKG_VERSION"),
+    };
+    write_outputs(args, &problem, &x, &report, &summary)?;
+    print_summary(&summary);
+    if !report.converged {
+        return Err(CliError::NotConverged(format!(
+            "{} did not converge: relative residual {:.3e} > tol {:.1e} after {} iterations \
+             (raise --max-iters or pick a stronger solver, e.g. --solver mg-pcg)",
+            kind.name(),
+            report.relative_residual,
+            args.tol,
+            report.iterations
+        )));
+    }
+    Ok(())
+}
+
+impl PoissonArgs {
+    /// The generated right-hand side in effect, `None` when it comes from `--rhs-file`.
+    fn rhs_or_default(&self, is_grid: bool) -> Option<RhsKind> {
+        if self.rhs_file.is_some() {
+            return None;
+        }
+        Some(self.rhs.unwrap_or(if is_grid {
+            RhsKind::Random
+        } else {
+            RhsKind::Ones
+        }))
+    }
+}
+
+/// Flag checks that need no file: ranges and combinations, then output paths.
+fn check_flags(args: &PoissonArgs, kind: SolverKind, grid: Option<&GridShape>) -> Result<()> {
+    if !(args.tol.is_finite() && args.tol > 0.0 && args.tol < 1.0) {
+        return Err(CliError::Usage(format!(
+            "--tol must be in (0, 1), got {}",
+            args.tol
+        )));
+    }
+    if args.max_iters == 0 {
+        return Err(CliError::Usage("--max-iters must be at least 1".into()));
+    }
+    if kind.uses_omega() && !(args.omega.is_finite() && args.omega > 0.0 && args.omega < 2.0) {
+        return Err(CliError::Usage(format!(
+            "--omega must be in (0, 2) for {}, got {}",
+            kind.name(),
+            args.omega
+        )));
+    }
+    if args.threads == Some(0) {
+        return Err(CliError::Usage("--threads must be at least 1".into()));
+    }
+    if kind == SolverKind::MgPcg && grid.is_none() {
+        return Err(nabla_sparse::SparseError::NotAGrid(
+            "a MatrixMarket matrix has no grid hierarchy; use --solver ic0-pcg or cg".into(),
+        )
+        .into());
+    }
+    if args.plot.is_some() && grid.is_none() {
+        return Err(CliError::Usage(
+            "--plot draws grid solutions; a --matrix problem has no grid (use --out and plot x \
+             yourself)"
+                .into(),
+        ));
+    }
+    let outputs = [&args.out, &args.report, &args.plot, &args.history_plot];
+    for path in outputs.into_iter().flatten() {
+        check_writable(path).map_err(|source| CliError::Output {
+            path: path.clone(),
+            source,
+        })?;
+    }
+    let mut seen: Vec<&PathBuf> = Vec::new();
+    for path in outputs.into_iter().flatten() {
+        if seen.contains(&path) {
+            return Err(CliError::Usage(format!(
+                "{} is given for two outputs",
+                path.display()
+            )));
+        }
+        seen.push(path);
+    }
+    Ok(())
+}
+
+/// Reads or generates the system. Grid matrices are assembled here only when the solver
+/// needs them (CG and Jacobi-PCG on unmasked grids run matrix-free).
+fn load_problem(
+    args: &PoissonArgs,
+    kind: SolverKind,
+    shape: Option<&GridShape>,
+) -> Result<Problem> {
+    let t0 = Instant::now();
+    let (grid, matrix) = match shape {
+        Some(shape) => {
+            let mut g = GridPoisson::new(shape.clone());
+            if let Some(path) = &args.mask {
+                let mask = nabla_data::read_mask(path, shape)?;
+                g = g.with_mask(mask)?;
+            }
+            let needs_matrix = kind.needs_matrix() || g.mask().is_some();
+            let m = needs_matrix.then(|| g.matrix());
+            (Some(g), m)
+        }
+        None => {
+            let path = args
+                .matrix
+                .as_ref()
+                .ok_or_else(|| CliError::Usage("give --grid or --matrix".into()))?;
+            (None, Some(mm::read_matrix(path)?))
+        }
+    };
+    let n = match (&grid, &matrix) {
+        (_, Some(m)) => m.rows(),
+        (Some(g), None) => g.unknowns(),
+        (None, None) => 0,
+    };
+    let (b, rhs_label) = match (&args.rhs_file, args.rhs_or_default(grid.is_some())) {
+        (Some(path), _) => {
+            let b = mm::read_vector(path)?;
+            if b.len() != n {
+                return Err(nabla_sparse::SparseError::DimensionMismatch(format!(
+                    "{} has {} entries, the system has {n} unknowns",
+                    path.display(),
+                    b.len()
+                ))
+                .into());
+            }
+            (b, format!("file {}", path.display()))
+        }
+        (None, Some(k)) => {
+            let b = match &grid {
+                Some(g) => g.rhs(k, args.seed),
+                None => k.vector(n, args.seed),
+            };
+            (b, k.name().to_string())
+        }
+        (None, None) => unreachable!("rhs_or_default is Some without --rhs-file"),
+    };
+    Ok(Problem {
+        grid,
+        matrix,
+        b,
+        rhs_label,
+        assembly_seconds: t0.elapsed().as_secs_f64(),
+    })
+}
+
+/// Writes `--out`, `--report`, `--plot` and `--history-plot`, each atomically.
+fn write_outputs(
+    args: &PoissonArgs,
+    problem: &Problem,
+    x: &[f64],
+    report: &SolveReport,
+    summary: &PoissonReport,
+) -> Result<()> {
+    let u = problem.grid.as_ref().map(|g| g.to_grid(x));
+    if let Some(path) = &args.out {
+        let attrs: Vec<(&str, AttrValue)> = vec![
+            ("solver", summary.solver.into()),
+            ("problem", summary.problem.clone().into()),
+            ("rhs", summary.rhs.clone().into()),
+            ("tolerance", args.tol.into()),
+            ("relative_residual", report.relative_residual.into()),
+            ("iterations", report.iterations.into()),
+            ("converged", report.converged.into()),
+            ("unknowns", summary.unknowns.into()),
+            ("nonzeros", summary.nonzeros.into()),
+        ];
+        nabla_data::write_solution(
+            path,
+            x,
+            &problem.b,
+            problem.grid.as_ref().map(|g| g.shape()),
+            u.as_deref(),
+            &attrs,
+        )?;
+    }
+    if let Some(path) = &args.report {
+        let json = serde_json::to_vec_pretty(summary)
+            .map_err(|e| CliError::Usage(format!("cannot encode the report: {e}")))?;
+        write_atomic(path, |w| std::io::Write::write_all(w, &json)).map_err(|source| {
+            CliError::Output {
+                path: path.clone(),
+                source,
+            }
+        })?;
+    }
+    if let (Some(path), Some(g), Some(u)) = (&args.plot, &problem.grid, &u) {
+        plot_solution(path, g, u, summary)?;
+    }
+    if let Some(path) = &args.history_plot {
+        let pts: Vec<(f64, f64)> = report
+            .residual_history
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (i as f64, *r))
+            .collect();
+        plot::line_chart(
+            path,
+            &format!("{} on {}", summary.solver, summary.problem),
+            "iteration",
+            "‖b − Ax‖ / ‖b‖",
+            &[(summary.solver.to_string(), pts)],
+            true,
+        )?;
+    }
+    Ok(())
+}
+
+/// Draws the solution: a colour map in 2-D, the middle z-slice in 3-D, a line in 1-D.
+fn plot_solution(path: &Path, g: &GridPoisson, u: &[f64], summary: &PoissonReport) -> Result<()> {
+    let dims = g.shape().dims();
+    let title = format!(
+        "u: {} on {}, {} iterations",
+        summary.solver, summary.problem, summary.iterations
+    );
+    match *dims {
+        [nx] => {
+            let pts: Vec<(f64, f64)> = u.iter().enumerate().map(|(i, v)| (i as f64, *v)).collect();
+            plot::line_chart(
+                path,
+                &title,
+                &format!("i (of {nx})"),
+                "u",
+                &[("u".into(), pts)],
+                false,
+            )?;
+        }
+        [nx, ny] => plot::heatmap(path, u, nx, ny, &title)?,
+        [nx, ny, nz] => {
+            let k = nz / 2;
+            let slice = &u[nx * ny * k..nx * ny * (k + 1)];
+            plot::heatmap(path, slice, nx, ny, &format!("{title}, slice k = {k}"))?;
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// The human-readable summary on stdout.
+fn print_summary(s: &PoissonReport) {
+    println!(
+        "problem            {} ({} unknowns, {} nonzeros)",
+        s.problem, s.unknowns, s.nonzeros
+    );
+    println!("right-hand side    {}", s.rhs);
+    match s.omega {
+        Some(w) => println!("solver             {} (omega = {w})", s.solver),
+        None => println!("solver             {}", s.solver),
+    }
+    println!(
+        "converged          {} in {} iterations (tol {:.1e})",
+        if s.converged { "yes" } else { "NO" },
+        s.iterations,
+        s.tolerance
+    );
+    println!(
+        "relative residual  {:.3e} (recomputed from x)",
+        s.relative_residual
+    );
+    println!(
+        "time               assembly {:.3} s, setup {:.3} s, solve {:.3} s ({:.3} ms/iteration, {} threads)",
+        s.assembly_seconds,
+        s.setup_seconds,
+        s.solve_seconds,
+        s.seconds_per_iteration * 1e3,
+        s.threads
+    );
+}

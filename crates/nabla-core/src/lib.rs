@@ -1,0 +1,28 @@
+//! Shared foundations of nabla: structured grid shapes, atomic file output and the core error
+//! type.
+//!
+//! ```
+//! use nabla_core::GridShape;
+//! let g: GridShape = "64x32".parse().unwrap();
+//! assert_eq!(g.dims(), &[64, 32]);
+//! assert_eq!(g.len(), 64 * 32);
+//! assert_eq!(g.index(&[3, 2]), 3 + 64 * 2); // x fastest
+//! ```
+
+pub mod atomic;
+pub mod grid;
+
+pub use grid::GridShape;
+
+/// Errors raised by `nabla-core`.
+#[derive(Debug, thiserror::Error)]
+pub enum CoreError {
+    /// A grid specification such as `"64x64"` could not be parsed or is out of range.
+    #[error("invalid grid '{spec}': {reason}")]
+    InvalidGrid {
+        /// The text the user gave.
+        spec: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+}

@@ -1,0 +1,169 @@
+//! One entry point that builds any solver by name and runs it: what the CLI, benchmarks and
+//! sequence runners call.
+
+use crate::csr::SparseMatrix;
+use crate::error::{Result, SparseError};
+use crate::grid::GridPoisson;
+use crate::multigrid::Multigrid;
+use crate::operator::LinearOperator;
+use crate::solvers::{
+    Cg, Ic0, Jacobi, Pcg, SolveOptions, SolveReport, Solver, Sor, Ssor, SsorPreconditioner,
+};
+use std::str::FromStr;
+use std::time::Instant;
+
+/// The solvers of `nabla poisson --solver`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SolverKind {
+    /// Conjugate gradients.
+    Cg,
+    /// PCG with the Jacobi (diagonal) preconditioner.
+    JacobiPcg,
+    /// PCG with incomplete Cholesky IC(0).
+    Ic0Pcg,
+    /// PCG with the SSOR(ω) preconditioner.
+    SsorPcg,
+    /// PCG with one geometric-multigrid V-cycle as preconditioner (grid problems only).
+    MgPcg,
+    /// Stand-alone SOR(ω) (ω = 1 is Gauss–Seidel).
+    Sor,
+    /// Stand-alone SSOR(ω).
+    Ssor,
+}
+
+impl SolverKind {
+    /// Every solver, in CLI order.
+    pub const ALL: [SolverKind; 7] = [
+        Self::Cg,
+        Self::JacobiPcg,
+        Self::Ic0Pcg,
+        Self::SsorPcg,
+        Self::MgPcg,
+        Self::Sor,
+        Self::Ssor,
+    ];
+
+    /// The CLI name (`cg`, `jacobi-pcg`, `ic0-pcg`, `ssor-pcg`, `mg-pcg`, `sor`, `ssor`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Cg => "cg",
+            Self::JacobiPcg => "jacobi-pcg",
+            Self::Ic0Pcg => "ic0-pcg",
+            Self::SsorPcg => "ssor-pcg",
+            Self::MgPcg => "mg-pcg",
+            Self::Sor => "sor",
+            Self::Ssor => "ssor",
+        }
+    }
+
+    /// Whether the method needs a symmetric (positive definite) matrix.
+    pub fn needs_symmetry(self) -> bool {
+        !matches!(self, Self::Sor)
+    }
+
+    /// Whether the method uses ω.
+    pub fn uses_omega(self) -> bool {
+        matches!(self, Self::Sor | Self::Ssor | Self::SsorPcg)
+    }
+
+    /// Whether the method needs the assembled matrix (CG and Jacobi-PCG run matrix-free on a
+    /// stencil).
+    pub fn needs_matrix(self) -> bool {
+        !matches!(self, Self::Cg | Self::JacobiPcg)
+    }
+}
+
+impl FromStr for SolverKind {
+    type Err = SparseError;
+    fn from_str(s: &str) -> Result<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|k| k.name() == s)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Self::ALL.iter().map(|k| k.name()).collect();
+                SparseError::InvalidParameter(format!(
+                    "unknown solver '{s}' (expected one of {})",
+                    names.join(", ")
+                ))
+            })
+    }
+}
+
+/// The system to solve: an assembled matrix, a matrix-free operator, or both, plus the grid
+/// behind it when there is one.
+pub struct System<'a> {
+    /// Assembled matrix (required by IC(0), SSOR, SOR, multigrid).
+    pub matrix: Option<&'a SparseMatrix>,
+    /// Operator used for products in Krylov methods (e.g. a matrix-free stencil); defaults to
+    /// the matrix.
+    pub operator: Option<&'a dyn LinearOperator>,
+    /// The grid problem, required by geometric multigrid.
+    pub grid: Option<&'a GridPoisson>,
+}
+
+/// Builds `kind` for `system` and solves `A x = b` from the given `x`. `omega` is used by SOR,
+/// SSOR and SSOR-PCG. The report's `setup_seconds` covers building the solver (and, for a
+/// matrix with no grid behind it, checking its symmetry when the method needs it).
+///
+/// Errors: [`SparseError::NotSymmetric`] for a nonsymmetric matrix given to a method that
+/// needs symmetry (all but SOR), [`SparseError::NotAGrid`] for `mg-pcg` without a grid,
+/// [`SparseError::ZeroDiagonal`] for SOR/SSOR/Jacobi on a zero diagonal,
+/// [`SparseError::NotPositiveDefinite`] on a CG breakdown, and input-size or NaN errors.
+pub fn solve(
+    kind: SolverKind,
+    system: &System,
+    omega: f64,
+    b: &[f64],
+    x: &mut [f64],
+    opts: &SolveOptions,
+) -> Result<SolveReport> {
+    let op: &dyn LinearOperator = match (system.operator, system.matrix) {
+        (Some(op), _) => op,
+        (None, Some(m)) => m,
+        (None, None) => {
+            return Err(SparseError::InvalidParameter(
+                "no operator or matrix given".into(),
+            ))
+        }
+    };
+    let need_matrix = || {
+        system.matrix.ok_or_else(|| {
+            SparseError::InvalidParameter(format!("{} needs an assembled matrix", kind.name()))
+        })
+    };
+    let t0 = Instant::now();
+    // Grid matrices are symmetric by construction; a user's matrix is checked, because CG on a
+    // nonsymmetric matrix can "converge" to a wrong answer or stall without saying why.
+    if kind.needs_symmetry() && system.grid.is_none() {
+        if let Some(m) = system.matrix {
+            m.check_symmetric(kind.name())?;
+        }
+    }
+    let mut solver: Box<dyn Solver + '_> = match kind {
+        SolverKind::Cg => Box::new(Cg::new(op)),
+        SolverKind::JacobiPcg => Box::new(Pcg::new(op, Box::new(Jacobi::new(op)?))),
+        SolverKind::Ic0Pcg => Box::new(Pcg::new(op, Box::new(Ic0::new(need_matrix()?)?))),
+        SolverKind::SsorPcg => Box::new(Pcg::new(
+            op,
+            Box::new(SsorPreconditioner::new(need_matrix()?, omega)?),
+        )),
+        SolverKind::MgPcg => {
+            let grid = system.grid.ok_or_else(|| {
+                SparseError::NotAGrid(
+                    "a MatrixMarket matrix has no grid hierarchy; use ic0-pcg or cg".into(),
+                )
+            })?;
+            Box::new(Pcg::new(
+                op,
+                Box::new(Multigrid::new(grid, need_matrix()?)?),
+            ))
+        }
+        SolverKind::Sor => Box::new(Sor::new(need_matrix()?, omega)?),
+        SolverKind::Ssor => Box::new(Ssor::new(need_matrix()?, omega)?),
+    };
+    let setup_seconds = t0.elapsed().as_secs_f64();
+    let mut report = solver.solve(b, x, opts)?;
+    report.solver = kind.name().to_string();
+    report.setup_seconds = setup_seconds;
+    Ok(report)
+}

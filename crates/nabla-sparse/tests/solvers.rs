@@ -1,0 +1,197 @@
+//! Solvers against manufactured solutions, with residuals recomputed independently.
+
+use nabla_sparse::*;
+
+/// ‖b − A x‖ / ‖b‖ computed from the CSR arrays directly (not through the solver code).
+fn independent_relres(a: &SparseMatrix, b: &[f64], x: &[f64]) -> f64 {
+    let (ip, ix, vx) = (a.indptr(), a.indices(), a.values());
+    let mut rr = 0.0;
+    for i in 0..a.rows() {
+        let mut s = 0.0;
+        for k in ip[i]..ip[i + 1] {
+            s += vx[k] * x[ix[k] as usize];
+        }
+        rr += (b[i] - s).powi(2);
+    }
+    rr.sqrt() / b.iter().map(|v| v * v).sum::<f64>().sqrt()
+}
+
+fn opts(tol: f64) -> SolveOptions<'static> {
+    SolveOptions {
+        tol,
+        max_iters: 20_000,
+        ..Default::default()
+    }
+}
+
+/// Discrete −Δ of u(x,y) = sin(πx) sin(2πy) on the unit square: the 5-point solution converges
+/// to it at O(h²).
+#[test]
+fn cg_solution_converges_at_second_order() {
+    let mut errs = Vec::new();
+    for n in [15usize, 31, 63] {
+        let h = 1.0 / (n + 1) as f64;
+        let p = GridPoisson::new(format!("{n}x{n}").parse().unwrap());
+        let pi = std::f64::consts::PI;
+        let mut b = vec![0.0; n * n];
+        let mut exact = vec![0.0; n * n];
+        for j in 0..n {
+            for i in 0..n {
+                let (x, y) = ((i + 1) as f64 * h, (j + 1) as f64 * h);
+                exact[i + n * j] = (pi * x).sin() * (2.0 * pi * y).sin();
+                b[i + n * j] = h * h * 5.0 * pi * pi * exact[i + n * j];
+            }
+        }
+        let op = p.stencil().unwrap();
+        let mut x = vec![0.0; n * n];
+        let rep = Cg::new(&op).solve(&b, &mut x, &opts(1e-12)).unwrap();
+        assert!(rep.converged);
+        let err = x
+            .iter()
+            .zip(&exact)
+            .map(|(a, e)| (a - e).abs())
+            .fold(0.0, f64::max);
+        errs.push(err);
+    }
+    for w in errs.windows(2) {
+        let rate = (w[0] / w[1]).log2();
+        assert!((rate - 2.0).abs() < 0.15, "order {rate}, errors {errs:?}");
+    }
+}
+
+#[test]
+fn every_solver_reaches_tolerance_2d_and_3d() {
+    for grid in ["40x33", "12x10x9"] {
+        let p = GridPoisson::new(grid.parse().unwrap());
+        let a = p.matrix();
+        let b = p.rhs(RhsKind::Random, 1);
+        let n = b.len();
+        let tol = 1e-9;
+        let mut solvers: Vec<Box<dyn Solver + '_>> = vec![
+            Box::new(Cg::new(&a)),
+            Box::new(Pcg::new(&a, Box::new(Jacobi::new(&a).unwrap()))),
+            Box::new(Pcg::new(&a, Box::new(Ic0::new(&a).unwrap()))),
+            Box::new(Pcg::new(
+                &a,
+                Box::new(SsorPreconditioner::new(&a, 1.5).unwrap()),
+            )),
+            Box::new(Sor::new(&a, 1.8).unwrap()),
+            Box::new(Ssor::new(&a, 1.7).unwrap()),
+        ];
+        let mut cg_iters = 0;
+        for s in solvers.iter_mut() {
+            let mut x = vec![0.0; n];
+            let rep = s.solve(&b, &mut x, &opts(tol)).unwrap();
+            let rr = independent_relres(&a, &b, &x);
+            assert!(rep.converged, "{} on {grid}", rep.solver);
+            assert!(rr <= tol, "{}: {rr}", rep.solver);
+            assert!((rr - rep.relative_residual).abs() <= 1e-3 * rr + 1e-15);
+            assert_eq!(rep.residual_history.len(), rep.iterations + 1);
+            match rep.solver.as_str() {
+                "cg" => cg_iters = rep.iterations,
+                "ic0-pcg" | "ssor-pcg" => assert!(rep.iterations < cg_iters, "{}", rep.solver),
+                _ => {}
+            }
+        }
+    }
+}
+
+#[test]
+fn stencil_cg_and_matrix_cg_agree() {
+    let p = GridPoisson::new("64x48".parse().unwrap());
+    let a = p.matrix();
+    let s = p.stencil().unwrap();
+    let b = p.rhs(RhsKind::Random, 5);
+    let (mut x1, mut x2) = (vec![0.0; b.len()], vec![0.0; b.len()]);
+    let r1 = Cg::new(&a).solve(&b, &mut x1, &opts(1e-8)).unwrap();
+    let r2 = Cg::new(&s).solve(&b, &mut x2, &opts(1e-8)).unwrap();
+    assert_eq!(r1.iterations, r2.iterations);
+    let d = x1
+        .iter()
+        .zip(&x2)
+        .map(|(p, q)| (p - q).abs())
+        .fold(0.0, f64::max);
+    assert!(d < 1e-10);
+}
+
+#[test]
+fn gauss_seidel_matches_hand_sweep() {
+    // One SOR sweep with ω = 1 on a 3x3 system equals the textbook Gauss–Seidel update.
+    let a = SparseMatrix::from_triplets(
+        3,
+        &[
+            (0, 0, 4.0),
+            (0, 1, -1.0),
+            (1, 0, -1.0),
+            (1, 1, 4.0),
+            (1, 2, -1.0),
+            (2, 1, -1.0),
+            (2, 2, 4.0),
+        ],
+    )
+    .unwrap();
+    let b = [1.0, 2.0, 3.0];
+    let mut x = vec![0.0; 3];
+    let o = SolveOptions {
+        tol: 0.999,
+        max_iters: 1,
+        ..Default::default()
+    };
+    Sor::new(&a, 1.0).unwrap().solve(&b, &mut x, &o).unwrap();
+    let x0 = 1.0 / 4.0;
+    let x1 = (2.0 + x0) / 4.0;
+    let x2 = (3.0 + x1) / 4.0;
+    assert_eq!(x, vec![x0, x1, x2]);
+}
+
+#[test]
+fn bad_inputs_are_errors() {
+    let a = SparseMatrix::from_triplets(2, &[(0, 0, 1.0), (0, 1, 2.0), (1, 0, 2.0), (1, 1, 1.0)])
+        .unwrap();
+    // Indefinite: CG breaks down with pᵀAp ≤ 0 or IC(0) fails.
+    let b = [1.0, -1.0];
+    let mut x = vec![0.0; 2];
+    let e = Cg::new(&a).solve(&b, &mut x, &opts(1e-8)).unwrap_err();
+    assert!(e.to_string().contains("not positive definite"), "{e}");
+    assert!(matches!(
+        Ic0::new(&a),
+        Err(SparseError::NotPositiveDefinite { .. })
+    ));
+    // Dimension mismatch and NaN in b.
+    let mut x = vec![0.0; 2];
+    assert!(matches!(
+        Cg::new(&a).solve(&[1.0], &mut x, &opts(1e-8)),
+        Err(SparseError::DimensionMismatch(_))
+    ));
+    assert!(matches!(
+        Cg::new(&a).solve(&[1.0, f64::NAN], &mut x, &opts(1e-8)),
+        Err(SparseError::NonFinite(_))
+    ));
+    // ω outside (0, 2), zero diagonal.
+    assert!(Sor::new(&a, 2.0).is_err());
+    assert!(Sor::new(&a, 0.0).is_err());
+    let z = SparseMatrix::from_triplets(2, &[(0, 1, 1.0), (1, 0, 1.0), (1, 1, 1.0)]).unwrap();
+    assert!(matches!(
+        Sor::new(&z, 1.0),
+        Err(SparseError::ZeroDiagonal { row: 0, .. })
+    ));
+    assert!(matches!(
+        Jacobi::new(&z),
+        Err(SparseError::ZeroDiagonal { row: 0, .. })
+    ));
+}
+
+#[test]
+fn ssor_preconditioner_is_symmetric() {
+    let p = GridPoisson::new("9x7".parse().unwrap());
+    let a = p.matrix();
+    let mut m = SsorPreconditioner::new(&a, 1.3).unwrap();
+    let u = p.rhs(RhsKind::Random, 1);
+    let v = p.rhs(RhsKind::Random, 2);
+    let (mut mu, mut mv) = (vec![0.0; u.len()], vec![0.0; u.len()]);
+    m.apply(&u, &mut mu);
+    m.apply(&v, &mut mv);
+    let a1: f64 = v.iter().zip(&mu).map(|(p, q)| p * q).sum();
+    let a2: f64 = u.iter().zip(&mv).map(|(p, q)| p * q).sum();
+    assert!((a1 - a2).abs() < 1e-12 * a1.abs().max(1.0));
+}
