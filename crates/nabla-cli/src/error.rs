@@ -35,10 +35,11 @@ pub enum CliError {
 }
 
 impl CliError {
-    /// 2 for a solve that ran but did not reach the tolerance, 1 for everything else.
+    /// 3 for a solve that ran but did not reach the tolerance, 1 for everything else (clap
+    /// itself exits with 2 on malformed flags).
     pub fn exit_code(&self) -> u8 {
         match self {
-            Self::NotConverged(_) => 2,
+            Self::NotConverged(_) => 3,
             _ => 1,
         }
     }

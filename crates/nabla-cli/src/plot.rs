@@ -10,7 +10,6 @@
 use std::fs;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 
 use plotters::coord::Shift;
@@ -471,8 +470,6 @@ fn err(e: impl std::fmt::Display) -> String {
         .to_string()
 }
 
-static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
-
 /// Renders into a bitmap of `size` through `draw`, saves it as PNG under a temporary `.png`
 /// name next to `path` and renames it onto `path`; on failure the temporary file is removed
 /// and nothing is left at `path`.
@@ -485,23 +482,22 @@ fn write_png_atomic(
         path: path.to_path_buf(),
         reason,
     };
-    let name = match path.file_name() {
-        Some(n) => n.to_string_lossy().into_owned(),
-        None => return Err(werr("not a file name".into())),
-    };
+    if path.file_name().is_none() {
+        return Err(werr("not a file name".into()));
+    }
     if path.is_dir() {
         return Err(werr("it is a directory".into()));
     }
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
+    let dir = nabla_core::atomic::parent_dir(path);
     if !dir.is_dir() {
         return Err(werr(format!("directory {} does not exist", dir.display())));
     }
     ensure_font().map_err(werr)?;
-    let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-    let tmp = dir.join(format!(".{name}.{}-{n}.tmp.png", std::process::id()));
+    // The bitmap backend picks the image format from the extension, so the temporary name
+    // ends in `.png` too.
+    let tmp = nabla_core::atomic::temp_path(path)
+        .map_err(|e| werr(e.to_string()))?
+        .with_extension("tmp.png");
     let result = (|| -> Result<(), String> {
         {
             let root = BitMapBackend::new(&tmp, size).into_drawing_area();

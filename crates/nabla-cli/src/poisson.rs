@@ -25,8 +25,8 @@ Grid problems: the h²-scaled 5-point (2-D) / 7-point (3-D) discretization of �
 u = 0 on the boundary: diagonal 4 (6), neighbours −1, unknown i + NX*j (+ NX*NY*k). \
 With neither --grid nor --matrix, solves the 256x256 grid with a random right-hand side.
 
-Exit codes: 0 converged; 1 error (nothing written); 2 the solver stopped at --max-iters above \
---tol (outputs written, with converged = false).")]
+Exit codes: 0 converged; 1 error (nothing written); 2 malformed flags; 3 the solver stopped at \
+--max-iters above --tol (outputs written, with converged = false).")]
 pub struct PoissonArgs {
     /// Grid of interior unknowns: NX, NXxNY or NXxNYxNZ [default: 256x256 unless --matrix].
     #[arg(long, value_name = "NX[xNY[xNZ]]", conflicts_with = "matrix")]
@@ -321,7 +321,7 @@ fn check_flags(args: &PoissonArgs, kind: SolverKind, grid: Option<&GridShape>) -
 }
 
 /// Reads or generates the system. Grid matrices are assembled here only when the solver
-/// needs them (CG and Jacobi-PCG on unmasked grids run matrix-free).
+/// needs them (see [`SolverKind::needs_matrix_on`]).
 fn load_problem(
     args: &PoissonArgs,
     kind: SolverKind,
@@ -335,8 +335,7 @@ fn load_problem(
                 let mask = nabla_data::read_mask(path, shape)?;
                 g = g.with_mask(mask)?;
             }
-            let needs_matrix = kind.needs_matrix() || g.mask().is_some();
-            let m = needs_matrix.then(|| g.matrix());
+            let m = kind.needs_matrix_on(Some(&g)).then(|| g.matrix());
             (Some(g), m)
         }
         None => {

@@ -46,7 +46,6 @@ use std::fs;
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use hdf5::types::{TypeDescriptor, VarLenAscii, VarLenUnicode};
 use hdf5::File;
@@ -379,22 +378,6 @@ fn check_attr_names<'a>(path: &Path, names: impl Iterator<Item = &'a str>) -> Re
     Ok(())
 }
 
-static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
-
-/// The temporary name used while writing `path`: `.NAME.PID-N.tmp` in the same directory.
-fn temp_path(path: &Path) -> PathBuf {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "out.h5".into());
-    let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-    let tmp = format!(".{name}.{}-{n}.tmp", std::process::id());
-    match path.parent() {
-        Some(dir) => dir.join(tmp),
-        None => PathBuf::from(tmp),
-    }
-}
-
 /// Creates an HDF5 file under a temporary name next to `path`, lets `fill` write into it,
 /// closes it and renames it onto `path`. On any failure the temporary file is removed.
 fn write_atomic(path: &Path, fill: impl FnOnce(&File) -> WriteResult) -> Result<()> {
@@ -418,7 +401,7 @@ fn write_atomic(path: &Path, fill: impl FnOnce(&File) -> WriteResult) -> Result<
             return Err(werr(format!("directory {} does not exist", dir.display())));
         }
     }
-    let tmp = temp_path(path);
+    let tmp = nabla_core::atomic::temp_path(path).map_err(|e| werr(e.to_string()))?;
     let result = (|| -> std::result::Result<(), String> {
         let file = File::create(&tmp).map_err(|e| hdf5_reason(&e))?;
         let filled = fill(&file).map_err(|e| hdf5_reason(&e));

@@ -221,7 +221,8 @@ impl GridPoisson {
                 } else if at_low_edge {
                     l[axis][p]
                 } else {
-                    f[axis][p - self.shape.strides()[axis]]
+                    let stride: usize = self.shape.dims()[..axis].iter().product();
+                    f[axis][p - stride]
                 }
             }
             _ => 1.0,
@@ -241,51 +242,64 @@ impl GridPoisson {
                 None => Some(p),
             }
         };
-        // Each row is built independently, so rows are assembled in parallel.
-        let rows: Vec<Vec<(u32, f64)>> = (0..n_unknowns)
+        // Rows are independent, so blocks of rows are assembled in parallel, each into flat
+        // buffers (one allocation per block, not per row), then concatenated in order.
+        const BLOCK: usize = 1 << 14;
+        let blocks: Vec<(Vec<u32>, Vec<u32>, Vec<f64>)> = (0..n_unknowns.div_ceil(BLOCK))
             .into_par_iter()
-            .map(|u| {
-                let p = point_of(u);
-                let mut entries: Vec<(u32, f64)> = Vec::with_capacity(2 * nd + 1);
-                let mut diag = 0.0;
-                for a in (0..nd).rev() {
-                    let i = (p / strides[a]) % dims[a];
-                    let low = self.face(a, p, true, i == 0);
-                    diag += low;
-                    if i > 0 {
-                        if let Some(q) = unknown_of(p - strides[a]) {
-                            entries.push((q as u32, -low));
+            .map(|blk| {
+                let rows = blk * BLOCK..((blk + 1) * BLOCK).min(n_unknowns);
+                let cap = rows.len() * (2 * nd + 1);
+                let (mut lens, mut cols, mut vals) = (
+                    Vec::with_capacity(rows.len()),
+                    Vec::with_capacity(cap),
+                    Vec::with_capacity(cap),
+                );
+                for u in rows {
+                    let p = point_of(u);
+                    let start = cols.len();
+                    let mut diag = 0.0;
+                    for a in (0..nd).rev() {
+                        let i = (p / strides[a]) % dims[a];
+                        let low = self.face(a, p, true, i == 0);
+                        diag += low;
+                        if i > 0 {
+                            if let Some(q) = unknown_of(p - strides[a]) {
+                                cols.push(q as u32);
+                                vals.push(-low);
+                            }
                         }
                     }
-                }
-                for a in 0..nd {
-                    diag += self.face(a, p, false, false);
-                }
-                entries.push((u as u32, diag));
-                for a in 0..nd {
-                    let i = (p / strides[a]) % dims[a];
-                    if i + 1 < dims[a] {
-                        if let Some(q) = unknown_of(p + strides[a]) {
-                            entries.push((q as u32, -self.face(a, p, false, false)));
+                    for a in 0..nd {
+                        diag += self.face(a, p, false, false);
+                    }
+                    cols.push(u as u32);
+                    vals.push(diag);
+                    for a in 0..nd {
+                        let i = (p / strides[a]) % dims[a];
+                        if i + 1 < dims[a] {
+                            if let Some(q) = unknown_of(p + strides[a]) {
+                                cols.push(q as u32);
+                                vals.push(-self.face(a, p, false, false));
+                            }
                         }
                     }
+                    lens.push((cols.len() - start) as u32);
                 }
-                entries
+                (lens, cols, vals)
             })
             .collect();
+        let nnz: usize = blocks.iter().map(|b| b.1.len()).sum();
         let mut indptr = Vec::with_capacity(n_unknowns + 1);
-        indptr.push(0usize);
-        for r in &rows {
-            indptr.push(indptr.last().copied().unwrap_or(0) + r.len());
-        }
-        let nnz = *indptr.last().unwrap_or(&0);
         let mut indices = Vec::with_capacity(nnz);
         let mut data = Vec::with_capacity(nnz);
-        for r in rows {
-            for (c, v) in r {
-                indices.push(c);
-                data.push(v);
+        indptr.push(0usize);
+        for (lens, cols, vals) in blocks {
+            for len in lens {
+                indptr.push(indptr[indptr.len() - 1] + len as usize);
             }
+            indices.extend_from_slice(&cols);
+            data.extend_from_slice(&vals);
         }
         let csr = CsMatI::new((n_unknowns, n_unknowns), indptr, indices, data);
         SparseMatrix::from_csr(csr).expect("grid assembly produces a square finite matrix")

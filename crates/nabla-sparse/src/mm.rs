@@ -36,11 +36,9 @@
 use crate::csr::{Csr, SparseMatrix};
 use crate::error::{Result, SparseError};
 use rayon::prelude::*;
-use std::ffi::OsString;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Bodies larger than this are parsed in parallel chunks.
 const PARALLEL_MIN_BYTES: usize = 1 << 20;
@@ -1098,45 +1096,8 @@ fn write_atomic(
     path: &Path,
     body: impl FnOnce(&mut BufWriter<File>) -> io::Result<()>,
 ) -> Result<()> {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let io_err = |source: io::Error| SparseError::Io {
+    nabla_core::atomic::write_atomic(path, body).map_err(|source| SparseError::Io {
         path: path.display().to_string(),
         source,
-    };
-    let file_name = path.file_name().ok_or_else(|| {
-        io_err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "not a file path",
-        ))
-    })?;
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let mut tmp_name = OsString::from(".");
-    tmp_name.push(file_name);
-    tmp_name.push(format!(
-        ".{}.{}.tmp",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
-    let tmp = dir.join(tmp_name);
-    let file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&tmp)
-        .map_err(io_err)?;
-    let result = (|| {
-        let mut w = BufWriter::with_capacity(1 << 20, file);
-        body(&mut w)?;
-        let file = w.into_inner().map_err(|e| e.into_error())?;
-        file.sync_all()?;
-        drop(file);
-        fs::rename(&tmp, path)
-    })();
-    if let Err(e) = result {
-        let _ = fs::remove_file(&tmp);
-        return Err(io_err(e));
-    }
-    Ok(())
+    })
 }

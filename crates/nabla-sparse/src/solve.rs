@@ -4,7 +4,7 @@
 use crate::csr::SparseMatrix;
 use crate::error::{Result, SparseError};
 use crate::grid::GridPoisson;
-use crate::multigrid::Multigrid;
+use crate::multigrid::{Multigrid, MultigridOptions};
 use crate::operator::LinearOperator;
 use crate::solvers::{
     Cg, Ic0, Jacobi, Pcg, SolveOptions, SolveReport, Solver, Sor, Ssor, SsorPreconditioner,
@@ -70,6 +70,20 @@ impl SolverKind {
     /// stencil).
     pub fn needs_matrix(self) -> bool {
         !matches!(self, Self::Cg | Self::JacobiPcg)
+    }
+
+    /// Whether the method needs the assembled matrix for this problem: always without a grid
+    /// or with a mask (no stencil then); on unmasked grids CG and Jacobi-PCG run on the
+    /// matrix-free stencil, and so does `mg-pcg` when the coefficient is constant.
+    pub fn needs_matrix_on(self, grid: Option<&GridPoisson>) -> bool {
+        match grid {
+            Some(g) if g.mask().is_none() => match self {
+                Self::Cg | Self::JacobiPcg => false,
+                Self::MgPcg => !g.is_constant_coefficient(),
+                _ => true,
+            },
+            _ => true,
+        }
     }
 }
 
@@ -153,10 +167,11 @@ pub fn solve(
                     "a MatrixMarket matrix has no grid hierarchy; use ic0-pcg or cg".into(),
                 )
             })?;
-            Box::new(Pcg::new(
-                op,
-                Box::new(Multigrid::new(grid, need_matrix()?)?),
-            ))
+            let mg = match system.matrix {
+                Some(m) => Multigrid::new(grid, m)?,
+                None => Multigrid::matrix_free(grid, MultigridOptions::default())?,
+            };
+            Box::new(Pcg::new(op, Box::new(mg)))
         }
         SolverKind::Sor => Box::new(Sor::new(need_matrix()?, omega)?),
         SolverKind::Ssor => Box::new(Ssor::new(need_matrix()?, omega)?),

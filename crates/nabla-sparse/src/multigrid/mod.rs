@@ -246,10 +246,28 @@ impl Multigrid {
         Self::with_options(problem, a, MultigridOptions::default())
     }
 
+    /// Builds the hierarchy of an unmasked constant-coefficient `problem` without an assembled
+    /// matrix, for PCG on the matrix-free [`GridPoisson::stencil`]: the fine operator is the
+    /// plain Laplacian, so no matrix needs to be assembled or scanned.
+    ///
+    /// Errors: [`SparseError::InvalidParameter`] when the problem has a mask or a variable
+    /// coefficient (use [`Multigrid::new`] with its matrix).
+    pub fn matrix_free(problem: &GridPoisson, options: MultigridOptions) -> Result<Self> {
+        Self::build(problem, None, options)
+    }
+
     /// Like [`Multigrid::new`], with explicit options (validated first).
     pub fn with_options(
         problem: &GridPoisson,
         a: &SparseMatrix,
+        options: MultigridOptions,
+    ) -> Result<Self> {
+        Self::build(problem, Some(a), options)
+    }
+
+    fn build(
+        problem: &GridPoisson,
+        a: Option<&SparseMatrix>,
         options: MultigridOptions,
     ) -> Result<Self> {
         options.validate()?;
@@ -468,9 +486,25 @@ impl Preconditioner for Multigrid {
 
 /// Reads the fine-level stencil out of `a`, checking that it is a (2d+1)-point grid matrix of
 /// `problem`; returns the constant operator when it is the plain Laplacian.
-fn fine_operator(problem: &GridPoisson, a: &SparseMatrix, g: &Geom) -> Result<(Op, FineMap)> {
+fn fine_operator(
+    problem: &GridPoisson,
+    a: Option<&SparseMatrix>,
+    g: &Geom,
+) -> Result<(Op, FineMap)> {
     let shape = problem.shape();
     let nd = g.nd;
+    let plain = problem.mask().is_none() && problem.is_constant_coefficient();
+    let Some(a) = a else {
+        if !plain {
+            return Err(SparseError::InvalidParameter(
+                "matrix-free multigrid needs an unmasked constant-coefficient grid; pass the \
+                 assembled matrix"
+                    .into(),
+            ));
+        }
+        let diag = 2.0 * nd as f64;
+        return Ok((Op::Const { diag, off: -1.0 }, FineMap::Full));
+    };
     let npts = shape.len();
     let unknowns = problem.unknowns();
     if a.rows() != unknowns {

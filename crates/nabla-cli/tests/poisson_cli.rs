@@ -1,0 +1,445 @@
+//! End-to-end tests of `nabla poisson`: every solver's output file is checked against a residual
+//! computed here from scratch, and every kind of bad input must give one error line, a non-zero
+//! exit and no output file.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn nabla(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_nabla"))
+        .args(args)
+        .output()
+        .expect("the nabla binary runs")
+}
+
+fn repo_file(rel: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(rel)
+        .display()
+        .to_string()
+}
+
+fn report(path: &Path) -> serde_json::Value {
+    serde_json::from_slice(&fs::read(path).expect("report written")).expect("report is JSON")
+}
+
+/// ‖b − A x‖ / ‖b‖ for the h²-scaled 5-/7-point Laplacian on `dims`, written out here so the
+/// check shares no code with the solver.
+fn grid_relres(dims: &[usize], x: &[f64], b: &[f64]) -> f64 {
+    let (nx, ny, nz) = (
+        dims[0],
+        *dims.get(1).unwrap_or(&1),
+        *dims.get(2).unwrap_or(&1),
+    );
+    let diag = 2.0 * dims.len() as f64;
+    let at = |i: isize, j: isize, k: isize| -> f64 {
+        if i < 0 || j < 0 || k < 0 || i >= nx as isize || j >= ny as isize || k >= nz as isize {
+            0.0
+        } else {
+            x[i as usize + nx * (j as usize + ny * k as usize)]
+        }
+    };
+    let (mut rr, mut bb) = (0.0, 0.0);
+    for k in 0..nz as isize {
+        for j in 0..ny as isize {
+            for i in 0..nx as isize {
+                let mut ax = diag * at(i, j, k) - at(i - 1, j, k) - at(i + 1, j, k);
+                if dims.len() > 1 {
+                    ax -= at(i, j - 1, k) + at(i, j + 1, k);
+                }
+                if dims.len() > 2 {
+                    ax -= at(i, j, k - 1) + at(i, j, k + 1);
+                }
+                let p = i as usize + nx * (j as usize + ny * k as usize);
+                rr += (b[p] - ax).powi(2);
+                bb += b[p] * b[p];
+            }
+        }
+    }
+    (rr / bb).sqrt()
+}
+
+/// Relative residual of a MatrixMarket `symmetric` file's matrix, parsed here by hand.
+fn mtx_relres(path: &str, x: &[f64], b: &[f64]) -> f64 {
+    let text = fs::read_to_string(path).unwrap();
+    let mut ax = vec![0.0; x.len()];
+    let mut lines = text.lines().filter(|l| !l.starts_with('%'));
+    lines.next(); // size line
+    for l in lines {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        let (i, j, v): (usize, usize, f64) = (
+            f[0].parse().unwrap(),
+            f[1].parse().unwrap(),
+            f[2].parse().unwrap(),
+        );
+        ax[i - 1] += v * x[j - 1];
+        if i != j {
+            ax[j - 1] += v * x[i - 1];
+        }
+    }
+    let rr: f64 = ax.iter().zip(b).map(|(p, q)| (q - p).powi(2)).sum();
+    let bb: f64 = b.iter().map(|v| v * v).sum();
+    (rr / bb).sqrt()
+}
+
+struct Run {
+    dir: tempfile::TempDir,
+}
+
+impl Run {
+    fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+    fn files(&self) -> Vec<String> {
+        let mut v: Vec<String> = fs::read_dir(self.dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
+}
+
+/// Solves with `solver` and checks the output file against an independent residual.
+fn check_solver(problem: &[&str], solver: &str, residual: &dyn Fn(&[f64], &[f64]) -> f64) {
+    let run = Run::new();
+    let (out, rep) = (run.path("sol.h5"), run.path("r.json"));
+    let mut args = vec![
+        "poisson", "--solver", solver, "--tol", "1e-9", "--omega", "1.6",
+    ];
+    args.extend_from_slice(problem);
+    args.extend_from_slice(&[
+        "--out",
+        out.to_str().unwrap(),
+        "--report",
+        rep.to_str().unwrap(),
+    ]);
+    let o = nabla(&args);
+    assert!(
+        o.status.success(),
+        "{solver}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let r = report(&rep);
+    let (_, x) = nabla_data::read_f64_dataset(&out, "x").unwrap();
+    let (_, b) = nabla_data::read_f64_dataset(&out, "b").unwrap();
+    let independent = residual(&x, &b);
+    let claimed = r["relative_residual"].as_f64().unwrap();
+    assert!(r["converged"].as_bool().unwrap(), "{solver}");
+    assert_eq!(r["solver"], solver);
+    assert!(independent <= 1e-9, "{solver}: residual {independent}");
+    assert!(
+        (independent - claimed).abs() <= 1e-6 * independent + 1e-13,
+        "{solver}: report says {claimed}, recomputed {independent}"
+    );
+    let iters = r["iterations"].as_u64().unwrap() as usize;
+    assert_eq!(r["residual_history"].as_array().unwrap().len(), iters + 1);
+    for key in ["unknowns", "nonzeros", "setup_seconds", "solve_seconds"] {
+        assert!(r[key].is_number(), "{key} missing");
+    }
+}
+
+const SOLVERS: [&str; 7] = [
+    "cg",
+    "jacobi-pcg",
+    "ic0-pcg",
+    "ssor-pcg",
+    "mg-pcg",
+    "sor",
+    "ssor",
+];
+
+#[test]
+fn every_solver_is_right_on_2d_and_3d_grids() {
+    for (grid, dims) in [("23x17", vec![23, 17]), ("9x8x7", vec![9, 8, 7])] {
+        for solver in SOLVERS {
+            check_solver(
+                &["--grid", grid, "--rhs", "random", "--seed", "3"],
+                solver,
+                &|x, b| grid_relres(&dims, x, b),
+            );
+        }
+    }
+}
+
+#[test]
+fn every_solver_but_multigrid_is_right_on_a_matrix_market_input() {
+    let (a, b) = (
+        repo_file("datasets/poisson2d_16x16.mtx"),
+        repo_file("datasets/poisson2d_16x16_rhs.mtx"),
+    );
+    for solver in SOLVERS.iter().filter(|s| **s != "mg-pcg") {
+        check_solver(&["--matrix", &a, "--rhs-file", &b], solver, &|x, bv| {
+            mtx_relres(&a, x, bv)
+        });
+    }
+}
+
+#[test]
+fn grid_field_and_mask_layout() {
+    let run = Run::new();
+    let out = run.path("sol.h5");
+    let mask = repo_file("datasets/mask_box_64x64.h5");
+    let o = nabla(&[
+        "poisson",
+        "--grid",
+        "64x64",
+        "--mask",
+        &mask,
+        "--rhs",
+        "ones",
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+        "--plot",
+        run.path("u.png").to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (shape, u) = nabla_data::read_f64_dataset(&out, "u").unwrap();
+    let (_, x) = nabla_data::read_f64_dataset(&out, "x").unwrap();
+    assert_eq!(shape, vec![64, 64]);
+    assert_eq!(x.len(), 64 * 64 - 256);
+    // Solid box 24 ≤ i, j < 40 is 0; fluid cells carry x in grid order.
+    let mut fluid = x.iter();
+    for j in 0..64 {
+        for i in 0..64 {
+            let v = u[i + 64 * j];
+            if (24..40).contains(&i) && (24..40).contains(&j) {
+                assert_eq!(v, 0.0);
+            } else {
+                assert_eq!(v, *fluid.next().unwrap());
+                assert!(v > 0.0, "−Δu = 1 with u = 0 on walls is positive");
+            }
+        }
+    }
+    assert!(fs::metadata(run.path("u.png")).unwrap().len() > 1000);
+}
+
+#[test]
+fn default_problem_runs_and_threads_do_not_change_iterations() {
+    let o = nabla(&["poisson", "--quiet"]);
+    assert!(o.status.success());
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        stdout.contains("grid 256x256") && stdout.contains("mg-pcg"),
+        "{stdout}"
+    );
+    let run = Run::new();
+    let iters: Vec<u64> = ["1", "2"]
+        .iter()
+        .map(|t| {
+            let rep = run.path(&format!("r{t}.json"));
+            let o = nabla(&[
+                "poisson",
+                "--grid",
+                "40x30x20",
+                "--solver",
+                "cg",
+                "--threads",
+                t,
+                "--quiet",
+                "--report",
+                rep.to_str().unwrap(),
+            ]);
+            assert!(o.status.success());
+            report(&rep)["iterations"].as_u64().unwrap()
+        })
+        .collect();
+    assert_eq!(iters[0], iters[1]);
+}
+
+#[test]
+fn stopping_at_max_iters_exits_3_with_the_report_written() {
+    let run = Run::new();
+    let rep = run.path("r.json");
+    let o = nabla(&[
+        "poisson",
+        "--grid",
+        "32x32",
+        "--solver",
+        "cg",
+        "--max-iters",
+        "3",
+        "--quiet",
+        "--report",
+        rep.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(3));
+    let r = report(&rep);
+    assert_eq!(r["converged"], false);
+    assert_eq!(r["iterations"], 3);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("did not converge"));
+}
+
+/// Runs nabla expecting failure: exit code 1, exactly one stderr line `error: ...` containing
+/// `needle`, and nothing left in the output directory.
+fn expect_error(run: &Run, args: &[&str], needle: &str) {
+    let out = run.path("sol.h5");
+    let rep = run.path("r.json");
+    let mut all = vec!["poisson", "--quiet"];
+    all.extend_from_slice(args);
+    if !args.contains(&"--out") {
+        all.extend_from_slice(&["--out", out.to_str().unwrap()]);
+    }
+    all.extend_from_slice(&["--report", rep.to_str().unwrap()]);
+    let before = run.files();
+    let o = nabla(&all);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{args:?}: {stderr}");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{args:?}: one error line, got {stderr}");
+    assert!(lines[0].starts_with("error: "), "{stderr}");
+    assert!(
+        stderr.contains(needle),
+        "{args:?}: expected '{needle}' in {stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(
+        run.files(),
+        before,
+        "{args:?}: no output (or temporary) file left"
+    );
+}
+
+#[test]
+fn bad_input_is_one_error_line_and_no_output() {
+    let run = Run::new();
+    let write = |name: &str, text: &str| {
+        let p = run.path(name);
+        fs::write(&p, text).unwrap();
+        p.display().to_string()
+    };
+    let banner = "%%MatrixMarket matrix coordinate real general\n";
+    let sym = "%%MatrixMarket matrix coordinate real symmetric\n";
+    let malformed = write(
+        "malformed.mtx",
+        "%%MatrixMarket matrix coordinate real general\n2 2 2\n1 1 abc\n2 2 1\n",
+    );
+    let truncated = write("truncated.mtx", &format!("{banner}3 3 3\n1 1 1\n2 2 1\n"));
+    let nonsquare = write("nonsquare.mtx", &format!("{banner}2 3 2\n1 1 1\n2 2 1\n"));
+    let nan = write("nan.mtx", &format!("{banner}2 2 2\n1 1 NaN\n2 2 1\n"));
+    let nonsym = write(
+        "nonsym.mtx",
+        &format!("{banner}2 2 3\n1 1 2\n1 2 1\n2 2 2\n"),
+    );
+    let zero_diag = write("zerodiag.mtx", &format!("{sym}2 2 2\n2 1 1\n2 2 1\n"));
+    let indefinite = write("indef.mtx", &format!("{sym}2 2 2\n1 1 1\n2 2 -1\n"));
+    let good = write("good.mtx", &format!("{sym}2 2 3\n1 1 2\n2 1 -1\n2 2 2\n"));
+    let rhs3 = write(
+        "b3.mtx",
+        "%%MatrixMarket matrix array real general\n3 1\n1\n2\n3\n",
+    );
+    let rhs_inf = write(
+        "binf.mtx",
+        "%%MatrixMarket matrix array real general\n2 1\n1\ninf\n",
+    );
+    let m = |p: &str| vec!["--matrix".to_string(), p.to_string()];
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (m(&malformed), "line 3"),
+        (m(&truncated), "ended"),
+        (m(&nonsquare), "not square"),
+        (m(&nan), "non-finite"),
+        (
+            m(&run.path("missing.mtx").display().to_string()),
+            "missing.mtx",
+        ),
+        (
+            [m(&nonsym), vec!["--solver".into(), "cg".into()]].concat(),
+            "not symmetric",
+        ),
+        (
+            [m(&zero_diag), vec!["--solver".into(), "sor".into()]].concat(),
+            "zero diagonal",
+        ),
+        (
+            [m(&indefinite), vec!["--solver".into(), "cg".into()]].concat(),
+            "not positive definite",
+        ),
+        (
+            [m(&indefinite), vec!["--solver".into(), "ic0-pcg".into()]].concat(),
+            "not positive definite",
+        ),
+        (
+            [m(&good), vec!["--rhs-file".into(), rhs3]].concat(),
+            "dimension mismatch",
+        ),
+        (
+            [m(&good), vec!["--rhs-file".into(), rhs_inf]].concat(),
+            "inf",
+        ),
+        (
+            [m(&good), vec!["--solver".into(), "mg-pcg".into()]].concat(),
+            "multigrid needs a grid",
+        ),
+        (
+            vec![
+                "--grid".into(),
+                "8x8".into(),
+                "--solver".into(),
+                "sor".into(),
+                "--omega".into(),
+                "2.5".into(),
+            ],
+            "omega",
+        ),
+        (
+            vec!["--grid".into(), "8x8".into(), "--tol".into(), "0".into()],
+            "--tol",
+        ),
+        (
+            vec![
+                "--grid".into(),
+                "32x32".into(),
+                "--mask".into(),
+                repo_file("datasets/mask_box_64x64.h5"),
+            ],
+            "mask",
+        ),
+        (
+            vec![
+                "--grid".into(),
+                "8x8".into(),
+                "--out".into(),
+                run.path("no/such/dir/sol.h5").display().to_string(),
+            ],
+            "does not exist",
+        ),
+    ];
+    for (args, needle) in &cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        expect_error(&run, &args, needle);
+    }
+}
+
+#[test]
+fn clap_usage_errors_exit_nonzero() {
+    for (args, needle) in [
+        (
+            vec!["poisson", "--solver", "gmres"],
+            "unknown solver 'gmres'",
+        ),
+        (
+            vec!["poisson", "--grid", "0x4"],
+            "every extent must be at least 1",
+        ),
+        (
+            vec!["poisson", "--grid", "8x8", "--matrix", "a.mtx"],
+            "cannot be used with",
+        ),
+    ] {
+        let o = nabla(&args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            stderr.starts_with("error: ") && stderr.contains(needle),
+            "{stderr}"
+        );
+    }
+}
