@@ -482,16 +482,7 @@ fn write_png_atomic(
         path: path.to_path_buf(),
         reason,
     };
-    if path.file_name().is_none() {
-        return Err(werr("not a file name".into()));
-    }
-    if path.is_dir() {
-        return Err(werr("it is a directory".into()));
-    }
-    let dir = nabla_core::atomic::parent_dir(path);
-    if !dir.is_dir() {
-        return Err(werr(format!("directory {} does not exist", dir.display())));
-    }
+    nabla_core::atomic::check_destination(path).map_err(|e| werr(e.to_string()))?;
     ensure_font().map_err(werr)?;
     // The bitmap backend picks the image format from the extension, so the temporary name
     // ends in `.png` too.

@@ -58,11 +58,11 @@ pub fn write_atomic(
     result
 }
 
-/// Checks, before any long work starts, that a file can be created in `path`'s directory:
-/// the directory exists and is writable, and `path` is not itself a directory. Creates and
-/// removes one temporary file.
-pub fn check_writable(path: &Path) -> io::Result<()> {
-    if path.is_dir() {
+/// Checks that `path` names a file (not a directory) in a directory that exists: what every
+/// atomic writer checks first, so the error names the real problem rather than the temporary
+/// file.
+pub fn check_destination(path: &Path) -> io::Result<()> {
+    if path.file_name().is_none() || path.is_dir() {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             "is a directory, not a file path",
@@ -75,6 +75,14 @@ pub fn check_writable(path: &Path) -> io::Result<()> {
             format!("directory {} does not exist", dir.display()),
         ));
     }
+    Ok(())
+}
+
+/// Checks, before any long work starts, that a file can be created at `path`:
+/// [`check_destination`], then creates and removes one temporary file there (so a read-only
+/// directory is caught too).
+pub fn check_writable(path: &Path) -> io::Result<()> {
+    check_destination(path)?;
     let tmp = temp_path(path)?;
     OpenOptions::new().write(true).create_new(true).open(&tmp)?;
     fs::remove_file(&tmp)

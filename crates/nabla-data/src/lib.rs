@@ -385,22 +385,7 @@ fn write_atomic(path: &Path, fill: impl FnOnce(&File) -> WriteResult) -> Result<
         path: path.to_path_buf(),
         reason,
     };
-    if path.file_name().is_none() {
-        return Err(werr("not a file name".into()));
-    }
-    if path.is_dir() {
-        return Err(werr("it is a directory".into()));
-    }
-    if let Some(dir) = path.parent() {
-        let dir = if dir.as_os_str().is_empty() {
-            Path::new(".")
-        } else {
-            dir
-        };
-        if !dir.is_dir() {
-            return Err(werr(format!("directory {} does not exist", dir.display())));
-        }
-    }
+    nabla_core::atomic::check_destination(path).map_err(|e| werr(e.to_string()))?;
     let tmp = nabla_core::atomic::temp_path(path).map_err(|e| werr(e.to_string()))?;
     let result = (|| -> std::result::Result<(), String> {
         let file = File::create(&tmp).map_err(|e| hdf5_reason(&e))?;
