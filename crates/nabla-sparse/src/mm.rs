@@ -48,7 +48,8 @@ const PARALLEL_MIN_BYTES: usize = 1 << 20;
 const EMPTY_ROWS_LIMIT: usize = 1_000_000;
 
 /// The banner a user should write, quoted in error messages.
-const BANNER_HINT: &str = "'%%MatrixMarket matrix coordinate real general'";
+const BANNER_HINT: &str =
+    "'%%MatrixMarket matrix coordinate real general' (a matrix) or '%%MatrixMarket matrix array real general' (a vector)";
 
 // ---------------------------------------------------------------------------------------------
 // Public API
