@@ -14,6 +14,13 @@ pub enum CliError {
     /// A grid spec is invalid.
     #[error(transparent)]
     Core(#[from] nabla_core::CoreError),
+    /// A Walk-on-Spheres solve failed (options, points outside the domain, CUDA, ...).
+    #[error(transparent)]
+    Wos(#[from] nabla_wos::WosError),
+    /// An input file (e.g. a points CSV) is unreadable or malformed; the message names the
+    /// file and line.
+    #[error("{0}")]
+    Input(String),
     /// A plot could not be drawn or written.
     #[error(transparent)]
     Plot(#[from] crate::plot::PlotError),

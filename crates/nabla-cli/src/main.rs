@@ -5,6 +5,8 @@ mod error;
 mod plot;
 mod poisson;
 mod progress;
+mod sequence;
+mod wos;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -22,12 +24,20 @@ enum Command {
     /// Solve a Poisson system −Δu = f (h²-scaled 5-/7-point grid, or your MatrixMarket
     /// matrix) with CG, PCG (Jacobi, IC(0), SSOR, multigrid), SOR or SSOR.
     Poisson(Box<poisson::PoissonArgs>),
+    /// Tune SOR / SSOR-PCG's ω online over a sequence of systems (shifted Laplacians, heat
+    /// equation time steps) with bandits, against fixed ω and instance-optimal ω*.
+    Sequence(Box<sequence::SequenceArgs>),
+    /// Walk-on-Spheres: grid-free Monte Carlo estimates of Δu − σu = f (note: Δu = f, the
+    /// opposite sign of `poisson`), u = g on ∂Ω, at points, with standard errors.
+    Wos(Box<wos::WosArgs>),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Poisson(args) => poisson::run(&args),
+        Command::Sequence(args) => sequence::run(&args),
+        Command::Wos(args) => wos::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

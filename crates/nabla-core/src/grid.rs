@@ -119,6 +119,7 @@ impl FromStr for GridShape {
             .map_err(|_| bad("expected NX, NXxNY or NXxNYxNZ with positive integers"))?;
         Self::new(&dims).map_err(|e| match e {
             CoreError::InvalidGrid { reason, .. } => bad(&reason),
+            other => other,
         })
     }
 }

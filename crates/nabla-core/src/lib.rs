@@ -10,6 +10,9 @@
 //! ```
 
 pub mod atomic;
+pub mod device;
+pub mod field;
+pub mod geometry;
 pub mod grid;
 
 pub use grid::GridShape;
@@ -23,6 +26,23 @@ pub enum CoreError {
         /// The text the user gave.
         spec: String,
         /// What is wrong with it.
+        reason: String,
+    },
+    /// A domain spec or shape is invalid (bad syntax, unknown key, empty or degenerate shape,
+    /// unreadable or open mesh).
+    #[error("invalid domain '{spec}': {reason}")]
+    InvalidDomain {
+        /// The spec (or shape description) the user gave.
+        spec: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A scalar-field expression could not be parsed.
+    #[error("invalid expression '{expr}': {reason}")]
+    InvalidExpression {
+        /// The expression text.
+        expr: String,
+        /// What is wrong with it, with the position.
         reason: String,
     },
 }

@@ -32,6 +32,7 @@ pub mod multigrid;
 pub mod operator;
 pub mod solve;
 pub mod solvers;
+pub mod tuning;
 pub mod vecops;
 
 pub use csr::SparseMatrix;
@@ -44,3 +45,4 @@ pub use solvers::{
     Cg, Ic0, Jacobi, Pcg, Preconditioner, SolveOptions, SolveReport, Solver, Sor, Ssor,
     SsorPreconditioner,
 };
+pub use tuning::{ChebCb, Context, FixedOmega, InstanceOptimal, TsallisInf, Tuner, TunerState};

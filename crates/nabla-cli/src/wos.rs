@@ -1,0 +1,700 @@
+//! `nabla wos`: point-wise Walk-on-Spheres estimates of Δu − σu = f, u = g on ∂Ω, at the points
+//! of a CSV file or a grid, with standard errors; a CSV of predictions, a JSON report and a
+//! colour map.
+
+use crate::error::{CliError, Result};
+use crate::plot;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use nabla_core::atomic::{check_writable, write_atomic};
+use nabla_core::field::{Expr, ScalarField};
+use nabla_core::geometry::{parse_domain, Domain};
+use nabla_core::GridShape;
+use nabla_wos::{Unfinished, WosOptions, WosProblem, WosSolution, WosSolver};
+use serde::Serialize;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The equation, as stated in help, summary and report.
+const EQUATION: &str = "Δu − σu = f in Ω, u = g on ∂Ω";
+/// How it relates to `nabla poisson`.
+const SIGN_NOTE: &str = "sign convention: Δu = f (nabla poisson solves −Δu = f, so the same \
+                         problem there takes −f)";
+
+/// Flags of `nabla wos`.
+#[derive(clap::Args, Debug)]
+#[command(after_help = "\
+Solves Δu − σu = f in Ω with u = g on ∂Ω by Walk-on-Spheres (σ ≥ 0; f = 0 and σ = 0 is \
+Laplace). Sign convention: Δu = f, the opposite of `nabla poisson` (−Δu = f): u = x^2 + y^2 \
+has f = 4 here and −4 there.
+
+Domains (--domain): box:min=0,0;max=1,1 | ball:center=0,0;radius=1 | lshape | \
+polygon:vertices=0,0,2,0,2,1,0,1 | star:c1=0.1;c2=-0.05 (r = 1 + c1 cos 4θ + c2 cos 8θ) | \
+star:r0=1;cos=3:0.2;sin=2:0.1 | mesh:bunny.obj (3-D, closed) | union(A | B) | \
+intersection(A | B) | difference(A | B); 3-D boxes and balls take 3 coordinates.
+
+Expressions (--source, --boundary, --exact): numbers, x y z, r = |x|, theta = atan2(y, x), pi, \
+e, + - * / ^, sin cos tan asin acos atan sinh cosh tanh exp ln log10 sqrt abs floor ceil sign, \
+atan2(a,b) pow(a,b) min(a,b) max(a,b).
+
+--points FILE: CSV with one point per line (x,y or x,y,z; a header line and # comments are \
+skipped); every point must lie inside the domain. --grid NXxNY[xNZ]: cell centres of the \
+domain's bounding box; points outside the domain are skipped (grey in --plot).
+
+Output CSV columns: x,y[,z],u,stderr,mean_steps[,du_dx,du_dy[,du_dz]][,exact,error].
+
+Exit codes: 0 done; 1 error (one line on stderr, nothing written); 2 malformed flags.")]
+pub struct WosArgs {
+    /// The domain Ω (syntax below).
+    #[arg(long, value_name = "SPEC")]
+    domain: String,
+
+    /// Source f of Δu − σu = f (an expression in x, y, z).
+    #[arg(
+        long,
+        value_name = "EXPR",
+        default_value = "0",
+        allow_hyphen_values = true
+    )]
+    source: String,
+
+    /// Boundary values g (an expression in x, y, z; read at the closest boundary point).
+    #[arg(long, value_name = "EXPR", allow_hyphen_values = true)]
+    boundary: String,
+
+    /// Screening σ ≥ 0 of Δu − σu = f (2-D and 3-D).
+    #[arg(
+        long,
+        value_name = "S",
+        default_value_t = 0.0,
+        allow_negative_numbers = true
+    )]
+    sigma: f64,
+
+    /// Query points: a CSV file with one point per line.
+    #[arg(
+        long,
+        value_name = "pts.csv",
+        conflicts_with = "grid",
+        required_unless_present = "grid"
+    )]
+    points: Option<PathBuf>,
+
+    /// Query points: the cell centres of an NXxNY (2-D) or NXxNYxNZ (3-D) grid over the
+    /// domain's bounding box, keeping those inside the domain.
+    #[arg(long, value_name = "NXxNY[xNZ]")]
+    grid: Option<GridShape>,
+
+    /// Walks per point.
+    #[arg(long, value_name = "N", default_value_t = 128)]
+    walks: usize,
+
+    /// Stop walks within this distance of the boundary (coordinate units; bias O(ε)).
+    #[arg(
+        long,
+        value_name = "E",
+        default_value_t = 1e-3,
+        allow_hyphen_values = true
+    )]
+    epsilon: f64,
+
+    /// Step limit per walk.
+    #[arg(long, value_name = "N", default_value_t = 1024)]
+    max_steps: usize,
+
+    /// What a walk still running at --max-steps does: stop (read g at the closest boundary
+    /// point) or discard (leave it out of the estimate).
+    #[arg(long, value_name = "POLICY", default_value = "stop", value_parser = ["stop", "discard"])]
+    unfinished: String,
+
+    /// Seed: the same seed and inputs give the same numbers for any --threads.
+    #[arg(long, value_name = "S", default_value_t = 0)]
+    seed: u64,
+
+    /// Also estimate ∇u (σ = 0 only; CPU only): columns du_dx, du_dy[, du_dz].
+    #[arg(long)]
+    gradient: bool,
+
+    /// Control variates from a pilot of 32 extra walks per point (σ = 0 only; CPU only):
+    /// lower variance at equal walks where u is smooth.
+    #[arg(long)]
+    control_variates: bool,
+
+    /// A known solution: adds exact and error columns, and error statistics to the report.
+    #[arg(long, value_name = "EXPR", allow_hyphen_values = true)]
+    exact: Option<String>,
+
+    /// cpu, or cuda:N for the CUDA kernel (box and ball domains; needs a build with
+    /// --features cuda, an NVIDIA driver and libnvrtc).
+    #[arg(long, value_name = "DEVICE", default_value = "cpu")]
+    device: String,
+
+    /// Worker threads on the CPU [default: all cores].
+    #[arg(long)]
+    threads: Option<usize>,
+
+    /// Write the predictions as CSV.
+    #[arg(long, value_name = "pred.csv")]
+    out: Option<PathBuf>,
+
+    /// Write a JSON report (total_walks, total_steps, seconds, steps_per_second, ...).
+    #[arg(long, value_name = "report.json")]
+    report: Option<PathBuf>,
+
+    /// Render u as a PNG colour map (--grid only; the middle z-slice in 3-D).
+    #[arg(long, value_name = "u.png")]
+    plot: Option<PathBuf>,
+
+    /// No progress line.
+    #[arg(long)]
+    quiet: bool,
+}
+
+/// What `--report` writes. The first four fields after the problem are the issue's contract.
+#[derive(Serialize)]
+struct WosReport {
+    equation: &'static str,
+    sign_convention: &'static str,
+    domain: String,
+    source: String,
+    boundary: String,
+    sigma: f64,
+    total_walks: u64,
+    total_steps: u64,
+    seconds: f64,
+    steps_per_second: f64,
+    points: usize,
+    grid: Option<String>,
+    points_file: Option<String>,
+    walks_per_point: usize,
+    epsilon: f64,
+    max_steps: usize,
+    unfinished_policy: String,
+    unfinished_walks: usize,
+    mean_steps_per_walk: f64,
+    mean_stderr: f64,
+    max_stderr: f64,
+    gradient: bool,
+    control_variates: bool,
+    exact: Option<String>,
+    max_abs_error: Option<f64>,
+    rms_error: Option<f64>,
+    /// Largest |error| / stderr over the points (≲ 4 when the estimator is unbiased).
+    max_error_in_stderrs: Option<f64>,
+    seed: u64,
+    device: String,
+    threads: usize,
+    nabla_version: &'static str,
+}
+
+/// Where the points came from.
+enum Points {
+    File(PathBuf),
+    /// The grid, and for each grid cell its index among the points inside Ω.
+    Grid(GridShape, Vec<Option<usize>>),
+}
+
+/// Runs `nabla wos`.
+pub fn run(args: &WosArgs) -> Result<()> {
+    check_flags(args)?;
+    let domain = parse_domain(&args.domain)?;
+    let d = domain.dim();
+    let parse = |flag: &str, text: &str| -> Result<Expr> {
+        let e: Expr = text
+            .parse()
+            .map_err(|e| CliError::Usage(format!("{flag}: {e}")))?;
+        if e.min_dim() > d {
+            return Err(CliError::Usage(format!(
+                "{flag} '{text}' uses {} but the domain is {d}-D",
+                if e.min_dim() == 3 { "z" } else { "y or theta" }
+            )));
+        }
+        Ok(e)
+    };
+    let source = parse("--source", &args.source)?;
+    let boundary = parse("--boundary", &args.boundary)?;
+    let exact = args
+        .exact
+        .as_deref()
+        .map(|t| parse("--exact", t))
+        .transpose()?;
+    let device = parse_device(&args.device)?;
+
+    let (pts, origin) = match (&args.points, &args.grid) {
+        (Some(path), _) => (
+            read_points(path, domain.as_ref())?,
+            Points::File(path.clone()),
+        ),
+        (None, Some(grid)) => {
+            let (pts, map) = grid_points(grid, domain.as_ref())?;
+            (pts, Points::Grid(grid.clone(), map))
+        }
+        (None, None) => return Err(CliError::Usage("give --points or --grid".into())),
+    };
+    let n = pts.len() / d;
+    if n == 0 {
+        return Err(CliError::Usage(
+            "no query point lies inside the domain (refine --grid)".into(),
+        ));
+    }
+
+    let mut problem = WosProblem::laplace(domain, Arc::new(boundary)).with_screening(args.sigma)?;
+    if source.as_constant() != Some(0.0) {
+        problem = problem.with_source(Arc::new(source));
+    }
+    let opts = WosOptions {
+        walks: args.walks,
+        epsilon: args.epsilon,
+        max_steps: args.max_steps,
+        seed: args.seed,
+        unfinished: if args.unfinished == "discard" {
+            Unfinished::Discard
+        } else {
+            Unfinished::ClosestBoundary
+        },
+        gradient: args.gradient,
+        control_variates: args.control_variates,
+        ..Default::default()
+    };
+    let solver = WosSolver::new(problem, opts)?;
+    if let Some(nt) = args.threads {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(nt)
+            .build_global()
+            .map_err(|e| CliError::Usage(format!("--threads {nt}: {e}")))?;
+    }
+
+    let sol = match device {
+        None => {
+            let progress = PointProgress::new(n, !args.quiet);
+            let r = solver.solve_with_progress(&pts, &|done| progress.update(done));
+            progress.finish();
+            r?
+        }
+        Some(ordinal) => solve_gpu(&solver, &pts, ordinal)?,
+    };
+
+    let exact_vals: Option<Vec<f64>> = exact
+        .as_ref()
+        .map(|e| pts.chunks(d).map(|p| e.eval(p)).collect());
+    let report = make_report(args, &sol, &origin, exact_vals.as_deref(), n);
+    write_outputs(args, &pts, d, &sol, exact_vals.as_deref(), &origin, &report)?;
+    print_summary(&report);
+    if report.unfinished_walks > 0 {
+        eprintln!(
+            "warning: {} walks reached --max-steps {} ({}); raise --max-steps or --epsilon",
+            report.unfinished_walks,
+            args.max_steps,
+            if args.unfinished == "discard" {
+                "discarded"
+            } else {
+                "stopped at the closest boundary point"
+            }
+        );
+    }
+    Ok(())
+}
+
+/// `cpu` → None, `cuda:N` → Some(N).
+fn parse_device(s: &str) -> Result<Option<usize>> {
+    if s == "cpu" {
+        return Ok(None);
+    }
+    let ordinal = s
+        .strip_prefix("cuda:")
+        .or_else(|| (s == "cuda").then_some("0"))
+        .and_then(|n| n.parse::<usize>().ok())
+        .ok_or_else(|| CliError::Usage(format!("--device must be cpu or cuda:N, got '{s}'")))?;
+    Ok(Some(ordinal))
+}
+
+#[cfg(feature = "cuda")]
+fn solve_gpu(solver: &WosSolver, pts: &[f64], ordinal: usize) -> Result<WosSolution> {
+    Ok(nabla_wos::cuda::solve_cuda(solver, pts, ordinal)?)
+}
+
+#[cfg(not(feature = "cuda"))]
+fn solve_gpu(_: &WosSolver, _: &[f64], ordinal: usize) -> Result<WosSolution> {
+    Err(CliError::Usage(format!(
+        "--device cuda:{ordinal}: this nabla was built without CUDA support; rebuild with \
+         `cargo build --release -p nabla-cli --features cuda` or use --device cpu"
+    )))
+}
+
+fn check_flags(args: &WosArgs) -> Result<()> {
+    if args.walks == 0 {
+        return Err(CliError::Usage("--walks must be at least 1".into()));
+    }
+    if !(args.epsilon.is_finite() && args.epsilon > 0.0) {
+        return Err(CliError::Usage(format!(
+            "--epsilon must be positive, got {}",
+            args.epsilon
+        )));
+    }
+    if args.max_steps == 0 {
+        return Err(CliError::Usage("--max-steps must be at least 1".into()));
+    }
+    if !(args.sigma.is_finite() && args.sigma >= 0.0) {
+        return Err(CliError::Usage(format!(
+            "--sigma must be ≥ 0, got {}",
+            args.sigma
+        )));
+    }
+    if args.threads == Some(0) {
+        return Err(CliError::Usage("--threads must be at least 1".into()));
+    }
+    if args.plot.is_some() && args.grid.is_none() {
+        return Err(CliError::Usage(
+            "--plot draws a grid; use --grid NXxNY (or plot the --out CSV yourself)".into(),
+        ));
+    }
+    let outputs = [&args.out, &args.report, &args.plot];
+    let mut seen: Vec<&PathBuf> = Vec::new();
+    for path in outputs.into_iter().flatten() {
+        if seen.contains(&path) {
+            return Err(CliError::Usage(format!(
+                "{} is given for two outputs",
+                path.display()
+            )));
+        }
+        seen.push(path);
+        check_writable(path).map_err(|source| CliError::Output {
+            path: path.clone(),
+            source,
+        })?;
+    }
+    Ok(())
+}
+
+/// Reads a points CSV: `d` numbers per line, comma- (or whitespace-) separated; blank lines,
+/// `#` comments and one leading header line are skipped. Every point must lie inside Ω.
+fn read_points(path: &Path, domain: &dyn Domain) -> Result<Vec<f64>> {
+    let d = domain.dim();
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| CliError::Input(format!("{}: {e}", path.display())))?;
+    let mut pts = Vec::new();
+    let mut seen_data = false;
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let fields: Vec<&str> = line
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .filter(|s| !s.is_empty())
+            .collect();
+        let nums: std::result::Result<Vec<f64>, _> =
+            fields.iter().map(|s| s.parse::<f64>()).collect();
+        let nums = match nums {
+            Ok(v) => v,
+            Err(_) if !seen_data && fields.iter().all(|f| f.parse::<f64>().is_err()) => {
+                seen_data = true; // a header line
+                continue;
+            }
+            Err(_) => {
+                let bad = fields
+                    .iter()
+                    .find(|f| f.parse::<f64>().is_err())
+                    .copied()
+                    .unwrap_or("");
+                return Err(CliError::Input(format!(
+                    "{} line {}: '{bad}' is not a number",
+                    path.display(),
+                    i + 1
+                )));
+            }
+        };
+        seen_data = true;
+        if nums.len() != d {
+            return Err(CliError::Input(format!(
+                "{} line {}: expected {d} coordinates for the {d}-D domain, got {}",
+                path.display(),
+                i + 1,
+                nums.len()
+            )));
+        }
+        if nums.iter().any(|v| !v.is_finite()) || !domain.contains(&nums) {
+            return Err(CliError::Input(format!(
+                "{} line {}: point {:?} is not inside the domain",
+                path.display(),
+                i + 1,
+                nums
+            )));
+        }
+        pts.extend_from_slice(&nums);
+    }
+    if pts.is_empty() {
+        return Err(CliError::Input(format!(
+            "{}: no points (expected lines of {d} comma-separated numbers)",
+            path.display()
+        )));
+    }
+    Ok(pts)
+}
+
+/// Cell centres of `grid` over the domain's bounding box that lie inside Ω, and for each cell
+/// its index among them.
+fn grid_points(grid: &GridShape, domain: &dyn Domain) -> Result<(Vec<f64>, Vec<Option<usize>>)> {
+    let d = domain.dim();
+    let dims = grid.dims();
+    if dims.len() != d {
+        return Err(CliError::Usage(format!(
+            "--grid {grid} is {}-D but the domain is {d}-D",
+            dims.len()
+        )));
+    }
+    let b = domain.bounds();
+    let mut pts = Vec::new();
+    let mut map = Vec::with_capacity(grid.len());
+    let mut idx = vec![0usize; d];
+    let mut x = vec![0.0; d];
+    for cell in 0..grid.len() {
+        let mut rest = cell;
+        for k in 0..d {
+            idx[k] = rest % dims[k];
+            rest /= dims[k];
+            x[k] = b.min[k] + (idx[k] as f64 + 0.5) * (b.max[k] - b.min[k]) / dims[k] as f64;
+        }
+        if domain.contains(&x) {
+            map.push(Some(pts.len() / d));
+            pts.extend_from_slice(&x);
+        } else {
+            map.push(None);
+        }
+    }
+    Ok((pts, map))
+}
+
+fn make_report(
+    args: &WosArgs,
+    sol: &WosSolution,
+    origin: &Points,
+    exact: Option<&[f64]>,
+    n: usize,
+) -> WosReport {
+    let est = &sol.estimates;
+    let errors: Option<Vec<(f64, f64)>> = exact.map(|ex| {
+        est.iter()
+            .zip(ex)
+            .map(|(e, x)| ((e.value - x).abs(), e.stderr))
+            .collect()
+    });
+    let steps_per_walk = if sol.total_walks > 0 {
+        sol.total_steps as f64 / sol.total_walks as f64
+    } else {
+        0.0
+    };
+    WosReport {
+        equation: EQUATION,
+        sign_convention: SIGN_NOTE,
+        domain: args.domain.clone(),
+        source: args.source.clone(),
+        boundary: args.boundary.clone(),
+        sigma: args.sigma,
+        total_walks: sol.total_walks,
+        total_steps: sol.total_steps,
+        seconds: sol.seconds,
+        steps_per_second: sol.steps_per_second(),
+        points: n,
+        grid: match origin {
+            Points::Grid(g, _) => Some(g.to_string()),
+            Points::File(_) => None,
+        },
+        points_file: match origin {
+            Points::File(p) => Some(p.display().to_string()),
+            Points::Grid(..) => None,
+        },
+        walks_per_point: args.walks,
+        epsilon: args.epsilon,
+        max_steps: args.max_steps,
+        unfinished_policy: args.unfinished.clone(),
+        unfinished_walks: est.iter().map(|e| e.unfinished).sum(),
+        mean_steps_per_walk: steps_per_walk,
+        mean_stderr: est.iter().map(|e| e.stderr).sum::<f64>() / n as f64,
+        max_stderr: est.iter().map(|e| e.stderr).fold(0.0, f64::max),
+        gradient: args.gradient,
+        control_variates: args.control_variates,
+        exact: args.exact.clone(),
+        max_abs_error: errors
+            .as_ref()
+            .map(|v| v.iter().map(|e| e.0).fold(0.0, f64::max)),
+        rms_error: errors
+            .as_ref()
+            .map(|v| (v.iter().map(|e| e.0 * e.0).sum::<f64>() / n as f64).sqrt()),
+        max_error_in_stderrs: errors.as_ref().map(|v| {
+            v.iter()
+                .map(|(e, s)| {
+                    if *s > 0.0 {
+                        e / s
+                    } else if *e > 0.0 {
+                        f64::INFINITY
+                    } else {
+                        0.0
+                    }
+                })
+                .fold(0.0, f64::max)
+        }),
+        seed: args.seed,
+        device: args.device.clone(),
+        threads: rayon::current_num_threads(),
+        nabla_version: env!("CARGO_PKG_VERSION"),
+    }
+}
+
+fn write_outputs(
+    args: &WosArgs,
+    pts: &[f64],
+    d: usize,
+    sol: &WosSolution,
+    exact: Option<&[f64]>,
+    origin: &Points,
+    report: &WosReport,
+) -> Result<()> {
+    let out_err = |path: &PathBuf| {
+        let path = path.clone();
+        move |source| CliError::Output { path, source }
+    };
+    if let Some(path) = &args.out {
+        write_atomic(path, |w| {
+            let names = ["x", "y", "z"];
+            let mut header: Vec<String> = names[..d.min(3)].iter().map(|s| s.to_string()).collect();
+            header.extend(["u", "stderr", "mean_steps"].map(String::from));
+            if args.gradient {
+                header.extend(names[..d.min(3)].iter().map(|s| format!("du_d{s}")));
+            }
+            if exact.is_some() {
+                header.extend(["exact", "error"].map(String::from));
+            }
+            writeln!(w, "{}", header.join(","))?;
+            for (i, e) in sol.estimates.iter().enumerate() {
+                let mut row: Vec<String> = pts[i * d..(i + 1) * d]
+                    .iter()
+                    .map(|v| v.to_string())
+                    .collect();
+                row.push(e.value.to_string());
+                row.push(e.stderr.to_string());
+                row.push(e.mean_steps.to_string());
+                if let Some(g) = &e.gradient {
+                    row.extend(g.iter().map(|v| v.to_string()));
+                }
+                if let Some(ex) = exact {
+                    row.push(ex[i].to_string());
+                    row.push((e.value - ex[i]).to_string());
+                }
+                writeln!(w, "{}", row.join(","))?;
+            }
+            Ok(())
+        })
+        .map_err(out_err(path))?;
+    }
+    if let Some(path) = &args.report {
+        let json = serde_json::to_vec_pretty(report)
+            .map_err(|e| CliError::Usage(format!("cannot encode the report: {e}")))?;
+        write_atomic(path, |w| w.write_all(&json)).map_err(out_err(path))?;
+    }
+    if let (Some(path), Points::Grid(grid, map)) = (&args.plot, origin) {
+        let dims = grid.dims();
+        let field: Vec<f64> = map
+            .iter()
+            .map(|m| m.map_or(f64::NAN, |i| sol.estimates[i].value))
+            .collect();
+        let title = format!("u (WoS, {} walks/point): {}", args.walks, args.domain);
+        match *dims {
+            [nx, ny] => plot::heatmap(path, &field, nx, ny, &title)?,
+            [nx, ny, nz] => {
+                let k = nz / 2;
+                plot::heatmap(
+                    path,
+                    &field[nx * ny * k..nx * ny * (k + 1)],
+                    nx,
+                    ny,
+                    &format!("{title}, slice k = {k}"),
+                )?
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+fn print_summary(r: &WosReport) {
+    println!("equation           {EQUATION} ({SIGN_NOTE})");
+    println!("domain             {}", r.domain);
+    println!(
+        "problem            f = {}, g = {}, sigma = {}",
+        r.source, r.boundary, r.sigma
+    );
+    println!(
+        "points             {} x {} walks (epsilon {:.0e}, max {} steps, seed {})",
+        r.points, r.walks_per_point, r.epsilon, r.max_steps, r.seed
+    );
+    println!(
+        "work               {} walks, {} steps ({:.1} per walk), {} unfinished",
+        r.total_walks, r.total_steps, r.mean_steps_per_walk, r.unfinished_walks
+    );
+    println!(
+        "standard error     mean {:.3e}, max {:.3e}",
+        r.mean_stderr, r.max_stderr
+    );
+    if let (Some(m), Some(rms), Some(z)) = (r.max_abs_error, r.rms_error, r.max_error_in_stderrs) {
+        println!("error vs exact     max {m:.3e}, rms {rms:.3e}, max {z:.2} standard errors");
+    }
+    println!(
+        "time               {:.3} s, {:.3e} steps/s ({}, {} threads)",
+        r.seconds, r.steps_per_second, r.device, r.threads
+    );
+}
+
+/// A progress line over points: hidden for the first second, then a bar with an ETA.
+struct PointProgress {
+    bar: ProgressBar,
+    start: Instant,
+    shown: AtomicBool,
+    last_ms: AtomicU64,
+    enabled: bool,
+}
+
+impl PointProgress {
+    fn new(total: usize, enabled: bool) -> Self {
+        let bar = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::hidden());
+        let style = ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} points (ETA {eta})",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar());
+        bar.set_style(style);
+        Self {
+            bar,
+            start: Instant::now(),
+            shown: AtomicBool::new(false),
+            last_ms: AtomicU64::new(0),
+            enabled,
+        }
+    }
+
+    fn update(&self, done: usize) {
+        if !self.enabled {
+            return;
+        }
+        let elapsed = self.start.elapsed();
+        if elapsed < Duration::from_secs(1) {
+            return;
+        }
+        let ms = elapsed.as_millis() as u64;
+        if ms < self.last_ms.load(Ordering::Relaxed) + 100 {
+            return;
+        }
+        self.last_ms.store(ms, Ordering::Relaxed);
+        if !self.shown.swap(true, Ordering::Relaxed) {
+            self.bar.set_draw_target(ProgressDrawTarget::stderr());
+        }
+        self.bar.set_position(done as u64);
+    }
+
+    fn finish(&self) {
+        if self.shown.load(Ordering::Relaxed) {
+            self.bar.finish_and_clear();
+        }
+    }
+}

@@ -1,0 +1,233 @@
+//! Compute-device selection for the learning layer: `cpu` or `cuda:N`, over candle.
+//!
+//! A run config names its device as a string; [`DeviceKind`] parses and validates it (so a typo
+//! is an error before any work starts) and [`Device::open`] opens it once for the whole run.
+//! Asking for CUDA in a build without the `candle-cuda` feature, or on a machine without a GPU
+//! or driver, is a [`DeviceError`], never a panic.
+//!
+//! ```
+//! use nabla_core::device::{Device, DeviceKind};
+//! let kind: DeviceKind = "cpu".parse().unwrap();
+//! let dev = Device::open(kind).unwrap();
+//! assert!(dev.candle().is_cpu());
+//! assert_eq!(dev.to_string(), "cpu");
+//! assert!("cuda:x".parse::<DeviceKind>().is_err());
+//! // Without the `candle-cuda` feature (or without a GPU), opening CUDA is a clear error.
+//! if !nabla_core::device::cuda_compiled() {
+//!     assert!(Device::parse("cuda:0").is_err());
+//! }
+//! ```
+
+use std::fmt;
+use std::str::FromStr;
+
+/// Errors raised while parsing or opening a device.
+#[derive(Debug, thiserror::Error)]
+pub enum DeviceError {
+    /// The device string is neither `cpu` nor `cuda:N`.
+    #[error("invalid device '{0}': expected 'cpu' or 'cuda:N' (for example 'cuda:0')")]
+    Invalid(String),
+    /// CUDA was requested but this build has no CUDA support.
+    #[error(
+        "device '{0}' needs CUDA, but nabla was built without it: rebuild with \
+         `--features candle-cuda` (needs the CUDA toolkit, nvcc) or use 'cpu'"
+    )]
+    NotCompiled(String),
+    /// CUDA support is compiled in but the device could not be opened (no GPU, no driver, bad
+    /// ordinal).
+    #[error("cannot open device '{device}': {reason} (use 'cpu', or check the GPU and driver with nvidia-smi)")]
+    Unavailable {
+        /// The device that was asked for.
+        device: String,
+        /// What candle / the CUDA driver reported.
+        reason: String,
+    },
+}
+
+/// Which device to run on, as written in a config or on the command line: `cpu` or `cuda:N`.
+///
+/// Parsing only checks the syntax; [`Device::open`] checks that the device exists.
+/// Serializes as its string form.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum DeviceKind {
+    /// The host CPU (candle's CPU backend, multi-threaded).
+    #[default]
+    Cpu,
+    /// The NVIDIA GPU with this ordinal (candle's CUDA backend, feature `candle-cuda`).
+    Cuda(usize),
+}
+
+impl FromStr for DeviceKind {
+    type Err = DeviceError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let t = s.trim();
+        if t.eq_ignore_ascii_case("cpu") {
+            return Ok(DeviceKind::Cpu);
+        }
+        if t.eq_ignore_ascii_case("cuda") {
+            return Ok(DeviceKind::Cuda(0));
+        }
+        if let Some(rest) = t.strip_prefix("cuda:").or_else(|| t.strip_prefix("CUDA:")) {
+            if !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_digit()) {
+                if let Ok(n) = rest.parse::<usize>() {
+                    return Ok(DeviceKind::Cuda(n));
+                }
+            }
+        }
+        Err(DeviceError::Invalid(s.to_string()))
+    }
+}
+
+impl fmt::Display for DeviceKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DeviceKind::Cpu => write!(f, "cpu"),
+            DeviceKind::Cuda(n) => write!(f, "cuda:{n}"),
+        }
+    }
+}
+
+impl serde::Serialize for DeviceKind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for DeviceKind {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// Whether this build has candle's CUDA backend (the `candle-cuda` feature).
+pub fn cuda_compiled() -> bool {
+    cfg!(feature = "candle-cuda")
+}
+
+/// An opened compute device: what it was asked as, and the candle device that tensors live on.
+///
+/// Open it once per run and clone it (cheap): two separately opened CUDA devices are different
+/// devices to candle.
+#[derive(Clone, Debug)]
+pub struct Device {
+    kind: DeviceKind,
+    candle: candle_core::Device,
+}
+
+impl Device {
+    /// The CPU device (always available).
+    pub fn cpu() -> Self {
+        Device {
+            kind: DeviceKind::Cpu,
+            candle: candle_core::Device::Cpu,
+        }
+    }
+
+    /// Parses `cpu` / `cuda:N` and opens the device.
+    pub fn parse(spec: &str) -> Result<Self, DeviceError> {
+        Self::open(spec.parse()?)
+    }
+
+    /// Opens the device. CUDA without the `candle-cuda` feature, or with no usable GPU or
+    /// driver, is an error; a panic inside the CUDA libraries is caught and reported as one.
+    pub fn open(kind: DeviceKind) -> Result<Self, DeviceError> {
+        match kind {
+            DeviceKind::Cpu => Ok(Self::cpu()),
+            DeviceKind::Cuda(ordinal) => {
+                if !cuda_compiled() {
+                    return Err(DeviceError::NotCompiled(kind.to_string()));
+                }
+                let opened = std::panic::catch_unwind(|| candle_core::Device::new_cuda(ordinal));
+                match opened {
+                    Ok(Ok(candle)) => Ok(Device { kind, candle }),
+                    Ok(Err(e)) => Err(DeviceError::Unavailable {
+                        device: kind.to_string(),
+                        reason: e.to_string(),
+                    }),
+                    Err(panic) => {
+                        let reason = panic
+                            .downcast_ref::<String>()
+                            .cloned()
+                            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                            .unwrap_or_else(|| "the CUDA driver library failed".to_string());
+                        Err(DeviceError::Unavailable {
+                            device: kind.to_string(),
+                            reason,
+                        })
+                    }
+                }
+            }
+        }
+    }
+
+    /// What this device was asked as.
+    pub fn kind(&self) -> DeviceKind {
+        self.kind
+    }
+
+    /// The candle device to create tensors on.
+    pub fn candle(&self) -> &candle_core::Device {
+        &self.candle
+    }
+
+    /// Whether this is a CUDA device.
+    pub fn is_cuda(&self) -> bool {
+        matches!(self.kind, DeviceKind::Cuda(_))
+    }
+}
+
+impl Default for Device {
+    fn default() -> Self {
+        Self::cpu()
+    }
+}
+
+impl fmt::Display for Device {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.kind.fmt(f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_cpu_and_cuda() {
+        assert_eq!("cpu".parse::<DeviceKind>().unwrap(), DeviceKind::Cpu);
+        assert_eq!(" CPU ".parse::<DeviceKind>().unwrap(), DeviceKind::Cpu);
+        assert_eq!("cuda:3".parse::<DeviceKind>().unwrap(), DeviceKind::Cuda(3));
+        assert_eq!("cuda".parse::<DeviceKind>().unwrap(), DeviceKind::Cuda(0));
+        for bad in ["", "gpu", "cuda:", "cuda:-1", "cuda:1x", "cuda:+1", "metal"] {
+            let e = bad.parse::<DeviceKind>().unwrap_err();
+            assert!(
+                e.to_string().contains("expected 'cpu' or 'cuda:N'"),
+                "{bad}: {e}"
+            );
+        }
+        assert_eq!(DeviceKind::Cuda(2).to_string(), "cuda:2");
+    }
+
+    #[test]
+    fn serde_round_trip_as_string() {
+        let k: DeviceKind = serde_json::from_str("\"cuda:1\"").unwrap();
+        assert_eq!(k, DeviceKind::Cuda(1));
+        assert_eq!(serde_json::to_string(&DeviceKind::Cpu).unwrap(), "\"cpu\"");
+        assert!(serde_json::from_str::<DeviceKind>("\"tpu\"").is_err());
+    }
+
+    #[test]
+    fn cuda_without_support_is_an_error_not_a_panic() {
+        assert!(Device::parse("cpu").unwrap().candle().is_cpu());
+        if !cuda_compiled() {
+            let e = Device::parse("cuda:0").unwrap_err();
+            assert!(matches!(e, DeviceError::NotCompiled(_)));
+            assert!(e.to_string().contains("candle-cuda"), "{e}");
+        } else {
+            // With CUDA compiled in, an absurd ordinal must still be an error.
+            assert!(Device::parse("cuda:999").is_err());
+        }
+    }
+}
