@@ -2,6 +2,7 @@
 //! reports. Every failure is one line on stderr (`error: ...`) and a non-zero exit code.
 
 mod error;
+mod outputs;
 mod plot;
 mod poisson;
 mod progress;

@@ -4,7 +4,7 @@
 use crate::error::{CliError, Result};
 use crate::plot;
 use crate::progress::SolveProgress;
-use nabla_core::atomic::{check_writable, write_atomic};
+use nabla_core::atomic::write_atomic;
 use nabla_core::GridShape;
 use nabla_data::AttrValue;
 use nabla_sparse::{
@@ -300,23 +300,7 @@ fn check_flags(args: &PoissonArgs, kind: SolverKind, grid: Option<&GridShape>) -
                 .into(),
         ));
     }
-    let outputs = [&args.out, &args.report, &args.plot, &args.history_plot];
-    for path in outputs.into_iter().flatten() {
-        check_writable(path).map_err(|source| CliError::Output {
-            path: path.clone(),
-            source,
-        })?;
-    }
-    let mut seen: Vec<&PathBuf> = Vec::new();
-    for path in outputs.into_iter().flatten() {
-        if seen.contains(&path) {
-            return Err(CliError::Usage(format!(
-                "{} is given for two outputs",
-                path.display()
-            )));
-        }
-        seen.push(path);
-    }
+    crate::outputs::check_outputs(&[&args.out, &args.report, &args.plot, &args.history_plot])?;
     Ok(())
 }
 

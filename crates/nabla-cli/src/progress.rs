@@ -1,54 +1,45 @@
-//! A progress line for iterative solves: hidden for the first second, then a bar of residual
-//! reduction (log scale, from the initial residual to the tolerance), the iteration and an ETA.
+//! Progress lines for long jobs: hidden for the first second (short runs print nothing), then
+//! an indicatif bar redrawn at most ten times a second, updatable from any thread.
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-/// Solves shorter than this print no progress line at all.
+/// Jobs shorter than this print no progress line at all.
 const SHOW_AFTER: Duration = Duration::from_secs(1);
 /// Redraws at most this often.
 const REDRAW_MS: u64 = 100;
-/// Bar resolution.
+/// Resolution of the residual-reduction bar.
 const STEPS: u64 = 1000;
 
-/// Progress of one solve, fed by the solver's monitor callback from any thread.
-pub struct SolveProgress {
+/// A bar that appears only once its job has run for a second.
+pub struct DelayedBar {
     bar: ProgressBar,
     start: Instant,
     shown: AtomicBool,
     last_ms: AtomicU64,
-    /// f64 bits of the first relative residual seen.
-    initial: AtomicU64,
-    tol: f64,
     enabled: bool,
 }
 
-impl SolveProgress {
-    /// A progress line for a solve to relative tolerance `tol`; `enabled = false` never draws.
-    pub fn new(tol: f64, enabled: bool) -> Self {
-        let bar = ProgressBar::with_draw_target(Some(STEPS), ProgressDrawTarget::hidden());
-        let style = ProgressStyle::with_template(
-            "{spinner} [{elapsed_precise}] {bar:30} {msg} (ETA {eta})",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar());
+impl DelayedBar {
+    /// A bar of `len` steps drawn with the indicatif `template`; `enabled = false` never draws.
+    pub fn new(len: u64, template: &str, enabled: bool) -> Self {
+        let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::hidden());
+        let style =
+            ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar());
         bar.set_style(style);
         Self {
             bar,
             start: Instant::now(),
             shown: AtomicBool::new(false),
             last_ms: AtomicU64::new(0),
-            initial: AtomicU64::new(f64::NAN.to_bits()),
-            tol,
             enabled,
         }
     }
 
-    /// The solver's monitor: `(iteration, relative residual)`.
-    pub fn update(&self, iteration: usize, rel: f64) {
-        if iteration == 0 || f64::from_bits(self.initial.load(Ordering::Relaxed)).is_nan() {
-            self.initial.store(rel.to_bits(), Ordering::Relaxed);
-        }
+    /// Calls `draw` with the bar when a redraw is due (after the first second, at most every
+    /// 100 ms); otherwise does nothing, so callers may call this on every iteration.
+    pub fn update(&self, draw: impl FnOnce(&ProgressBar)) {
         if !self.enabled {
             return;
         }
@@ -64,19 +55,7 @@ impl SolveProgress {
         if !self.shown.swap(true, Ordering::Relaxed) {
             self.bar.set_draw_target(ProgressDrawTarget::stderr());
         }
-        let r0 = f64::from_bits(self.initial.load(Ordering::Relaxed));
-        // Fraction of the way from r0 to tol in orders of magnitude: CG-like methods reduce the
-        // residual roughly geometrically, so this makes the ETA meaningful.
-        let frac = if r0 > self.tol && rel > 0.0 {
-            ((r0 / rel).ln() / (r0 / self.tol).ln()).clamp(0.0, 1.0)
-        } else {
-            1.0
-        };
-        self.bar.set_position((frac * STEPS as f64) as u64);
-        self.bar.set_message(format!(
-            "iteration {iteration}, relative residual {rel:.2e} (target {:.0e})",
-            self.tol
-        ));
+        draw(&self.bar);
     }
 
     /// Removes the line, if it was ever drawn.
@@ -84,5 +63,56 @@ impl SolveProgress {
         if self.shown.load(Ordering::Relaxed) {
             self.bar.finish_and_clear();
         }
+    }
+}
+
+/// Progress of one iterative solve: a bar of residual reduction (log scale, from the initial
+/// residual to the tolerance), the iteration and an ETA; fed by the solver's monitor callback.
+pub struct SolveProgress {
+    bar: DelayedBar,
+    /// f64 bits of the first relative residual seen.
+    initial: AtomicU64,
+    tol: f64,
+}
+
+impl SolveProgress {
+    /// A progress line for a solve to relative tolerance `tol`; `enabled = false` never draws.
+    pub fn new(tol: f64, enabled: bool) -> Self {
+        Self {
+            bar: DelayedBar::new(
+                STEPS,
+                "{spinner} [{elapsed_precise}] {bar:30} {msg} (ETA {eta})",
+                enabled,
+            ),
+            initial: AtomicU64::new(f64::NAN.to_bits()),
+            tol,
+        }
+    }
+
+    /// The solver's monitor: `(iteration, relative residual)`.
+    pub fn update(&self, iteration: usize, rel: f64) {
+        if iteration == 0 || f64::from_bits(self.initial.load(Ordering::Relaxed)).is_nan() {
+            self.initial.store(rel.to_bits(), Ordering::Relaxed);
+        }
+        self.bar.update(|bar| {
+            let r0 = f64::from_bits(self.initial.load(Ordering::Relaxed));
+            // Orders of magnitude from r0 towards tol: CG-like methods reduce the residual
+            // roughly geometrically, so this makes the ETA meaningful.
+            let frac = if r0 > self.tol && rel > 0.0 {
+                ((r0 / rel).ln() / (r0 / self.tol).ln()).clamp(0.0, 1.0)
+            } else {
+                1.0
+            };
+            bar.set_position((frac * STEPS as f64) as u64);
+            bar.set_message(format!(
+                "iteration {iteration}, relative residual {rel:.2e} (target {:.0e})",
+                self.tol
+            ));
+        });
+    }
+
+    /// Removes the line, if it was ever drawn.
+    pub fn finish(&self) {
+        self.bar.finish();
     }
 }

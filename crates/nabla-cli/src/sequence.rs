@@ -5,7 +5,7 @@
 use crate::error::{CliError, Result};
 use crate::plot;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use nabla_core::atomic::{check_writable, write_atomic};
+use nabla_core::atomic::write_atomic;
 use nabla_core::GridShape;
 use nabla_sparse::tuning::{
     build_tuners, default_arms, run_sequence, HeatConfig, HeatSequence, InstanceSource,
@@ -313,21 +313,7 @@ fn check_flags(args: &SequenceArgs) -> Result<TunerChoice> {
             TunerChoice::Fixed(w)
         }
     };
-    let outputs = [&args.report, &args.plot];
-    for path in outputs.into_iter().flatten() {
-        check_writable(path).map_err(|source| CliError::Output {
-            path: path.clone(),
-            source,
-        })?;
-    }
-    if let (Some(a), Some(b)) = (&args.report, &args.plot) {
-        if a == b {
-            return Err(CliError::Usage(format!(
-                "{} is given for two outputs",
-                a.display()
-            )));
-        }
-    }
+    crate::outputs::check_outputs(&[&args.report, &args.plot])?;
     Ok(choice)
 }
 

@@ -4,8 +4,8 @@
 
 use crate::error::{CliError, Result};
 use crate::plot;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use nabla_core::atomic::{check_writable, write_atomic};
+use crate::progress::DelayedBar;
+use nabla_core::atomic::write_atomic;
 use nabla_core::field::{Expr, ScalarField};
 use nabla_core::geometry::{parse_domain, Domain};
 use nabla_core::GridShape;
@@ -13,9 +13,7 @@ use nabla_wos::{Unfinished, WosOptions, WosProblem, WosSolution, WosSolver};
 use serde::Serialize;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 /// The equation, as stated in help, summary and report.
 const EQUATION: &str = "Δu − σu = f in Ω, u = g on ∂Ω";
@@ -268,8 +266,14 @@ pub fn run(args: &WosArgs) -> Result<()> {
 
     let sol = match device {
         None => {
-            let progress = PointProgress::new(n, !args.quiet);
-            let r = solver.solve_with_progress(&pts, &|done| progress.update(done));
+            let progress = DelayedBar::new(
+                n as u64,
+                "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} points (ETA {eta})",
+                !args.quiet,
+            );
+            let r = solver.solve_with_progress(&pts, &|done| {
+                progress.update(|b| b.set_position(done as u64))
+            });
             progress.finish();
             r?
         }
@@ -350,21 +354,7 @@ fn check_flags(args: &WosArgs) -> Result<()> {
             "--plot draws a grid; use --grid NXxNY (or plot the --out CSV yourself)".into(),
         ));
     }
-    let outputs = [&args.out, &args.report, &args.plot];
-    let mut seen: Vec<&PathBuf> = Vec::new();
-    for path in outputs.into_iter().flatten() {
-        if seen.contains(&path) {
-            return Err(CliError::Usage(format!(
-                "{} is given for two outputs",
-                path.display()
-            )));
-        }
-        seen.push(path);
-        check_writable(path).map_err(|source| CliError::Output {
-            path: path.clone(),
-            source,
-        })?;
-    }
+    crate::outputs::check_outputs(&[&args.out, &args.report, &args.plot])?;
     Ok(())
 }
 
@@ -645,56 +635,4 @@ fn print_summary(r: &WosReport) {
         "time               {:.3} s, {:.3e} steps/s ({}, {} threads)",
         r.seconds, r.steps_per_second, r.device, r.threads
     );
-}
-
-/// A progress line over points: hidden for the first second, then a bar with an ETA.
-struct PointProgress {
-    bar: ProgressBar,
-    start: Instant,
-    shown: AtomicBool,
-    last_ms: AtomicU64,
-    enabled: bool,
-}
-
-impl PointProgress {
-    fn new(total: usize, enabled: bool) -> Self {
-        let bar = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::hidden());
-        let style = ProgressStyle::with_template(
-            "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} points (ETA {eta})",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar());
-        bar.set_style(style);
-        Self {
-            bar,
-            start: Instant::now(),
-            shown: AtomicBool::new(false),
-            last_ms: AtomicU64::new(0),
-            enabled,
-        }
-    }
-
-    fn update(&self, done: usize) {
-        if !self.enabled {
-            return;
-        }
-        let elapsed = self.start.elapsed();
-        if elapsed < Duration::from_secs(1) {
-            return;
-        }
-        let ms = elapsed.as_millis() as u64;
-        if ms < self.last_ms.load(Ordering::Relaxed) + 100 {
-            return;
-        }
-        self.last_ms.store(ms, Ordering::Relaxed);
-        if !self.shown.swap(true, Ordering::Relaxed) {
-            self.bar.set_draw_target(ProgressDrawTarget::stderr());
-        }
-        self.bar.set_position(done as u64);
-    }
-
-    fn finish(&self) {
-        if self.shown.load(Ordering::Relaxed) {
-            self.bar.finish_and_clear();
-        }
-    }
 }
