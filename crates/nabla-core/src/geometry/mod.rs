@@ -263,32 +263,19 @@ pub fn sample_interior(
     n: usize,
     sampling: Sampling,
 ) -> Result<Vec<f64>, CoreError> {
-    let d = domain.dim();
     let b = domain.bounds();
-    let mut src = UnitSource::new(sampling, d)?;
-    let mut u = vec![0.0; d];
-    let mut x = vec![0.0; d];
-    let mut out = Vec::with_capacity(n * d);
-    let budget = n.saturating_mul(MAX_ATTEMPTS_PER_POINT).max(100_000);
-    let mut attempts = 0usize;
-    while out.len() < n * d {
-        attempts += 1;
-        if attempts > budget {
-            return Err(CoreError::InvalidDomain {
-                spec: format!("{domain:?}"),
-                reason: "interior sampling found too few points inside (is the domain empty?)"
-                    .into(),
-            });
-        }
-        src.next(&mut u);
-        for k in 0..d {
-            x[k] = b.min[k] + u[k] * (b.max[k] - b.min[k]);
-        }
-        if domain.contains(&x) {
-            out.extend_from_slice(&x);
-        }
-    }
-    Ok(out)
+    sample_by_rejection(
+        domain,
+        n,
+        sampling,
+        "interior sampling found too few points inside (is the domain empty?)",
+        |u, x| {
+            for k in 0..x.len() {
+                x[k] = b.min[k] + u[k] * (b.max[k] - b.min[k]);
+            }
+            domain.contains(x)
+        },
+    )
 }
 
 /// Draws `n` points uniformly on ∂Ω (by surface measure; see
@@ -297,6 +284,25 @@ pub fn sample_boundary(
     domain: &dyn Domain,
     n: usize,
     sampling: Sampling,
+) -> Result<Vec<f64>, CoreError> {
+    sample_by_rejection(
+        domain,
+        n,
+        sampling,
+        "boundary sampling rejected too many points (is the boundary empty?)",
+        |u, x| domain.boundary_point_from_unit(u, x),
+    )
+}
+
+/// The loop both samplers share: draws unit-cube points from `sampling`, maps each through
+/// `accept(u, x)` (which writes the candidate into `x` and says whether to keep it) until `n`
+/// are kept, and gives up with `failure` after [`MAX_ATTEMPTS_PER_POINT`] tries per point.
+fn sample_by_rejection(
+    domain: &dyn Domain,
+    n: usize,
+    sampling: Sampling,
+    failure: &str,
+    mut accept: impl FnMut(&[f64], &mut [f64]) -> bool,
 ) -> Result<Vec<f64>, CoreError> {
     let d = domain.dim();
     let mut src = UnitSource::new(sampling, d)?;
@@ -310,12 +316,11 @@ pub fn sample_boundary(
         if attempts > budget {
             return Err(CoreError::InvalidDomain {
                 spec: format!("{domain:?}"),
-                reason: "boundary sampling rejected too many points (is the boundary empty?)"
-                    .into(),
+                reason: failure.into(),
             });
         }
         src.next(&mut u);
-        if domain.boundary_point_from_unit(&u, &mut x) {
+        if accept(&u, &mut x) {
             out.extend_from_slice(&x);
         }
     }
