@@ -17,6 +17,12 @@ pub enum CliError {
     /// A Walk-on-Spheres solve failed (options, points outside the domain, CUDA, ...).
     #[error(transparent)]
     Wos(#[from] nabla_wos::WosError),
+    /// A PINN config, training run or evaluation failed.
+    #[error(transparent)]
+    Pinn(#[from] nabla_pinn::PinnError),
+    /// A training-loop error (checkpoint, NaN loss, I/O of a run).
+    #[error(transparent)]
+    Nn(#[from] nabla_nn::NnError),
     /// An input file (e.g. a points CSV) is unreadable or malformed; the message names the
     /// file and line.
     #[error("{0}")]

@@ -1,12 +1,15 @@
 //! The `nabla` command-line tool: a thin layer that parses flags, calls the nabla libraries and
 //! reports. Every failure is one line on stderr (`error: ...`) and a non-zero exit code.
 
+mod config;
 mod error;
+mod eval;
 mod outputs;
 mod plot;
 mod poisson;
 mod progress;
 mod sequence;
+mod train;
 mod wos;
 
 use clap::{Parser, Subcommand};
@@ -31,6 +34,11 @@ enum Command {
     /// Walk-on-Spheres: grid-free Monte Carlo estimates of Δu − σu = f (note: Δu = f, the
     /// opposite sign of `poisson`), u = g on ∂Ω, at points, with standard errors.
     Wos(Box<wos::WosArgs>),
+    /// Train a model from a config file (PINNs: Poisson, Helmholtz, heat, Burgers, high-
+    /// dimensional Poisson with SDGD) into a run directory; --resume continues it.
+    Train(Box<train::TrainArgs>),
+    /// Evaluate a trained run at the points of a CSV file.
+    Eval(Box<eval::EvalArgs>),
 }
 
 fn main() -> ExitCode {
@@ -39,6 +47,11 @@ fn main() -> ExitCode {
         Command::Poisson(args) => poisson::run(&args),
         Command::Sequence(args) => sequence::run(&args),
         Command::Wos(args) => wos::run(&args),
+        Command::Train(args) => {
+            nabla_nn::tune_allocator();
+            train::run(&args)
+        }
+        Command::Eval(args) => eval::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

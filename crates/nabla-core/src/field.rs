@@ -59,6 +59,17 @@ impl<F: Fn(&[f64]) -> f64 + Send + Sync> ScalarField for F {
 pub struct Expr {
     text: String,
     node: Node,
+    /// False when the expression uses space–time variables that have no C translation.
+    c_compatible: bool,
+}
+
+/// The variables an expression over a space–time point may use (see [`Expr::parse_with`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Variables {
+    /// Number of space coordinates d: `x y z` (d ≤ 3) and `x1 … xd` (any d) name them.
+    pub space_dim: usize,
+    /// Whether the point carries a time coordinate after the space ones, named `t`.
+    pub time: bool,
 }
 
 /// Built-in functions of one argument.
@@ -106,7 +117,8 @@ enum Node {
     Const(f64),
     /// Coordinate `i` (0 when the point has fewer coordinates).
     Var(usize),
-    Radius,
+    /// Euclidean norm over the first `n` coordinates (`None`: all of them).
+    Radius(Option<usize>),
     Theta,
     Neg(Box<Node>),
     Bin(BinOp, Box<Node>, Box<Node>),
@@ -250,7 +262,8 @@ impl Node {
         match self {
             Node::Const(c) => *c,
             Node::Var(i) => x.get(*i).copied().unwrap_or(0.0),
-            Node::Radius => x.iter().map(|v| v * v).sum::<f64>().sqrt(),
+            Node::Radius(None) => x.iter().map(|v| v * v).sum::<f64>().sqrt(),
+            Node::Radius(Some(n)) => x.iter().take(*n).map(|v| v * v).sum::<f64>().sqrt(),
             Node::Theta => {
                 let px = x.first().copied().unwrap_or(0.0);
                 let py = x.get(1).copied().unwrap_or(0.0);
@@ -295,7 +308,8 @@ impl Node {
                 a.uses_dims(out);
                 b.uses_dims(out);
             }
-            Node::Const(_) | Node::Radius => {}
+            Node::Radius(Some(n)) => *out = (*out).max(*n),
+            Node::Const(_) | Node::Radius(None) => {}
         }
     }
 
@@ -313,7 +327,7 @@ impl Node {
                 }
             }
             Node::Var(i) => s.push_str(["x", "y", "z"].get(*i).copied().unwrap_or("0.0")),
-            Node::Radius => s.push('r'),
+            Node::Radius(_) => s.push('r'),
             Node::Theta => s.push_str("theta"),
             Node::Neg(a) => {
                 s.push_str("(-");
@@ -367,10 +381,32 @@ impl Node {
 impl Expr {
     /// Parses `text`; errors name the problem and its byte position.
     pub fn parse(text: &str) -> Result<Self, CoreError> {
+        Self::parse_vars(text, None)
+    }
+
+    /// Parses `text` as a function of a space–time point `(x₁, …, x_d[, t])`: the space
+    /// coordinates are `x y z` (for d ≤ 3) or `x1 … xd` (any d, 1-based), the time is `t`
+    /// (when `vars.time`), `r` is the norm over the space coordinates only and `theta` the polar
+    /// angle of (x, y). A name outside these (e.g. `z` in 2-D, `t` in a steady problem) is an
+    /// error naming it.
+    ///
+    /// ```
+    /// use nabla_core::field::{Expr, ScalarField, Variables};
+    /// let v = Variables { space_dim: 2, time: true };
+    /// let f = Expr::parse_with("exp(-t) * x2 + r", &v).unwrap();
+    /// assert!((f.eval(&[3.0, 4.0, 0.0]) - 9.0).abs() < 1e-12);
+    /// assert!(Expr::parse_with("z", &v).unwrap_err().to_string().contains("'z'"));
+    /// ```
+    pub fn parse_with(text: &str, vars: &Variables) -> Result<Self, CoreError> {
+        Self::parse_vars(text, Some(*vars))
+    }
+
+    fn parse_vars(text: &str, vars: Option<Variables>) -> Result<Self, CoreError> {
         let mut p = Parser {
             src: text,
             pos: 0,
             text,
+            vars,
         };
         let node = p.expr()?;
         p.skip_ws();
@@ -380,9 +416,13 @@ impl Expr {
                 p.src[p.pos..].chars().next().unwrap_or(' ')
             )));
         }
+        let mut used = 0;
+        node.uses_dims(&mut used);
+        let c_compatible = vars.is_none_or(|v| !v.time && v.space_dim <= 3) && used <= 3;
         Ok(Self {
             text: text.trim().to_string(),
             node,
+            c_compatible,
         })
     }
 
@@ -425,6 +465,9 @@ impl ScalarField for Expr {
     }
 
     fn to_c_source(&self) -> Option<String> {
+        if !self.c_compatible {
+            return None;
+        }
         let mut s = String::new();
         self.node.write_c(&mut s);
         Some(s)
@@ -436,6 +479,7 @@ struct Parser<'a> {
     src: &'a str,
     pos: usize,
     text: &'a str,
+    vars: Option<Variables>,
 }
 
 impl Parser<'_> {
@@ -577,11 +621,14 @@ impl Parser<'_> {
                 self.pos = start;
                 return Err(self.error(&format!("unknown function '{name}'")));
             }
+            if let Some(v) = self.vars {
+                return self.space_time_name(name, start, v);
+            }
             return match name {
                 "x" => Ok(Node::Var(0)),
                 "y" => Ok(Node::Var(1)),
                 "z" => Ok(Node::Var(2)),
-                "r" => Ok(Node::Radius),
+                "r" => Ok(Node::Radius(None)),
                 "theta" => Ok(Node::Theta),
                 "pi" => Ok(Node::Const(std::f64::consts::PI)),
                 "e" => Ok(Node::Const(std::f64::consts::E)),
@@ -594,6 +641,61 @@ impl Parser<'_> {
             };
         }
         Err(self.error(&format!("unexpected '{c}'")))
+    }
+
+    /// A variable or constant name of a space–time expression (see [`Expr::parse_with`]).
+    fn space_time_name(
+        &mut self,
+        name: &str,
+        start: usize,
+        v: Variables,
+    ) -> Result<Node, CoreError> {
+        let d = v.space_dim;
+        let named = ["x", "y", "z"];
+        if let Some(i) = named.iter().position(|n| *n == name) {
+            if i < d && d <= 3 {
+                return Ok(Node::Var(i));
+            }
+        }
+        if let Some(i) = name
+            .strip_prefix('x')
+            .and_then(|rest| rest.parse::<usize>().ok())
+        {
+            if (1..=d).contains(&i) && !name[1..].starts_with('0') {
+                return Ok(Node::Var(i - 1));
+            }
+        }
+        match name {
+            "t" if v.time => return Ok(Node::Var(d)),
+            "r" => return Ok(Node::Radius(Some(d))),
+            "theta" if d >= 2 => return Ok(Node::Theta),
+            "pi" => return Ok(Node::Const(std::f64::consts::PI)),
+            "e" => return Ok(Node::Const(std::f64::consts::E)),
+            _ => {}
+        }
+        let mut names: Vec<String> = if d <= 3 {
+            named[..d].iter().map(|s| s.to_string()).collect()
+        } else {
+            Vec::new()
+        };
+        names.push(if d == 1 {
+            "x1".into()
+        } else {
+            format!("x1..x{d}")
+        });
+        if v.time {
+            names.push("t".into());
+        }
+        names.push("r".into());
+        if d >= 2 {
+            names.push("theta".into());
+        }
+        self.pos = start;
+        Err(self.error(&format!(
+            "unknown name '{name}' in {d}-D{} (variables: {}; constants: pi, e)",
+            if v.time { " space–time" } else { "" },
+            names.join(", ")
+        )))
     }
 
     fn number(&mut self) -> Result<Node, CoreError> {

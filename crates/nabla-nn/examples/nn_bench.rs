@@ -41,6 +41,7 @@ fn laplacian_double_backward(m: &Mlp, x: &Tensor, d: usize) -> Result<Tensor> {
 }
 
 fn main() -> Result<()> {
+    nabla_nn::tune_allocator();
     std::env::set_var("CANDLE_GRAD_DO_NOT_DETACH", "1");
     let dev = Device::Cpu;
     println!("## Laplacian of an MLP (tanh, f32 unless noted), seconds per evaluation");

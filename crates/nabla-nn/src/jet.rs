@@ -234,8 +234,78 @@ impl JetState {
 
 impl Mlp {
     /// Taylor-mode forward pass: u and the derivatives `spec` asks for at the points `x`
-    /// (`[n, d]`, converted to the model dtype), in one pass of ordinary candle ops.
+    /// (`[n, d]`, converted to the model dtype), differentiable with respect to the parameters.
+    ///
+    /// On the CPU, for tanh and sin networks with one output and no Fourier features, this
+    /// runs as one fused operation with a hand-written backward pass (see [`crate::fused`]'s
+    /// module docs: ~10× faster); otherwise, and in [`Mlp::jet_unfused`], as candle ops.
     pub fn jet(&self, x: &Tensor, spec: &JetSpec) -> Result<Jet> {
+        let fusable = self.device().is_cpu()
+            && self.fourier_b.is_none()
+            && self.out_dim() == 1
+            && crate::fused::supports(self.config().activation);
+        if !fusable {
+            return self.jet_unfused(x, spec);
+        }
+        self.check_input(x)?;
+        if spec.dim != self.in_dim() {
+            return Err(NnError::invalid(
+                "jet",
+                format!(
+                    "spec is for input dimension {}, the network has {}",
+                    spec.dim,
+                    self.in_dim()
+                ),
+            ));
+        }
+        spec.validate()?;
+        let dirs = spec.directions();
+        let k = spec.second.len();
+        let first_pos: Vec<usize> = spec
+            .first
+            .iter()
+            .map(|i| dirs.iter().position(|d| d == i).unwrap_or(0))
+            .collect();
+        let f = first_pos.len();
+        let net = crate::fused::FusedJet {
+            widths: self.config().widths.clone(),
+            activation: self.config().activation,
+            dirs,
+            k,
+            first_pos,
+        };
+        let mut parts = Vec::with_capacity(2 * self.layers.len());
+        for layer in &self.layers {
+            parts.push(layer.weight.as_tensor().flatten_all()?);
+            parts.push(layer.bias.as_tensor().flatten_all()?);
+        }
+        let theta = Tensor::cat(&parts, 0)?;
+        let x = x.to_dtype(self.dtype())?;
+        let out = net.apply(&x, &theta)?;
+        let value = out.narrow(1, 0, 1)?;
+        let grad = if f > 0 {
+            Some(out.narrow(1, 1, f)?.unsqueeze(2)?)
+        } else {
+            None
+        };
+        let (second, laplacian) = if k > 0 {
+            let s = out.narrow(1, 1 + f, k)?;
+            let lap = (s.sum_keepdim(1)? * spec.laplacian_scale)?;
+            (Some(s.unsqueeze(2)?), Some(lap))
+        } else {
+            (None, None)
+        };
+        Ok(Jet {
+            value,
+            grad,
+            second,
+            laplacian,
+        })
+    }
+
+    /// The jet built from ordinary candle ops (any device, activation and output width): the
+    /// reference the fused CPU path is tested against.
+    pub fn jet_unfused(&self, x: &Tensor, spec: &JetSpec) -> Result<Jet> {
         self.check_input(x)?;
         if spec.dim != self.in_dim() {
             return Err(NnError::invalid(

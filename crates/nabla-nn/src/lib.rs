@@ -56,7 +56,9 @@
 #![warn(missing_docs)]
 
 pub mod activation;
+pub mod alloc;
 pub mod error;
+mod fused;
 pub mod jet;
 pub mod mlp;
 pub mod optim;
@@ -64,6 +66,7 @@ pub mod params;
 pub mod train;
 
 pub use activation::Activation;
+pub use alloc::tune_allocator;
 pub use error::{NnError, Result};
 pub use jet::{sample_dims, Jet, JetSpec};
 pub use mlp::{Dense, FourierConfig, Init, Mlp, MlpConfig, Precision};

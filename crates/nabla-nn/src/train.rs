@@ -63,6 +63,19 @@ pub trait Objective<M: ?Sized> {
     fn metrics(&mut self, _model: &M) -> Result<Vec<(String, f64)>> {
         Ok(Vec::new())
     }
+
+    /// State the objective changes as it trains (resampled or adaptively refined collocation
+    /// points, say), saved in checkpoints under `objective/NAME` so a resumed run continues
+    /// bit for bit. Default: none.
+    fn state(&self) -> Result<Vec<(String, Tensor)>> {
+        Ok(Vec::new())
+    }
+
+    /// Restores what [`Objective::state`] saved (names without the `objective/` prefix); called
+    /// once when a run resumes.
+    fn load_state(&mut self, _state: &HashMap<String, Tensor>) -> Result<()> {
+        Ok(())
+    }
 }
 
 impl<M: ?Sized, F> Objective<M> for F
@@ -291,12 +304,15 @@ impl<M: Model + ?Sized> Run<'_, M> {
         self.run_dir.as_ref().map(|d| d.join(CHECKPOINT_FILE))
     }
 
-    fn save_checkpoint(&mut self) -> Result<()> {
+    fn save_checkpoint(&mut self, objective_state: Vec<(String, Tensor)>) -> Result<()> {
         let Some(path) = self.checkpoint_path() else {
             return Ok(());
         };
         let params = self.model.params();
         let mut tensors = params.tensors();
+        for (n, t) in objective_state {
+            tensors.push((format!("objective/{n}"), t));
+        }
         let optimizer = match &self.opt {
             Opt::None => OptState::None,
             Opt::Adam { stage, opt } => {
@@ -338,7 +354,8 @@ impl<M: Model + ?Sized> Run<'_, M> {
         Ok(())
     }
 
-    fn load_checkpoint(&mut self, path: &Path) -> Result<()> {
+    /// Restores the run from a checkpoint; returns the objective's saved state.
+    fn load_checkpoint(&mut self, path: &Path) -> Result<HashMap<String, Tensor>> {
         let ck = |reason: String| NnError::Checkpoint {
             path: path.to_path_buf(),
             reason,
@@ -426,7 +443,13 @@ impl<M: Model + ?Sized> Run<'_, M> {
         self.rng = state.rng;
         self.lbfgs_stops = state.lbfgs_stops;
         self.checkpoint = Some(path.to_path_buf());
-        Ok(())
+        Ok(tensors
+            .iter()
+            .filter_map(|(k, v)| {
+                k.strip_prefix("objective/")
+                    .map(|n| (n.to_string(), v.clone()))
+            })
+            .collect())
     }
 
     /// Truncates metrics.csv to the rows up to the resumed step (rows after it will be
@@ -551,7 +574,8 @@ where
     };
     if options.resume {
         if let Some(path) = run.checkpoint_path() {
-            run.load_checkpoint(&path)?;
+            let state = run.load_checkpoint(&path)?;
+            objective.load_state(&state)?;
         }
     }
     run.init_metrics(options.resume)?;
@@ -702,10 +726,10 @@ where
             run.log_metrics(objective, si, lr, loss)?;
         }
         if config.checkpoint_every > 0 && run.step.is_multiple_of(config.checkpoint_every) {
-            run.save_checkpoint()?;
+            run.save_checkpoint(objective.state()?)?;
         }
     }
-    run.save_checkpoint()?;
+    run.save_checkpoint(objective.state()?)?;
     bar.finish_and_clear();
     Ok(TrainReport {
         outcome,

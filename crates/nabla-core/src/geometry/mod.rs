@@ -263,6 +263,16 @@ pub fn sample_interior(
     n: usize,
     sampling: Sampling,
 ) -> Result<Vec<f64>, CoreError> {
+    if let (Some(ball), Sampling::Random { .. }) =
+        (domain.as_any().downcast_ref::<Ball>(), sampling)
+    {
+        // Rejection from the bounding cube fails past a few dimensions (the ball fills
+        // π^{d/2}/(2^d Γ(d/2+1)) of it: 2.5e-8 at d = 20), so balls in d > 3 are sampled
+        // directly: a uniform direction times a radius R·U^{1/d}.
+        if ball.dim() > 3 {
+            return Ok(sample_ball_interior(ball, n, sampling));
+        }
+    }
     let b = domain.bounds();
     sample_by_rejection(
         domain,
@@ -276,6 +286,35 @@ pub fn sample_interior(
             domain.contains(x)
         },
     )
+}
+
+/// Uniform points in a ball: Gaussian directions (inverse-CDF of the unit draws) scaled to
+/// radius R·U^{1/d}.
+fn sample_ball_interior(ball: &Ball, n: usize, sampling: Sampling) -> Vec<f64> {
+    let d = ball.dim();
+    let mut src = match UnitSource::new(sampling, d + 1) {
+        Ok(s) => s,
+        Err(_) => unreachable!("random sources accept any dimension"),
+    };
+    let mut u = vec![0.0; d + 1];
+    let mut out = Vec::with_capacity(n * d);
+    for _ in 0..n {
+        let (dir, rad) = loop {
+            src.next(&mut u);
+            let mut dir: Vec<f64> = u[..d]
+                .iter()
+                .map(|&p| inverse_normal_cdf(p.clamp(1e-300, 1.0 - 1e-16)))
+                .collect();
+            let len = norm(&dir);
+            if len > 1e-300 && len.is_finite() {
+                dir.iter_mut().for_each(|v| *v /= len);
+                break (dir, u[d]);
+            }
+        };
+        let r = ball.radius() * rad.powf(1.0 / d as f64);
+        out.extend(dir.iter().zip(ball.center()).map(|(v, c)| c + r * v));
+    }
+    out
 }
 
 /// Draws `n` points uniformly on ∂Ω (by surface measure; see
@@ -386,6 +425,25 @@ pub(crate) fn inverse_normal_cdf(p: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn high_dimensional_ball_is_sampled_directly_and_uniformly() {
+        let ball = parse_domain("ball:dim=200;radius=2").unwrap();
+        let n = 4000;
+        let pts = sample_interior(ball.as_ref(), n, Sampling::Random { seed: 3 }).unwrap();
+        assert_eq!(pts.len(), n * 200);
+        // Uniform in the ball: P(|x| ≤ ρR) = ρ^d, so the mean of (|x|/R)^d is 1/2.
+        let mut mean = 0.0;
+        for p in pts.chunks(200) {
+            let r = norm(p) / 2.0;
+            assert!(r < 1.0);
+            mean += r.powi(200) / n as f64;
+        }
+        assert!((mean - 0.5).abs() < 0.03, "{mean}");
+        // Directions are isotropic: each coordinate has mean ≈ 0.
+        let m0: f64 = pts.chunks(200).map(|p| p[7]).sum::<f64>() / n as f64;
+        assert!(m0.abs() < 0.01, "{m0}");
+    }
 
     #[test]
     fn halton_and_normal_cdf() {

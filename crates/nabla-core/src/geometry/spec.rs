@@ -5,7 +5,9 @@
 //! | spec | domain |
 //! |---|---|
 //! | `box:min=0,0;max=1,1` | the box (0,1)², any dimension (3-D: `min=0,0,0;max=1,1,1`) |
+//! | `box:dim=100` | the unit cube (0,1)ᵈ (`min`/`max` may be one number each, repeated) |
 //! | `ball:center=0,0;radius=1` | the ball, any dimension (`radius` defaults to 1) |
+//! | `ball:dim=1000` | the unit ball in ℝᵈ centred at the origin (`center` one number or d) |
 //! | `polygon:vertices=0,0,2,0,2,1,0,1` | a simple polygon, vertices as x,y pairs in order |
 //! | `lshape` | the L-shape (−1,1)² \ [0,1)², i.e. `polygon:vertices=-1,-1,1,-1,1,0,0,0,0,1,-1,1` |
 //! | `star:c1=0.1;c2=-0.05` | r(θ) = 1 + c₁ cos 4θ + c₂ cos 8θ (the WoS-NO family) |
@@ -35,6 +37,32 @@ use std::sync::Arc;
 /// spec and the problem.
 pub fn parse_domain(spec: &str) -> Result<Arc<dyn Domain>, CoreError> {
     parse(spec.trim(), spec)
+}
+
+/// The `dim=D` key of boxes and balls (for high dimensions, where listing D coordinates is
+/// impractical).
+fn dim(kv: &HashMap<String, String>, full: &str) -> Result<Option<usize>, CoreError> {
+    kv.get("dim")
+        .map(|v| match v.trim().parse::<usize>() {
+            Ok(d) if d >= 1 => Ok(d),
+            _ => Err(err(
+                full,
+                format!("dim: '{}' is not a positive integer", v.trim()),
+            )),
+        })
+        .transpose()
+}
+
+/// One number repeated `d` times, or exactly `d` numbers.
+fn broadcast(v: Vec<f64>, d: usize, key: &str, full: &str) -> Result<Vec<f64>, CoreError> {
+    match v.len() {
+        1 => Ok(vec![v[0]; d]),
+        n if n == d => Ok(v),
+        n => Err(err(
+            full,
+            format!("{key} has {n} numbers but dim={d} (give 1 or {d})"),
+        )),
+    }
 }
 
 fn err(full: &str, reason: impl Into<String>) -> CoreError {
@@ -120,14 +148,25 @@ fn parse(s: &str, full: &str) -> Result<Arc<dyn Domain>, CoreError> {
     };
     let domain: Arc<dyn Domain> = match kind {
         "box" => {
-            allow(&["min", "max"])?;
-            Arc::new(BoxDomain::new(need("min")?, need("max")?).map_err(|e| relabel(e, full))?)
+            allow(&["min", "max", "dim"])?;
+            let (min, max) = match dim(&kv, full)? {
+                // `box:dim=100` is the unit cube; `min`/`max` may then be one number each.
+                Some(d) => (
+                    broadcast(nums("min")?.unwrap_or(vec![0.0]), d, "min", full)?,
+                    broadcast(nums("max")?.unwrap_or(vec![1.0]), d, "max", full)?,
+                ),
+                None => (need("min")?, need("max")?),
+            };
+            Arc::new(BoxDomain::new(min, max).map_err(|e| relabel(e, full))?)
         }
         "ball" => {
-            allow(&["center", "radius"])?;
-            Arc::new(
-                Ball::new(need("center")?, scalar("radius", 1.0)?).map_err(|e| relabel(e, full))?,
-            )
+            allow(&["center", "radius", "dim"])?;
+            let center = match dim(&kv, full)? {
+                // `ball:dim=1000` is centred at the origin unless a centre is given.
+                Some(d) => broadcast(nums("center")?.unwrap_or(vec![0.0]), d, "center", full)?,
+                None => need("center")?,
+            };
+            Arc::new(Ball::new(center, scalar("radius", 1.0)?).map_err(|e| relabel(e, full))?)
         }
         "polygon" => {
             allow(&["vertices"])?;

@@ -1,0 +1,273 @@
+//! `nabla train CONFIG.toml`: trains the model a config describes into a run directory.
+
+use crate::config;
+use crate::error::{CliError, Result};
+use crate::plot;
+use clap::Args;
+use nabla_nn::{ctrlc_stop_flag, Outcome, RunOptions};
+use nabla_pinn::run::Evaluation;
+use nabla_pinn::{train_pinn, PinnConfig, PinnModel};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Arguments of `nabla train`.
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    /// The run config (TOML), e.g. configs/pinn_poisson2d.toml.
+    pub config: PathBuf,
+    /// Override a config value: --set section.key=value (repeatable), e.g.
+    /// --set train.seed=3 --set model.hidden=[32,32].
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub sets: Vec<String>,
+    /// Continue the run in --out from its checkpoint (same config), bit for bit.
+    #[arg(long)]
+    pub resume: bool,
+    /// Run directory (default runs/<config name>).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// Runs `nabla train`.
+pub fn run(args: &TrainArgs) -> Result<()> {
+    let table = config::load(&args.config, &args.sets)?;
+    match config::task(&table).as_str() {
+        "pinn" => {}
+        other => {
+            return Err(CliError::Input(format!(
+                "config {}: task: '{other}' is not a task nabla can train (expected \"pinn\")",
+                args.config.display()
+            )))
+        }
+    }
+    let cfg: PinnConfig = config::parse(table, &args.config)?;
+    // Check everything (expressions, domain, constraints) before touching the run directory.
+    PinnModel::new(&cfg)?;
+    let out = args.out.clone().unwrap_or_else(|| {
+        let stem = args
+            .config
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "run".into());
+        Path::new("runs").join(stem)
+    });
+    let resolved = toml::to_string(&cfg)
+        .map_err(|e| CliError::Input(format!("cannot write the resolved config: {e}")))?;
+    let cfg_path = out.join("config.toml");
+    let ckpt = out.join(nabla_nn::train::CHECKPOINT_FILE);
+    if args.resume {
+        let old = std::fs::read_to_string(&cfg_path)
+            .map_err(|e| CliError::Input(format!("--resume: {}: {e}", cfg_path.display())))?;
+        if old != resolved {
+            return Err(CliError::Usage(format!(
+                "--resume: the config differs from the run's {}; resume with the same config \
+                 and --set values, or start a new --out",
+                cfg_path.display()
+            )));
+        }
+    } else if ckpt.exists() {
+        return Err(CliError::Usage(format!(
+            "{} already holds a run; pass --resume to continue it or choose another --out",
+            out.display()
+        )));
+    }
+    std::fs::create_dir_all(&out).map_err(|source| CliError::Output {
+        path: out.clone(),
+        source,
+    })?;
+    write_file(&cfg_path, resolved.as_bytes())?;
+    let stop = ctrlc_stop_flag().ok();
+    let options = RunOptions {
+        run_dir: Some(out.clone()),
+        resume: args.resume,
+        stop,
+    };
+    let run = train_pinn(&cfg, &options)?;
+    let summary = serde_json::to_string_pretty(&run.summary)
+        .map_err(|e| CliError::Input(format!("summary: {e}")))?;
+    write_file(&out.join("summary.json"), summary.as_bytes())?;
+    loss_plot(&out)?;
+    field_plots(&out, &run.model, &run.evaluation)?;
+    let s = &run.summary;
+    match s.rel_l2 {
+        Some(e) => eprintln!(
+            "{} steps in {:.1} s ({:.2} ms/step), relative L2 error {e:.3e} on {} points; run \
+             directory {}",
+            s.iterations,
+            s.seconds,
+            1e3 * s.seconds_per_step,
+            s.eval_points,
+            out.display()
+        ),
+        None => eprintln!(
+            "{} steps in {:.1} s, final loss {:.3e}; run directory {}",
+            s.iterations,
+            s.seconds,
+            s.final_loss,
+            out.display()
+        ),
+    }
+    if s.outcome == Outcome::Stopped {
+        eprintln!(
+            "stopped early; continue with --resume --out {}",
+            out.display()
+        );
+    }
+    Ok(())
+}
+
+fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    nabla_core::atomic::write_atomic(path, |w| w.write_all(bytes)).map_err(|source| {
+        CliError::Output {
+            path: path.to_path_buf(),
+            source,
+        }
+    })
+}
+
+/// loss.png from metrics.csv: the total loss (and rel_l2 when logged) against the step.
+fn loss_plot(dir: &Path) -> Result<()> {
+    let path = dir.join(nabla_nn::train::METRICS_FILE);
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| CliError::Input(format!("{}: {e}", path.display())))?;
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap_or("").split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name);
+    let mut series: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
+    for name in ["loss", "rel_l2"] {
+        if let (Some(s), Some(c)) = (col("step"), col(name)) {
+            let pts: Vec<(f64, f64)> = text
+                .lines()
+                .skip(1)
+                .filter_map(|l| {
+                    let f: Vec<&str> = l.split(',').collect();
+                    Some((f.get(s)?.parse().ok()?, f.get(c)?.parse().ok()?))
+                })
+                .collect();
+            if !pts.is_empty() {
+                series.push((name.to_string(), pts));
+            }
+        }
+    }
+    if series.is_empty() {
+        return Ok(());
+    }
+    plot::line_chart(
+        &dir.join("loss.png"),
+        "training",
+        "step",
+        "value",
+        &series,
+        true,
+    )?;
+    Ok(())
+}
+
+/// solution.png and error.png: heat maps on the evaluation grid (2-D inputs), a line chart
+/// (1-D), or for 2-D space + time the final time slice.
+fn field_plots(dir: &Path, model: &PinnModel, ev: &Evaluation) -> Result<()> {
+    let p = &model.problem;
+    let d = p.space_dim();
+    let exact = p.exact.as_ref();
+    if ev.axes.len() == 2 {
+        let (nx, ny) = (ev.axes[0].len(), ev.axes[1].len());
+        // Grid nodes are row-major with the last axis fastest: node (i, j) at i*ny + j; the
+        // heat map wants x (axis 0) fastest.
+        let pick = |v: &[f64]| -> Vec<f64> {
+            let mut out = vec![f64::NAN; nx * ny];
+            for i in 0..nx {
+                for j in 0..ny {
+                    if let Some(k) = ev.grid_index[i * ny + j] {
+                        out[i + nx * j] = v[k];
+                    }
+                }
+            }
+            out
+        };
+        let second = if p.time.is_some() { "t" } else { "y" };
+        plot::heatmap(
+            &dir.join("solution.png"),
+            &pick(&ev.predicted),
+            nx,
+            ny,
+            &format!("PINN u(x, {second})"),
+        )?;
+        if let Some(e) = &ev.exact {
+            let err: Vec<f64> = ev
+                .predicted
+                .iter()
+                .zip(e)
+                .map(|(a, b)| (a - b).abs())
+                .collect();
+            plot::heatmap(&dir.join("error.png"), &pick(&err), nx, ny, "|u - exact|")?;
+        }
+    } else if ev.axes.len() == 1 {
+        let xs = &ev.axes[0];
+        let line = |v: &[f64]| -> Vec<(f64, f64)> {
+            xs.iter()
+                .enumerate()
+                .filter_map(|(i, &x)| ev.grid_index[i].map(|k| (x, v[k])))
+                .collect()
+        };
+        let mut series = vec![("PINN".to_string(), line(&ev.predicted))];
+        if let Some(e) = &ev.exact {
+            series.push(("exact".to_string(), line(e)));
+            let err: Vec<f64> = ev
+                .predicted
+                .iter()
+                .zip(e)
+                .map(|(a, b)| (a - b).abs())
+                .collect();
+            plot::line_chart(
+                &dir.join("error.png"),
+                "|u - exact|",
+                "x",
+                "error",
+                &[("error".into(), line(&err))],
+                true,
+            )?;
+        }
+        plot::line_chart(&dir.join("solution.png"), "u(x)", "x", "u", &series, false)?;
+    } else if d == 2 && p.time.is_some() {
+        let (t1, m) = (p.time.map(|t| t.1).unwrap_or(0.0), 101);
+        let b = p.domain.bounds();
+        let xs = nabla_pinn::points::linspace(b.min[0], b.max[0], m);
+        let ys = nabla_pinn::points::linspace(b.min[1], b.max[1], m);
+        let mut pts = Vec::with_capacity(m * m * 3);
+        let mut inside = Vec::with_capacity(m * m);
+        for &y in &ys {
+            for &x in &xs {
+                pts.extend_from_slice(&[x, y, t1]);
+                inside.push(p.domain.signed_distance(&[x, y]) <= 1e-9);
+            }
+        }
+        let u = model.predict(&pts)?;
+        let masked = |v: Vec<f64>| -> Vec<f64> {
+            v.into_iter()
+                .zip(&inside)
+                .map(|(a, &k)| if k { a } else { f64::NAN })
+                .collect()
+        };
+        if let Some(e) = exact {
+            let err: Vec<f64> = pts
+                .chunks(3)
+                .zip(&u)
+                .map(|(q, a)| (a - e.eval(q)).abs())
+                .collect();
+            plot::heatmap(
+                &dir.join("error.png"),
+                &masked(err),
+                m,
+                m,
+                &format!("|u - exact| at t = {t1}"),
+            )?;
+        }
+        plot::heatmap(
+            &dir.join("solution.png"),
+            &masked(u),
+            m,
+            m,
+            &format!("PINN u(x, y, t = {t1})"),
+        )?;
+    }
+    Ok(())
+}
