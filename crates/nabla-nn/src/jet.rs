@@ -247,18 +247,7 @@ impl Mlp {
         if !fusable {
             return self.jet_unfused(x, spec);
         }
-        self.check_input(x)?;
-        if spec.dim != self.in_dim() {
-            return Err(NnError::invalid(
-                "jet",
-                format!(
-                    "spec is for input dimension {}, the network has {}",
-                    spec.dim,
-                    self.in_dim()
-                ),
-            ));
-        }
-        spec.validate()?;
+        self.check_jet_input(x, spec)?;
         let dirs = spec.directions();
         let k = spec.second.len();
         let first_pos: Vec<usize> = spec
@@ -303,9 +292,8 @@ impl Mlp {
         })
     }
 
-    /// The jet built from ordinary candle ops (any device, activation and output width): the
-    /// reference the fused CPU path is tested against.
-    pub fn jet_unfused(&self, x: &Tensor, spec: &JetSpec) -> Result<Jet> {
+    /// Checks the points against the network and the spec against the points.
+    fn check_jet_input(&self, x: &Tensor, spec: &JetSpec) -> Result<()> {
         self.check_input(x)?;
         if spec.dim != self.in_dim() {
             return Err(NnError::invalid(
@@ -317,7 +305,13 @@ impl Mlp {
                 ),
             ));
         }
-        spec.validate()?;
+        spec.validate()
+    }
+
+    /// The jet built from ordinary candle ops (any device, activation and output width): the
+    /// reference the fused CPU path is tested against.
+    pub fn jet_unfused(&self, x: &Tensor, spec: &JetSpec) -> Result<Jet> {
+        self.check_jet_input(x, spec)?;
         let dtype = self.dtype();
         let dev = self.device().clone();
         let x = x.to_dtype(dtype)?;
