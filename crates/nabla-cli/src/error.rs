@@ -20,6 +20,9 @@ pub enum CliError {
     /// A PINN config, training run or evaluation failed.
     #[error(transparent)]
     Pinn(#[from] nabla_pinn::PinnError),
+    /// An operator-training error (config, data file, model).
+    #[error(transparent)]
+    Operator(Box<nabla_operator::OperatorError>),
     /// A training-loop error (checkpoint, NaN loss, I/O of a run).
     #[error(transparent)]
     Nn(#[from] nabla_nn::NnError),
@@ -60,3 +63,9 @@ impl CliError {
 
 /// Result alias of the CLI.
 pub type Result<T> = std::result::Result<T, CliError>;
+
+impl From<nabla_operator::OperatorError> for CliError {
+    fn from(e: nabla_operator::OperatorError) -> Self {
+        CliError::Operator(Box::new(e))
+    }
+}

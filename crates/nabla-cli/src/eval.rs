@@ -1,4 +1,5 @@
-//! `nabla eval RUN_DIR --points pts.csv --out pred.csv`: a trained run's prediction at points.
+//! `nabla eval RUN_DIR --points pts.csv --out pred.csv`: a trained PINN's prediction at points;
+//! `nabla eval RUN_DIR --input in.h5 --out pred.h5`: a trained operator's predictions.
 
 use crate::config;
 use crate::error::{CliError, Result};
@@ -12,11 +13,16 @@ use std::path::PathBuf;
 pub struct EvalArgs {
     /// A run directory written by `nabla train` (config.toml + checkpoint.safetensors).
     pub run_dir: PathBuf,
-    /// CSV of points with a header of coordinate names (x,y[,z][,t], or x1,…,xd[,t]); the
-    /// columns may come in any order.
+    /// PINN runs: CSV of points with a header of coordinate names (x,y[,z][,t], or
+    /// x1,…,xd[,t]); the columns may come in any order.
+    #[arg(long, conflicts_with = "input")]
+    pub points: Option<PathBuf>,
+    /// Operator runs: HDF5 inputs — Darcy `nu` [N,S,S] (any S the model supports) or a 1-D
+    /// `tensor` [N,Nt,Nx] (its input slice is used).
     #[arg(long)]
-    pub points: PathBuf,
-    /// Output CSV: the coordinates as given, plus a column `u`.
+    pub input: Option<PathBuf>,
+    /// Output: CSV of the coordinates plus `u` (PINN), or HDF5 with `tensor` predictions
+    /// (operator: [N,1,S,S] for Darcy, [N,2,Nx] input and prediction for 1-D).
     #[arg(long)]
     pub out: PathBuf,
 }
@@ -30,7 +36,23 @@ pub fn run(args: &EvalArgs) -> Result<()> {
             args.run_dir.display()
         )));
     }
-    let cfg: PinnConfig = config::parse(config::load(&cfg_path, &[])?, &cfg_path)?;
+    let table = config::load(&cfg_path, &[])?;
+    if config::task(&table) == "operator" {
+        let input = args.input.as_ref().ok_or_else(|| {
+            CliError::Usage(format!(
+                "{} is an operator run: pass --input FILE.h5",
+                args.run_dir.display()
+            ))
+        })?;
+        return crate::operator::eval(&args.run_dir, table, &cfg_path, input, &args.out);
+    }
+    let points = args.points.as_ref().ok_or_else(|| {
+        CliError::Usage(format!(
+            "{} is a PINN run: pass --points FILE.csv",
+            args.run_dir.display()
+        ))
+    })?;
+    let cfg: PinnConfig = config::parse(table, &cfg_path)?;
     let ckpt = args.run_dir.join(nabla_nn::train::CHECKPOINT_FILE);
     if !ckpt.is_file() {
         return Err(CliError::Input(format!(
@@ -40,22 +62,22 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     }
     let model = PinnModel::load(&cfg, &ckpt)?;
     let names = model.problem.coordinate_names();
-    let text = std::fs::read_to_string(&args.points)
-        .map_err(|e| CliError::Input(format!("{}: {e}", args.points.display())))?;
+    let text = std::fs::read_to_string(points)
+        .map_err(|e| CliError::Input(format!("{}: {e}", points.display())))?;
     let mut lines = text
         .lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty());
     let (_, header) = lines
         .next()
-        .ok_or_else(|| CliError::Input(format!("{}: empty file", args.points.display())))?;
+        .ok_or_else(|| CliError::Input(format!("{}: empty file", points.display())))?;
     let cols: Vec<String> = header.split(',').map(|s| s.trim().to_string()).collect();
     let mut order = Vec::with_capacity(names.len());
     for n in &names {
         let c = cols.iter().position(|c| c == n).ok_or_else(|| {
             CliError::Input(format!(
                 "{}: header has no column '{n}' (the model takes {})",
-                args.points.display(),
+                points.display(),
                 names.join(",")
             ))
         })?;
@@ -64,7 +86,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     if let Some(extra) = cols.iter().find(|c| !names.contains(c)) {
         return Err(CliError::Input(format!(
             "{}: unknown column '{extra}' (the model takes {})",
-            args.points.display(),
+            points.display(),
             names.join(",")
         )));
     }
@@ -75,7 +97,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         if f.len() != cols.len() {
             return Err(CliError::Input(format!(
                 "{} line {}: {} values, the header has {}",
-                args.points.display(),
+                points.display(),
                 i + 1,
                 f.len(),
                 cols.len()
@@ -89,7 +111,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
                 .ok_or_else(|| {
                     CliError::Input(format!(
                         "{} line {}: '{}' is not a finite number",
-                        args.points.display(),
+                        points.display(),
                         i + 1,
                         f[c]
                     ))

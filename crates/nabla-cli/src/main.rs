@@ -2,8 +2,10 @@
 //! reports. Every failure is one line on stderr (`error: ...`) and a non-zero exit code.
 
 mod config;
+mod datagen;
 mod error;
 mod eval;
+mod operator;
 mod outputs;
 mod plot;
 mod poisson;
@@ -34,11 +36,16 @@ enum Command {
     /// Walk-on-Spheres: grid-free Monte Carlo estimates of Δu − σu = f (note: Δu = f, the
     /// opposite sign of `poisson`), u = g on ∂Ω, at points, with standard errors.
     Wos(Box<wos::WosArgs>),
-    /// Train a model from a config file (PINNs: Poisson, Helmholtz, heat, Burgers, high-
-    /// dimensional Poisson with SDGD) into a run directory; --resume continues it.
+    /// Train a model from a config file into a run directory; --resume continues it. PINNs
+    /// (task = "pinn": Poisson, Helmholtz, heat, Burgers, high-dimensional Poisson with SDGD)
+    /// and neural operators (task = "operator": FNO, DeepONet on HDF5 data).
     Train(Box<train::TrainArgs>),
-    /// Evaluate a trained run at the points of a CSV file.
+    /// Evaluate a trained run: a PINN at the points of a CSV file (--points), an operator on
+    /// the inputs of an HDF5 file (--input).
     Eval(Box<eval::EvalArgs>),
+    /// Generate operator-learning data sets (Darcy flow, 1-D Burgers) with nabla's solvers,
+    /// in the PDEBench HDF5 layouts.
+    Datagen(Box<datagen::DatagenArgs>),
 }
 
 fn main() -> ExitCode {
@@ -52,6 +59,7 @@ fn main() -> ExitCode {
             train::run(&args)
         }
         Command::Eval(args) => eval::run(&args),
+        Command::Datagen(args) => datagen::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -176,6 +176,143 @@ pub fn heatmap(
     })
 }
 
+/// One panel of [`panels`]: a titled 2-D field (`nx × ny`, x fastest) or a set of 1-D curves.
+pub enum Panel {
+    /// A heat map with its own colour range (shown in the title).
+    Field {
+        /// Panel title.
+        title: String,
+        /// Values, x fastest.
+        values: Vec<f64>,
+        /// Cells along x.
+        nx: usize,
+        /// Cells along y.
+        ny: usize,
+    },
+    /// Curves on shared axes, each `(name, points)`.
+    Curves {
+        /// Panel title.
+        title: String,
+        /// The curves.
+        series: Vec<(String, Vec<(f64, f64)>)>,
+    },
+}
+
+/// A grid of small panels, `columns` per row — e.g. input, truth, prediction and error for a
+/// few test samples of an operator.
+pub fn panels(path: &Path, columns: usize, items: &[Panel]) -> Result<(), PlotError> {
+    const SIDE: u32 = 260;
+    const TITLE: u32 = 30;
+    let invalid = |reason: String| PlotError::InvalidInput {
+        path: path.to_path_buf(),
+        reason,
+    };
+    if items.is_empty() || columns == 0 {
+        return Err(invalid("no panels".into()));
+    }
+    for item in items {
+        if let Panel::Field { values, nx, ny, .. } = item {
+            if nx * ny != values.len() || values.is_empty() {
+                return Err(invalid(format!(
+                    "field of {} values for {nx}x{ny}",
+                    values.len()
+                )));
+            }
+        }
+    }
+    let rows = items.len().div_ceil(columns);
+    let (pw, ph) = (SIDE + 20, SIDE + TITLE + 20);
+    write_png_atomic(path, (pw * columns as u32, ph * rows as u32), |root| {
+        root.fill(&WHITE).map_err(err)?;
+        let cells = root.split_evenly((rows, columns));
+        for (cell, item) in cells.iter().zip(items) {
+            match item {
+                Panel::Field {
+                    title,
+                    values,
+                    nx,
+                    ny,
+                } => {
+                    let (lo, hi) = finite_range(values.iter().copied()).unwrap_or((0.0, 1.0));
+                    let hi = if hi > lo { hi } else { lo + 1.0 };
+                    cell.draw(&Text::new(
+                        format!("{title} [{}, {}]", format_value(lo), format_value(hi)),
+                        (10, 8),
+                        ("sans-serif", 15),
+                    ))
+                    .map_err(err)?;
+                    let area = cell.margin(TITLE, 10, 10, 10);
+                    let (w, h) = area.dim_in_pixel();
+                    let (w, h) = (w as usize, h as usize);
+                    let side = w.min(h);
+                    let cols = bins(*nx, side);
+                    let rws = bins(*ny, side);
+                    for py in 0..side {
+                        let field_rows = rws[side - 1 - py].clone();
+                        for (px, col) in cols.iter().enumerate() {
+                            let (mut sum, mut count) = (0.0, 0usize);
+                            for j in field_rows.clone() {
+                                for &v in &values[j * nx + col.start..j * nx + col.end] {
+                                    if v.is_finite() {
+                                        sum += v;
+                                        count += 1;
+                                    }
+                                }
+                            }
+                            let colour = if count == 0 {
+                                RGBColor(160, 160, 160)
+                            } else {
+                                viridis((sum / count as f64 - lo) / (hi - lo))
+                            };
+                            area.draw_pixel((px as i32, py as i32), &colour)
+                                .map_err(err)?;
+                        }
+                    }
+                }
+                Panel::Curves { title, series } => {
+                    let all = || series.iter().flat_map(|(_, p)| p.iter());
+                    let (x_lo, x_hi) = finite_range(all().map(|q| q.0)).unwrap_or((0.0, 1.0));
+                    let (y_lo, y_hi) = finite_range(all().map(|q| q.1)).unwrap_or((0.0, 1.0));
+                    let (x_lo, x_hi) = pad_range(x_lo, x_hi, false);
+                    let (y_lo, y_hi) = pad_range(y_lo, y_hi, false);
+                    let mut chart = ChartBuilder::on(cell)
+                        .caption(title, ("sans-serif", 15))
+                        .margin(8)
+                        .x_label_area_size(25)
+                        .y_label_area_size(45)
+                        .build_cartesian_2d(x_lo..x_hi, y_lo..y_hi)
+                        .map_err(err)?;
+                    chart
+                        .configure_mesh()
+                        .x_labels(4)
+                        .y_labels(5)
+                        .label_style(("sans-serif", 11))
+                        .draw()
+                        .map_err(err)?;
+                    let n = series.len();
+                    for (k, (name, pts)) in series.iter().enumerate() {
+                        let c = series_colour(k, n);
+                        chart
+                            .draw_series(LineSeries::new(pts.iter().copied(), c.stroke_width(2)))
+                            .map_err(err)?
+                            .label(name.clone())
+                            .legend(move |(x, y)| {
+                                PathElement::new(vec![(x, y), (x + 15, y)], c.stroke_width(2))
+                            });
+                    }
+                    chart
+                        .configure_series_labels()
+                        .background_style(WHITE.mix(0.8))
+                        .label_font(("sans-serif", 11))
+                        .draw()
+                        .map_err(err)?;
+                }
+            }
+        }
+        Ok(())
+    })
+}
+
 /// For `n` cells shown on `pixels` pixels: the range of cells each pixel covers (at least one;
 /// one cell repeated over several pixels when upsampling).
 fn bins(n: usize, pixels: usize) -> Vec<Range<usize>> {

@@ -27,21 +27,22 @@ pub struct TrainArgs {
     pub out: Option<PathBuf>,
 }
 
-/// Runs `nabla train`.
+/// Runs `nabla train`: dispatches on the config's top-level `task`.
 pub fn run(args: &TrainArgs) -> Result<()> {
     let table = config::load(&args.config, &args.sets)?;
     match config::task(&table).as_str() {
-        "pinn" => {}
-        other => {
-            return Err(CliError::Input(format!(
-                "config {}: task: '{other}' is not a task nabla can train (expected \"pinn\")",
-                args.config.display()
-            )))
-        }
+        "pinn" => run_pinn(args, table),
+        "operator" => crate::operator::train(args, table),
+        other => Err(CliError::Input(format!(
+            "config {}: task: '{other}' is not a task nabla can train (expected \"pinn\" or \"operator\")",
+            args.config.display()
+        ))),
     }
-    let cfg: PinnConfig = config::parse(table, &args.config)?;
-    // Check everything (expressions, domain, constraints) before touching the run directory.
-    PinnModel::new(&cfg)?;
+}
+
+/// The run directory of `args` (default runs/<config stem>), checked against `--resume` and
+/// created, with the resolved config written into it.
+pub(crate) fn prepare_run_dir(args: &TrainArgs, resolved: &str) -> Result<PathBuf> {
     let out = args.out.clone().unwrap_or_else(|| {
         let stem = args
             .config
@@ -50,8 +51,6 @@ pub fn run(args: &TrainArgs) -> Result<()> {
             .unwrap_or_else(|| "run".into());
         Path::new("runs").join(stem)
     });
-    let resolved = toml::to_string(&cfg)
-        .map_err(|e| CliError::Input(format!("cannot write the resolved config: {e}")))?;
     let cfg_path = out.join("config.toml");
     let ckpt = out.join(nabla_nn::train::CHECKPOINT_FILE);
     if args.resume {
@@ -75,6 +74,16 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         source,
     })?;
     write_file(&cfg_path, resolved.as_bytes())?;
+    Ok(out)
+}
+
+fn run_pinn(args: &TrainArgs, table: toml::Table) -> Result<()> {
+    let cfg: PinnConfig = config::parse(table, &args.config)?;
+    // Check everything (expressions, domain, constraints) before touching the run directory.
+    PinnModel::new(&cfg)?;
+    let resolved = toml::to_string(&cfg)
+        .map_err(|e| CliError::Input(format!("cannot write the resolved config: {e}")))?;
+    let out = prepare_run_dir(args, &resolved)?;
     let stop = ctrlc_stop_flag().ok();
     let options = RunOptions {
         run_dir: Some(out.clone()),
@@ -115,7 +124,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     Ok(())
 }
 
-fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
+pub(crate) fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
     nabla_core::atomic::write_atomic(path, |w| w.write_all(bytes)).map_err(|source| {
         CliError::Output {
             path: path.to_path_buf(),
@@ -124,8 +133,9 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
     })
 }
 
-/// loss.png from metrics.csv: the total loss (and rel_l2 when logged) against the step.
-fn loss_plot(dir: &Path) -> Result<()> {
+/// loss.png from metrics.csv: the total loss (and rel_l2 / test_rel_l2 when logged) against
+/// the step.
+pub(crate) fn loss_plot(dir: &Path) -> Result<()> {
     let path = dir.join(nabla_nn::train::METRICS_FILE);
     let text = std::fs::read_to_string(&path)
         .map_err(|e| CliError::Input(format!("{}: {e}", path.display())))?;
@@ -133,7 +143,7 @@ fn loss_plot(dir: &Path) -> Result<()> {
     let header: Vec<&str> = lines.next().unwrap_or("").split(',').collect();
     let col = |name: &str| header.iter().position(|h| *h == name);
     let mut series: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
-    for name in ["loss", "rel_l2"] {
+    for name in ["loss", "rel_l2", "test_rel_l2"] {
         if let (Some(s), Some(c)) = (col("step"), col(name)) {
             let pts: Vec<(f64, f64)> = text
                 .lines()

@@ -14,6 +14,7 @@ pub mod device;
 pub mod field;
 pub mod geometry;
 pub mod grid;
+pub mod memory;
 
 pub use grid::GridShape;
 

@@ -1,4 +1,6 @@
-//! HDF5 input and output for nabla: solution files, obstacle masks, and a generic reader.
+//! HDF5 input and output for nabla: solution files, obstacle masks, a generic reader, the
+//! PDEBench Darcy and 1-D layouts ([`read_darcy`], [`write_darcy`], [`read_series_1d`],
+//! [`write_series_1d`]), and the generators of operator-learning data ([`datagen`]).
 //!
 //! Every file this crate writes opens in h5py unchanged, and every write is **atomic**: the
 //! file is written under a temporary name in the destination directory and renamed into place
@@ -40,6 +42,14 @@
 //! write_mask(&mask_path, &grid, &mask).unwrap();
 //! assert_eq!(read_mask(&mask_path, &grid).unwrap(), mask);
 //! ```
+
+pub mod datagen;
+mod pdebench;
+
+pub use pdebench::{
+    read_darcy, read_darcy_coefficients, read_series_1d, write_darcy, write_series_1d, DarcyData,
+    Series1dData,
+};
 
 use std::fmt::Write as _;
 use std::fs;
@@ -101,6 +111,29 @@ pub enum DataError {
         /// Extra explanation (for instance that the shape is the transposed one), may be empty.
         hint: String,
     },
+    /// A dataset does not have the rank or shape a file layout prescribes (e.g. PDEBench's
+    /// `tensor` [N, 1, S, S]); `expected` spells the layout out.
+    #[error("{}: dataset '{name}' has shape {found:?}, expected {expected}", path.display())]
+    Layout {
+        /// The file asked for.
+        path: PathBuf,
+        /// The dataset.
+        name: String,
+        /// The shape the layout requires, in words (`[N, 1, S, S]`, `[S] = [64]`, ...).
+        expected: String,
+        /// The shape in the file.
+        found: Vec<usize>,
+    },
+    /// A required file (root-group) attribute is missing or not a number.
+    #[error("{}: file attribute '{name}' {problem}", path.display())]
+    Attribute {
+        /// The file asked for.
+        path: PathBuf,
+        /// The attribute.
+        name: String,
+        /// What is wrong (missing, not a number, ...) and what was expected.
+        problem: String,
+    },
     /// A dataset has an element type that cannot be used.
     #[error("{}: dataset '{name}' has element type {found}, expected {expected}", path.display())]
     DataType {
@@ -128,7 +161,8 @@ pub enum DataError {
         /// Its grid coordinates, e.g. `(i=3, j=7)`.
         at: String,
     },
-    /// The arguments of a write are inconsistent (lengths, missing grid values, ...).
+    /// The arguments of a write or read are inconsistent (lengths, missing grid values, a
+    /// sample range outside the file, ...).
     #[error("{}: {reason}", path.display())]
     InvalidInput {
         /// The file that was to be written.

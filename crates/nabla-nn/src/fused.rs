@@ -138,7 +138,7 @@ pub(crate) fn fast_tanh_f32(x: f32) -> f32 {
 /// `rsc`. One thread pool (rayon) for all parallel work: matrixmultiply's own pool fought
 /// rayon's for the two cores.
 #[allow(clippy::too_many_arguments)]
-fn par_gemm<T: Real>(
+pub(crate) fn par_gemm<T: Real>(
     m: usize,
     k: usize,
     n: usize,
@@ -184,7 +184,7 @@ fn par_gemm<T: Real>(
 
 /// C = Aᵀ·B summed over a long inner dimension, split across rayon tasks: A is k×m with row
 /// stride `rsa` (contiguous columns), B k×n row-major with row stride `rsb`; C m×n row-major.
-fn par_gemm_tn<T: Real>(
+pub(crate) fn par_gemm_tn<T: Real>(
     m: usize,
     k: usize,
     n: usize,

@@ -57,9 +57,14 @@
 
 pub mod activation;
 pub mod alloc;
+pub mod deeponet;
+pub mod dft;
 pub mod error;
+pub mod fno;
 mod fused;
+pub mod gelu;
 pub mod jet;
+pub mod linear;
 pub mod mlp;
 pub mod optim;
 pub mod params;
@@ -67,7 +72,9 @@ pub mod train;
 
 pub use activation::Activation;
 pub use alloc::tune_allocator;
+pub use deeponet::{DeepONet, DeepONetConfig};
 pub use error::{NnError, Result};
+pub use fno::{Fno, FnoConfig};
 pub use jet::{sample_dims, Jet, JetSpec};
 pub use mlp::{Dense, FourierConfig, Init, Mlp, MlpConfig, Precision};
 pub use nabla_core::device::{Device, DeviceKind};

@@ -156,7 +156,9 @@ pub struct Dense {
 }
 
 impl Dense {
-    /// Applies the layer to `x` of shape `[n, in]`.
+    /// Applies the layer to `x` of shape `[n, in]` with candle ops (so that candle's own
+    /// double backward works through it; [`crate::linear::linear`] is the fused, first-order
+    /// alternative).
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         Ok(x.matmul(&self.weight.t()?)?
             .broadcast_add(self.bias.as_tensor())?)

@@ -67,6 +67,23 @@ impl ParamStore {
         Ok(())
     }
 
+    /// Adopts every variable of `other` (sharing storage, not copying) under `prefix.NAME`,
+    /// keeping its trainable/frozen split and order: how composite models (DeepONet's branch and
+    /// trunk) own their parts' parameters.
+    pub fn extend_prefixed(&mut self, prefix: &str, other: &ParamStore) -> Result<()> {
+        for (name, var) in &other.trainable {
+            let name = format!("{prefix}.{name}");
+            self.check_new(&name)?;
+            self.trainable.push((name, var.clone()));
+        }
+        for (name, var) in &other.frozen {
+            let name = format!("{prefix}.{name}");
+            self.check_new(&name)?;
+            self.frozen.push((name, var.clone()));
+        }
+        Ok(())
+    }
+
     /// The trainable parameters, in order.
     pub fn trainable(&self) -> &[(String, Var)] {
         &self.trainable

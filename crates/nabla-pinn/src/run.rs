@@ -132,13 +132,7 @@ pub struct Evaluation {
     pub exact: Option<Vec<f64>>,
 }
 
-/// Peak resident set size of this process in MiB (`VmHWM` of /proc/self/status).
-pub fn peak_rss_mib() -> Option<f64> {
-    let s = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb / 1024.0)
-}
+pub use nabla_core::memory::peak_rss_mib;
 
 /// Trains the PINN of `config` (validated first) with the run options (run directory,
 /// resume, stop flag); returns the model, the report and the summary. Writes

@@ -1,0 +1,160 @@
+//! End-to-end: `nabla datagen darcy` → `nabla train` (task = "operator") → `nabla eval` on
+//! another resolution; the run-directory contract and one-line config errors.
+
+use std::fs;
+use std::process::{Command, Output};
+
+fn nabla(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_nabla"))
+        .args(args)
+        .output()
+        .expect("the nabla binary runs")
+}
+
+fn config(data: &str) -> String {
+    format!(
+        r#"
+task = "operator"
+[data]
+file = "{data}"
+layout = "darcy"
+train = 24
+test = 8
+[model]
+kind = "fno"
+modes = [4]
+width = 8
+layers = 2
+projection = 16
+padding = 0.125
+[train]
+epochs = 10
+batch_size = 4
+lr = 3e-3
+progress = false
+"#
+    )
+}
+
+#[test]
+fn fno_darcy_trains_writes_the_run_directory_and_evaluates_at_another_resolution() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let data = d.join("darcy16.h5");
+    let out = nabla(&[
+        "datagen",
+        "darcy",
+        "--resolution",
+        "16",
+        "--samples",
+        "32",
+        "--seed",
+        "1",
+        "--quiet",
+        "--out",
+        data.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let cfg = d.join("fno.toml");
+    fs::write(&cfg, config(data.to_str().unwrap())).unwrap();
+    let run = d.join("run");
+    let out = nabla(&[
+        "train",
+        cfg.to_str().unwrap(),
+        "--out",
+        run.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for f in [
+        "config.toml",
+        "checkpoint.safetensors",
+        "metrics.csv",
+        "summary.json",
+        "loss.png",
+        "samples.png",
+    ] {
+        assert!(run.join(f).is_file(), "missing {f}");
+    }
+    let summary: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(run.join("summary.json")).unwrap()).unwrap();
+    let test = summary["test_rel_l2"].as_f64().unwrap();
+    let train = summary["train_rel_l2"].as_f64().unwrap();
+    // Ten epochs of a tiny model: far from converged, but well below predicting zero (1.0).
+    assert!(test > 0.0 && test < 0.6, "{test}");
+    assert!(train > 0.0 && train < 0.6, "{train}");
+    assert_eq!(summary["iterations"].as_u64(), Some(60));
+
+    // Evaluate on a finer grid: predictions in the Darcy layout, finite, near the truth.
+    let fine = d.join("darcy24.h5");
+    let out = nabla(&[
+        "datagen",
+        "darcy",
+        "--resolution",
+        "24",
+        "--samples",
+        "4",
+        "--seed",
+        "9",
+        "--quiet",
+        "--out",
+        fine.to_str().unwrap(),
+    ]);
+    assert!(out.status.success());
+    let pred = d.join("pred.h5");
+    let out = nabla(&[
+        "eval",
+        run.to_str().unwrap(),
+        "--input",
+        fine.to_str().unwrap(),
+        "--out",
+        pred.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let p = nabla_data::read_darcy(&pred, None).unwrap();
+    let t = nabla_data::read_darcy(&fine, None).unwrap();
+    assert_eq!((p.n, p.s), (4, 24));
+    let num: f64 = p
+        .solution
+        .iter()
+        .zip(&t.solution)
+        .map(|(a, b)| ((a - b) as f64).powi(2))
+        .sum();
+    let den: f64 = t.solution.iter().map(|&b| (b as f64).powi(2)).sum();
+    assert!((num / den).sqrt() < 0.8, "{}", (num / den).sqrt());
+
+    // A PINN flag on an operator run, and an unknown config key: one-line errors.
+    let out = nabla(&[
+        "eval",
+        run.to_str().unwrap(),
+        "--out",
+        pred.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("--input"), "{err}");
+    fs::write(
+        &cfg,
+        config(data.to_str().unwrap()).replace("width = 8", "widht = 8"),
+    )
+    .unwrap();
+    let out = nabla(&[
+        "train",
+        cfg.to_str().unwrap(),
+        "--out",
+        d.join("r2").to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("widht"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+}

@@ -1,0 +1,240 @@
+//! The `task = "operator"` run config.
+
+use crate::{OperatorError, Result};
+use nabla_nn::optim::LrSchedule;
+use nabla_nn::{Activation, Precision};
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// A whole operator-training config (TOML).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OperatorConfig {
+    /// Always `"operator"` (how `nabla train` tells config kinds apart).
+    pub task: String,
+    /// `cpu` or `cuda:N`.
+    #[serde(default = "default_device")]
+    pub device: String,
+    /// The data file and split.
+    pub data: DataConfig,
+    /// The network.
+    pub model: ModelConfig,
+    /// Optimisation.
+    pub train: OperatorTrainConfig,
+}
+
+fn default_device() -> String {
+    "cpu".into()
+}
+
+/// Which pairs (input, target) a file provides.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Layout {
+    /// PDEBench 2-D Darcy: `nu` [N,S,S] → `tensor` [N,1,S,S].
+    Darcy,
+    /// PDEBench 1-D series `tensor` [N,Nt,Nx]: the slice at `input_step` → the slice at
+    /// `target_step`.
+    #[serde(rename = "series-1d")]
+    Series1d,
+}
+
+/// `[data]`: where the samples come from.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataConfig {
+    /// The HDF5 file (relative paths are relative to the working directory).
+    pub file: PathBuf,
+    /// Its layout.
+    pub layout: Layout,
+    /// Training samples: the first `train` of the file.
+    pub train: usize,
+    /// Test samples: the `test` after them.
+    pub test: usize,
+    /// Keep every k-th grid point per axis (1 = full resolution).
+    #[serde(default = "one")]
+    pub subsample: usize,
+    /// Series-1d: the input time index (default 0).
+    #[serde(default)]
+    pub input_step: usize,
+    /// Series-1d: the target time index; negative counts from the end (default −1, the last).
+    #[serde(default = "minus_one")]
+    pub target_step: i64,
+}
+
+fn one() -> usize {
+    1
+}
+fn minus_one() -> i64 {
+    -1
+}
+
+/// `[model]`: an FNO or a DeepONet.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub enum ModelConfig {
+    /// A Fourier neural operator (`nabla_nn::Fno`); dimension from the layout.
+    Fno {
+        /// Kept modes per axis (one value is used for every axis).
+        modes: Vec<usize>,
+        /// Channels in the Fourier layers (default 32).
+        #[serde(default = "default_width")]
+        width: usize,
+        /// Fourier layers (default 4).
+        #[serde(default = "default_layers")]
+        layers: usize,
+        /// Hidden width of the projection (default 128).
+        #[serde(default = "default_projection")]
+        projection: usize,
+        /// Zero padding as a fraction of each axis (non-periodic problems; default 0).
+        #[serde(default)]
+        padding: f64,
+        /// Append grid coordinates as input channels (default true).
+        #[serde(default = "yes")]
+        grid_channels: bool,
+        /// Precision (default f32).
+        #[serde(default)]
+        precision: Precision,
+        /// Initialisation seed (default `train.seed`).
+        #[serde(default)]
+        seed: Option<u64>,
+    },
+    /// An unstacked DeepONet (`nabla_nn::DeepONet`): branch MLP on the input at every grid
+    /// point, trunk MLP on the coordinates.
+    Deeponet {
+        /// Branch hidden widths (default [256, 256, 256]).
+        #[serde(default = "default_hidden")]
+        branch_hidden: Vec<usize>,
+        /// Trunk hidden widths (default [256, 256, 256]).
+        #[serde(default = "default_hidden")]
+        trunk_hidden: Vec<usize>,
+        /// Basis size p (default 256).
+        #[serde(default = "default_basis")]
+        basis: usize,
+        /// Activation (default gelu).
+        #[serde(default = "default_activation")]
+        activation: Activation,
+        /// Precision (default f32).
+        #[serde(default)]
+        precision: Precision,
+        /// Initialisation seed (default `train.seed`).
+        #[serde(default)]
+        seed: Option<u64>,
+    },
+}
+
+fn default_width() -> usize {
+    32
+}
+fn default_layers() -> usize {
+    4
+}
+fn default_projection() -> usize {
+    128
+}
+fn yes() -> bool {
+    true
+}
+fn default_hidden() -> Vec<usize> {
+    vec![256, 256, 256]
+}
+fn default_basis() -> usize {
+    256
+}
+fn default_activation() -> Activation {
+    Activation::Gelu
+}
+
+/// `[train]`: minibatch Adam over epochs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OperatorTrainConfig {
+    /// Seed of the run (shuffling, default initialisation).
+    #[serde(default)]
+    pub seed: u64,
+    /// Passes over the training set.
+    pub epochs: usize,
+    /// Samples per step (default 20).
+    #[serde(default = "default_batch")]
+    pub batch_size: usize,
+    /// Adam learning rate (default 1e-3).
+    #[serde(default = "default_lr")]
+    pub lr: f64,
+    /// Decoupled weight decay (AdamW; default 1e-4 as in the FNO paper's runs).
+    #[serde(default = "default_wd")]
+    pub weight_decay: f64,
+    /// Learning-rate schedule; `every` of a `step` schedule counts **epochs** here.
+    #[serde(default)]
+    pub schedule: LrSchedule,
+    /// Epochs between metric rows with the test error (default 1).
+    #[serde(default = "one")]
+    pub log_every_epochs: usize,
+    /// Epochs between checkpoints (default 5).
+    #[serde(default = "default_ckpt")]
+    pub checkpoint_every_epochs: usize,
+    /// Show a progress bar (default true).
+    #[serde(default = "yes")]
+    pub progress: bool,
+}
+
+fn default_batch() -> usize {
+    20
+}
+fn default_lr() -> f64 {
+    1e-3
+}
+fn default_wd() -> f64 {
+    1e-4
+}
+fn default_ckpt() -> usize {
+    5
+}
+
+impl OperatorConfig {
+    /// Checks what serde cannot; errors name the key.
+    pub fn validate(&self) -> Result<()> {
+        if self.task != "operator" {
+            return Err(OperatorError::config(
+                "task",
+                format!("expected \"operator\", got \"{}\"", self.task),
+            ));
+        }
+        let d = &self.data;
+        if d.train == 0 {
+            return Err(OperatorError::config("data.train", "must be ≥ 1"));
+        }
+        if d.subsample == 0 {
+            return Err(OperatorError::config("data.subsample", "must be ≥ 1"));
+        }
+        let t = &self.train;
+        for (key, v) in [
+            ("train.epochs", t.epochs),
+            ("train.batch_size", t.batch_size),
+            ("train.log_every_epochs", t.log_every_epochs),
+        ] {
+            if v == 0 {
+                return Err(OperatorError::config(key, "must be ≥ 1"));
+            }
+        }
+        if !(t.lr > 0.0 && t.lr.is_finite()) {
+            return Err(OperatorError::config(
+                "train.lr",
+                "must be a positive number",
+            ));
+        }
+        if let ModelConfig::Fno { modes, .. } = &self.model {
+            if modes.is_empty() || modes.contains(&0) {
+                return Err(OperatorError::config(
+                    "model.modes",
+                    "give one or more modes ≥ 1",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Optimizer steps per epoch (batches, the last possibly short).
+    pub fn steps_per_epoch(&self) -> usize {
+        self.data.train.div_ceil(self.train.batch_size)
+    }
+}
