@@ -48,6 +48,18 @@ enum Command {
     Datagen(Box<datagen::DatagenArgs>),
 }
 
+/// candle runs elementwise ops on its own pool of pinned, spin-waiting threads beside rayon's
+/// (which our fused ops and the matrix products use). On 2 cores the two pools fight: an FNO
+/// Darcy epoch took 2× longer with candle's default than with its elementwise pool off
+/// (measured under load). Unless the user set `CANDLE_NUM_THREADS`, keep candle's elementwise
+/// work on the calling thread; matrix products stay parallel.
+fn single_threaded_candle_elementwise() {
+    if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
+        // Set before any candle call creates its pool, while the process has one thread.
+        std::env::set_var("CANDLE_NUM_THREADS", "1");
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -56,9 +68,13 @@ fn main() -> ExitCode {
         Command::Wos(args) => wos::run(&args),
         Command::Train(args) => {
             nabla_nn::tune_allocator();
+            single_threaded_candle_elementwise();
             train::run(&args)
         }
-        Command::Eval(args) => eval::run(&args),
+        Command::Eval(args) => {
+            single_threaded_candle_elementwise();
+            eval::run(&args)
+        }
         Command::Datagen(args) => datagen::run(&args),
     };
     match result {
