@@ -8,9 +8,9 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use nabla_core::atomic::write_atomic;
 use nabla_core::GridShape;
 use nabla_sparse::tuning::{
-    build_tuners, default_arms, run_sequence, HeatConfig, HeatSequence, InstanceSource,
-    OmegaSolver, SequenceOptions, SequenceOutcome, SequenceRun, ShiftDistribution, ShiftScaling,
-    ShiftedLaplacianConfig, ShiftedLaplacianSequence, TunerChoice,
+    build_tuners, chebcb_default_arms, default_arms, run_sequence, HeatConfig, HeatSequence,
+    InstanceSource, OmegaSolver, SequenceOptions, SequenceOutcome, SequenceRun, ShiftDistribution,
+    ShiftScaling, ShiftedLaplacianConfig, ShiftedLaplacianSequence, TunerChoice,
 };
 use serde::Serialize;
 use std::path::PathBuf;
@@ -145,7 +145,10 @@ struct SequenceReport<'a> {
     seed: u64,
     context: &'a str,
     context_interval: (f64, f64),
+    /// The ω grid of Tsallis-INF and of the fixed-ω runs of `all`.
     arms: Vec<f64>,
+    /// ChebCB's ω grid (finer near 2), when it ran.
+    chebcb_arms: Option<Vec<f64>>,
     shift_distribution: Option<&'a str>,
     shift_scaling: Option<&'a str>,
     best_fixed_omega: Option<f64>,
@@ -220,6 +223,8 @@ pub fn run(args: &SequenceArgs) -> Result<()> {
         context: source.context_name(),
         context_interval: interval,
         arms: default_arms(),
+        chebcb_arms: matches!(choice, TunerChoice::ChebCb | TunerChoice::All)
+            .then(chebcb_default_arms),
         shift_distribution: is_shift.then(|| args.shift_distribution.name()),
         shift_scaling: is_shift.then(|| args.shift_scaling.name()),
         best_fixed_omega: best.and_then(|b| b.omega.first().copied()),

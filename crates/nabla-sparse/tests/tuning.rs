@@ -361,3 +361,47 @@ fn default_arm_grid_is_linspace_1_195_20() {
     assert!((arms[19] - 1.95).abs() < 1e-15);
     assert!((arms[1] - 1.05).abs() < 1e-15);
 }
+
+#[test]
+fn chebcb_default_arms_are_graded_in_the_gap_to_two() {
+    let arms = nabla_sparse::tuning::chebcb_default_arms();
+    assert_eq!(arms[0], 1.0);
+    assert_eq!(arms.len(), 31);
+    assert!(*arms.last().unwrap() <= 1.98);
+    for w in arms.windows(2) {
+        let step = w[1] - w[0];
+        // 0.05 far from 2, at most 15 % of 2 − ω near 2 (up to the 4-decimal rounding).
+        assert!(step > 0.0 && step <= 0.05 + 1e-12, "{w:?}");
+        assert!(step <= 0.15 * (2.0 - w[0]) + 1e-4, "{w:?}");
+    }
+    // Where ω* of a 32×32 shifted Laplacian lies, linspace has no point; this grid has five.
+    assert_eq!(arms.iter().filter(|&&w| w > 1.9 && w < 1.95).count(), 5);
+    // ChebCB uses them by default; Tsallis-INF keeps linspace(1, 1.95, 20).
+    assert_eq!(ChebCbOptions::new((0.0, 1.0)).arms, arms);
+    assert_eq!(TsallisInf::with_default_arms(0).arms(), &default_arms()[..]);
+}
+
+#[test]
+fn tsallis_inf_paper_estimator_is_still_available_and_both_learn() {
+    use nabla_sparse::tuning::TsallisLoss;
+    // Heavy-tailed instance costs (the shifted Laplacian's shape): arm 3 of 8 is best.
+    let arms: Vec<f64> = (0..8).map(|i| 1.0 + 0.1 * i as f64).collect();
+    for loss in [TsallisLoss::Paper, TsallisLoss::ReducedVariance] {
+        let mut t = TsallisInf::new(arms.clone(), 4).unwrap().with_loss(loss);
+        assert_eq!(t.loss(), loss);
+        let mut rng = Pcg64::seed_from_u64(8);
+        let mut plays = [0usize; 8];
+        for _ in 0..4000 {
+            let w = t.choose(&Context::none()).unwrap();
+            let arm = arms.iter().position(|&a| a == w).unwrap();
+            let difficulty = 1.0 / (0.02 + rng.gen::<f64>()); // 1 .. 50
+            t.observe(difficulty * (10.0 + 6.0 * (arm as f64 - 3.0).abs()))
+                .unwrap();
+            plays[arm] += 1;
+        }
+        assert!(plays[3] > 2000, "{loss:?}: {plays:?}");
+        let saved = serde_json::to_string(&t).unwrap();
+        let back: TsallisInf = serde_json::from_str(&saved).unwrap();
+        assert_eq!(back.loss(), loss);
+    }
+}

@@ -5,13 +5,29 @@
 //! (`ln(1 + iterations)`: iteration counts of near-singular instances are orders of magnitude
 //! above the rest, and relative errors are what matter).
 //!
-//! Arms share what they learn: a pooled model, a tensor Chebyshev polynomial in (context, ω)
-//! fit to every observation, is the shrinkage target of each arm's own fit (more strongly for
-//! higher degrees). An arm with few observations therefore predicts what its neighbours in ω
-//! saw at this context, instead of extrapolating its own few points; with data, its own fit
-//! takes over. Both fits are kept as recursive least squares (rank-one updates of the inverse
-//! regularized Gram matrices), so a round costs O(d·p + P²) flops for d arms, p = degree + 1
-//! and P = p·(ω-degree + 1).
+//! Arms share what they learn: a pooled model, a tensor Chebyshev polynomial in (context,
+//! ln(2 − ω)) fit to every observation, is the shrinkage target of each arm's own fit (more
+//! strongly for higher degrees). An arm with few observations therefore predicts what its
+//! neighbours in ω saw at this context, instead of extrapolating its own few points; with
+//! data, its own fit takes over.
+//!
+//! Cost per round. Both fits are ridge least squares with sufficient statistics kept per arm
+//! (its Gram matrix G_i = Σ φφᵀ and moments h_i = Σ φ y; the pooled Gram matrix is
+//! Σ_i G_i ⊗ ψ_iψ_iᵀ, so it needs nothing else). `choose` is one dot product of length
+//! p = degree + 1 per arm with cached coefficients; `observe` adds φφᵀ to the played arm and
+//! refits that arm alone (a p×p Cholesky solve against the current pooled prior). The pooled
+//! model (P = p·(ω-degree + 1) unknowns) is refit by Cholesky on a geometric schedule, every
+//! [`ChebCbOptions::refit_fraction`] of the rounds so far — every round at first, O(log T)
+//! times in all — so its O(P³) cost vanishes in the average (a "rarely switching" update, as
+//! in rarely switching OFUL of Abbasi-Yadkori et al. 2011). With the defaults a round costs
+//! a few hundred flops, well under 1 % of even a 10×10 SOR solve.
+//!
+//! Arms. The default grid ([`super::chebcb_default_arms`]) is finer than Tsallis-INF's
+//! `linspace(1, 1.95, 20)` where it matters: near the optimum SOR's iteration count scales
+//! like 1/(2 − ω), so a grid must be evenly spaced in ln(2 − ω) to cost a bounded *relative*
+//! excess everywhere; `linspace` steps of 0.05 halve 2 − ω between 1.90 and 1.95 (up to ~2×
+//! the iterations when ω* lies in between, as on a 32×32 grid). A contextual learner can
+//! afford the extra arms, because the pooled model shares what neighbouring arms saw.
 //!
 //! The choice follows the inverse-gap weighting of SquareCB, as in the paper: with
 //! predictions ŷ_i and the best ŷ*, every other arm gets p_i = 1/(d + γ_t (ŷ_i − ŷ*)) and the
@@ -54,6 +70,33 @@ impl ContextScale {
     }
 }
 
+/// How ω is mapped onto the Chebyshev variable of the pooled (context, ω) model.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OmegaScale {
+    /// u linear in ω over the arm range.
+    Linear,
+    /// u linear in ln(2 − ω): SOR's convergence factor near the optimum behaves like ω − 1,
+    /// so iteration counts scale like 1/(2 − ω) there and the log cost is smooth in
+    /// ln(2 − ω), while it has a kink and a steep wall when plotted against ω itself. This is
+    /// also the variable in which [`super::gap_graded_arms`] is evenly spaced near 2.
+    #[default]
+    LogGap,
+}
+
+impl OmegaScale {
+    fn value(self, omega: f64) -> f64 {
+        match self {
+            Self::Linear => omega,
+            Self::LogGap => (2.0 - omega).ln(),
+        }
+    }
+}
+
+fn default_refit_fraction() -> f64 {
+    0.25
+}
+
 /// Settings of [`ChebCb`].
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -64,6 +107,9 @@ pub struct ChebCbOptions {
     pub degree: usize,
     /// Chebyshev degree in ω of the pooled model (capped at the number of arms − 1).
     pub omega_degree: usize,
+    /// How ω enters the pooled model.
+    #[serde(default)]
+    pub omega_scale: OmegaScale,
     /// The context interval [a, b] (a < b); contexts outside it are an error.
     pub interval: (f64, f64),
     /// How the context is mapped onto the Chebyshev variable.
@@ -75,23 +121,36 @@ pub struct ChebCbOptions {
     pub pooled_ridge: f64,
     /// Greediness multiplier γ of the inverse-gap weighting.
     pub gamma: f64,
+    /// The pooled model is refit when the rounds since its last fit reach this fraction of
+    /// all rounds so far (at least every round; 0 refits every round). A geometric schedule:
+    /// O(log T / fraction) refits over T rounds, so its cost is negligible, while the
+    /// played arm's own fit is updated every round.
+    #[serde(default = "default_refit_fraction")]
+    pub refit_fraction: f64,
     /// Seed of the sampling stream.
     pub seed: u64,
 }
 
 impl ChebCbOptions {
-    /// Defaults for a context interval: the arms `linspace(1, 1.95, 20)`, degree 5 in the
-    /// context and 6 in ω, linear context scale, ridge 1, pooled ridge 0.1, γ = 3, seed 0.
+    /// Defaults for a context interval: the arms [`chebcb_default_arms`]
+    /// (steps of 0.05 that shrink to 15 % of 2 − ω near 2, up to 1.98; 31 arms), degree
+    /// 5 in the context and 6 in ln(2 − ω), linear context scale, ridge 1, pooled ridge 0.1,
+    /// γ = 3, pooled refits every quarter of the rounds so far (about 30 refits in 5000
+    /// rounds; refitting every round instead changes totals by less than seed-to-seed noise), seed 0.
+    ///
+    /// [`chebcb_default_arms`]: super::chebcb_default_arms
     pub fn new(interval: (f64, f64)) -> Self {
         Self {
-            arms: super::default_arms(),
+            arms: super::chebcb_default_arms(),
             degree: 5,
             omega_degree: 6,
+            omega_scale: OmegaScale::LogGap,
             interval,
             scale: ContextScale::Linear,
             ridge: 1.0,
             pooled_ridge: 0.1,
             gamma: 3.0,
+            refit_fraction: default_refit_fraction(),
             seed: 0,
         }
     }
@@ -127,6 +186,12 @@ impl ChebCbOptions {
                 )));
             }
         }
+        if !(self.refit_fraction.is_finite() && (0.0..=1.0).contains(&self.refit_fraction)) {
+            return Err(SparseError::InvalidParameter(format!(
+                "chebcb refit_fraction must be in [0, 1], got {}",
+                self.refit_fraction
+            )));
+        }
         Ok(())
     }
 
@@ -136,6 +201,11 @@ impl ChebCbOptions {
         distinct.sort_by(f64::total_cmp);
         distinct.dedup();
         self.omega_degree.min(distinct.len().saturating_sub(1))
+    }
+
+    /// The ridge of context degree k of an arm's own fit.
+    fn arm_ridge(&self, k: usize) -> f64 {
+        self.ridge * ((1 + k) * (1 + k)) as f64
     }
 }
 
@@ -152,52 +222,93 @@ struct Pending {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ChebCb {
     opts: ChebCbOptions,
-    /// Per arm, (Σ φφᵀ + Λ)⁻¹ (row-major p×p).
-    arm_inv: Vec<Vec<f64>>,
+    /// Per arm, the Gram matrix Σ φφᵀ of its contexts (row-major p×p).
+    arm_gram: Vec<Vec<f64>>,
     /// Per arm, Σ φ y.
     arm_moments: Vec<Vec<f64>>,
+    /// Per arm, the part of `arm_gram` not yet added to `pooled_gram`.
+    arm_fresh: Vec<Vec<f64>>,
     /// Per arm, observations.
     counts: Vec<u64>,
-    /// Pooled model: (Σ ξξᵀ + Λ₂)⁻¹ with ξ = φ(c) ⊗ ψ(ω) (row-major P×P).
-    pooled_inv: Vec<f64>,
-    /// Pooled model coefficients (index k·(q+1) + j for context degree k, ω degree j).
+    /// Per arm, the fitted coefficients θ_i (p each): ŷ_i(c) = θ_i·φ(c).
+    theta: Vec<Vec<f64>>,
+    /// Pooled Gram matrix Σ ξξᵀ with ξ = φ(c) ⊗ ψ(ω), up to the last refit (P×P, lower
+    /// triangle only).
+    pooled_gram: Vec<f64>,
+    /// Pooled model coefficients (index k·q + j for context degree k, ω degree j).
     pooled_theta: Vec<f64>,
-    /// ψ(ω_i) for every arm (d × (q+1)).
+    /// ψ(ω_i) for every arm (d × q).
     omega_features: Vec<Vec<f64>>,
     /// Rounds observed.
     rounds: u64,
+    /// The round count at which the pooled model is refit next.
+    next_refit: u64,
     /// Σ (ŷ − y)² of the arm played.
     sq_err_sum: f64,
     rng: Pcg32,
     pending: Option<Pending>,
 }
 
-/// Chebyshev polynomials T_0..T_{n−1} at u ∈ [−1, 1].
-fn chebyshev(u: f64, n: usize) -> Vec<f64> {
-    let mut t = vec![1.0; n];
+/// Chebyshev polynomials T_0..T_{n−1} at u ∈ [−1, 1], written into `out`.
+fn chebyshev_into(u: f64, out: &mut [f64]) {
+    let n = out.len();
+    if n > 0 {
+        out[0] = 1.0;
+    }
     if n > 1 {
-        t[1] = u;
+        out[1] = u;
     }
     for k in 2..n {
-        t[k] = 2.0 * u * t[k - 1] - t[k - 2];
+        out[k] = 2.0 * u * out[k - 1] - out[k - 2];
     }
+}
+
+/// Chebyshev polynomials T_0..T_{n−1} at u ∈ [−1, 1].
+fn chebyshev(u: f64, n: usize) -> Vec<f64> {
+    let mut t = vec![0.0; n];
+    chebyshev_into(u, &mut t);
     t
 }
 
-/// `m ← m − (m x)(m x)ᵀ / (1 + xᵀ m x)` for symmetric `m` (n×n): the inverse after adding
-/// `x xᵀ` (Sherman–Morrison). Returns `m x` before the update and `1 + xᵀ m x`.
-fn rank_one_downdate(m: &mut [f64], x: &[f64]) -> (Vec<f64>, f64) {
-    let n = x.len();
-    let v: Vec<f64> = (0..n)
-        .map(|i| (0..n).map(|j| m[i * n + j] * x[j]).sum())
-        .collect();
-    let denom = 1.0 + x.iter().zip(&v).map(|(a, b)| a * b).sum::<f64>();
-    for i in 0..n {
-        for j in 0..n {
-            m[i * n + j] -= v[i] * v[j] / denom;
+/// Solves `m x = b` in place (x overwrites b) for a symmetric positive definite `m` (n×n,
+/// row-major; only its lower triangle is read, and overwritten by the Cholesky factor).
+/// Returns false when `m` is not numerically
+/// positive definite.
+fn cholesky_solve(m: &mut [f64], b: &mut [f64]) -> bool {
+    let n = b.len();
+    for j in 0..n {
+        let mut d = m[j * n + j];
+        for k in 0..j {
+            d -= m[j * n + k] * m[j * n + k];
+        }
+        if !(d > 0.0 && d.is_finite()) {
+            return false;
+        }
+        let d = d.sqrt();
+        m[j * n + j] = d;
+        for i in j + 1..n {
+            let mut s = m[i * n + j];
+            for k in 0..j {
+                s -= m[i * n + k] * m[j * n + k];
+            }
+            m[i * n + j] = s / d;
         }
     }
-    (v, denom)
+    for i in 0..n {
+        let mut s = b[i];
+        for k in 0..i {
+            s -= m[i * n + k] * b[k];
+        }
+        b[i] = s / m[i * n + i];
+    }
+    for i in (0..n).rev() {
+        let mut s = b[i];
+        for k in i + 1..n {
+            s -= m[k * n + i] * b[k];
+        }
+        b[i] = s / m[i * n + i];
+    }
+    true
 }
 
 impl ChebCb {
@@ -208,35 +319,20 @@ impl ChebCb {
         let p = opts.degree + 1;
         let q = opts.effective_omega_degree() + 1;
         let big = p * q;
-        let ridge = |k: usize| opts.ridge * ((1 + k) * (1 + k)) as f64;
-        let mut arm_inv0 = vec![0.0; p * p];
-        for k in 0..p {
-            arm_inv0[k * p + k] = 1.0 / ridge(k);
-        }
-        let mut pooled_inv = vec![0.0; big * big];
-        for k in 0..p {
-            for j in 0..q {
-                let idx = k * q + j;
-                let lam = if idx == 0 {
-                    1e-6
-                } else {
-                    opts.pooled_ridge * (((1 + k) * (1 + j)) as f64).powi(2)
-                };
-                pooled_inv[idx * big + idx] = 1.0 / lam;
-            }
-        }
-        let (wlo, whi) = opts
+        let (vlo, vhi) = opts
             .arms
             .iter()
-            .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), &w| {
-                (l.min(w), h.max(w))
+            .map(|&w| opts.omega_scale.value(w))
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), v| {
+                (l.min(v), h.max(v))
             });
         let omega_features = opts
             .arms
             .iter()
             .map(|&w| {
-                let u = if whi > wlo {
-                    2.0 * (w - wlo) / (whi - wlo) - 1.0
+                let v = opts.omega_scale.value(w);
+                let u = if vhi > vlo {
+                    (2.0 * (v - vlo) / (vhi - vlo) - 1.0).clamp(-1.0, 1.0)
                 } else {
                     0.0
                 };
@@ -244,13 +340,16 @@ impl ChebCb {
             })
             .collect();
         Ok(Self {
-            arm_inv: vec![arm_inv0; d],
+            arm_gram: vec![vec![0.0; p * p]; d],
             arm_moments: vec![vec![0.0; p]; d],
+            arm_fresh: vec![vec![0.0; p * p]; d],
             counts: vec![0; d],
-            pooled_inv,
+            theta: vec![vec![0.0; p]; d],
+            pooled_gram: vec![0.0; big * big],
             pooled_theta: vec![0.0; big],
             omega_features,
             rounds: 0,
+            next_refit: 1,
             sq_err_sum: 0.0,
             rng: Pcg32::seed_from_u64(opts.seed),
             pending: None,
@@ -290,19 +389,17 @@ impl ChebCb {
         let p = self.opts.degree + 1;
         let q = self.opts.effective_omega_degree() + 1;
         let finite = |v: &[f64]| v.iter().all(|x| x.is_finite());
-        let ok = self.arm_inv.len() == d
-            && self.arm_moments.len() == d
+        let all =
+            |v: &[Vec<f64>], n: usize| v.len() == d && v.iter().all(|m| m.len() == n && finite(m));
+        let ok = all(&self.arm_gram, p * p)
+            && all(&self.arm_fresh, p * p)
+            && all(&self.arm_moments, p)
+            && all(&self.theta, p)
+            && all(&self.omega_features, q)
             && self.counts.len() == d
-            && self.omega_features.len() == d
-            && self.arm_inv.iter().all(|g| g.len() == p * p && finite(g))
-            && self.arm_moments.iter().all(|m| m.len() == p && finite(m))
-            && self
-                .omega_features
-                .iter()
-                .all(|m| m.len() == q && finite(m))
-            && self.pooled_inv.len() == (p * q) * (p * q)
+            && self.pooled_gram.len() == (p * q) * (p * q)
             && self.pooled_theta.len() == p * q
-            && finite(&self.pooled_inv)
+            && finite(&self.pooled_gram)
             && finite(&self.pooled_theta)
             && self.sq_err_sum.is_finite()
             && self
@@ -331,29 +428,98 @@ impl ChebCb {
         Ok(chebyshev(u, self.opts.degree + 1))
     }
 
-    /// Predicted log cost of every arm for context features `phi`.
+    /// Predicted log cost of every arm for context features `phi`: one dot product per arm.
     fn predict_log(&self, phi: &[f64]) -> Vec<f64> {
-        let p = phi.len();
-        let q = self.pooled_theta.len() / p;
-        let mut out = Vec::with_capacity(self.opts.arms.len());
-        let mut rhs = vec![0.0; p];
-        for i in 0..self.opts.arms.len() {
-            // θ_i = (G_i + Λ)⁻¹ (h_i + Λ θ_prior), θ_prior the pooled model at ω_i.
-            let psi = &self.omega_features[i];
-            for (k, (r, h)) in rhs.iter_mut().zip(&self.arm_moments[i]).enumerate() {
-                let prior: f64 = (0..q).map(|j| self.pooled_theta[k * q + j] * psi[j]).sum();
-                let lam = self.opts.ridge * ((1 + k) * (1 + k)) as f64;
-                *r = h + lam * prior;
-            }
-            let inv = &self.arm_inv[i];
-            let mut y = 0.0;
-            for k in 0..p {
-                let theta_k: f64 = (0..p).map(|l| inv[k * p + l] * rhs[l]).sum();
-                y += theta_k * phi[k];
-            }
-            out.push(y);
+        self.theta
+            .iter()
+            .map(|t| t.iter().zip(phi).map(|(a, b)| a * b).sum())
+            .collect()
+    }
+
+    /// Refits arm `i` on its own data, shrunk towards the pooled model at ω_i:
+    /// θ_i = (G_i + Λ)⁻¹ (h_i + Λ θ_prior).
+    fn refit_arm(&mut self, i: usize) {
+        const N: usize = MAX_DEGREE + 1;
+        let p = self.opts.degree + 1;
+        let q = self.omega_features[i].len();
+        let psi = &self.omega_features[i];
+        // Stack buffers (p ≤ 11): this runs after every observation.
+        let mut rhs = [0.0; N];
+        for (k, r) in rhs.iter_mut().enumerate().take(p) {
+            let prior: f64 = (0..q).map(|j| self.pooled_theta[k * q + j] * psi[j]).sum();
+            *r = self.arm_moments[i][k] + self.opts.arm_ridge(k) * prior;
         }
-        out
+        if self.counts[i] == 0 {
+            // No data of its own: the prior itself.
+            for (k, (t, r)) in self.theta[i].iter_mut().zip(&rhs).enumerate() {
+                *t = r / self.opts.arm_ridge(k);
+            }
+            return;
+        }
+        let mut m = [0.0; N * N];
+        m[..p * p].copy_from_slice(&self.arm_gram[i]);
+        for k in 0..p {
+            m[k * p + k] += self.opts.arm_ridge(k);
+        }
+        // G_i + Λ is positive definite (Λ > 0), so the solve succeeds; keep the old
+        // coefficients should rounding ever say otherwise.
+        if cholesky_solve(&mut m[..p * p], &mut rhs[..p]) {
+            self.theta[i].copy_from_slice(&rhs[..p]);
+        }
+    }
+
+    /// Refits the pooled model on every observation so far, then every arm's own fit.
+    fn refit_pooled(&mut self) {
+        let p = self.opts.degree + 1;
+        let q = self.pooled_theta.len() / p;
+        let big = p * q;
+        // Σ ξξᵀ = Σ_i G_i ⊗ ψ_iψ_iᵀ: add what each arm saw since the last refit.
+        for i in 0..self.arm_fresh.len() {
+            let fresh = &self.arm_fresh[i];
+            if fresh.iter().all(|&v| v == 0.0) {
+                continue;
+            }
+            let psi = &self.omega_features[i];
+            // Only the lower triangle (row ≥ column), which is all the Cholesky solve reads.
+            for k in 0..p {
+                for l in 0..=k {
+                    let g = fresh[k * p + l];
+                    if g == 0.0 {
+                        continue;
+                    }
+                    for j in 0..q {
+                        let row = (k * q + j) * big + l * q;
+                        let gj = g * psi[j];
+                        let width = if l == k { j + 1 } else { q };
+                        for (m, s) in psi.iter().take(width).enumerate() {
+                            self.pooled_gram[row + m] += gj * s;
+                        }
+                    }
+                }
+            }
+            self.arm_fresh[i].iter_mut().for_each(|v| *v = 0.0);
+        }
+        let mut m = self.pooled_gram.clone();
+        let mut rhs = vec![0.0; big];
+        for k in 0..p {
+            for j in 0..q {
+                let idx = k * q + j;
+                m[idx * big + idx] += if idx == 0 {
+                    1e-6
+                } else {
+                    self.opts.pooled_ridge * (((1 + k) * (1 + j)) as f64).powi(2)
+                };
+                rhs[idx] = (0..self.arm_moments.len())
+                    .map(|i| self.arm_moments[i][k] * self.omega_features[i][j])
+                    .sum();
+            }
+        }
+        if cholesky_solve(&mut m, &mut rhs) {
+            self.pooled_theta = rhs;
+        }
+        for i in 0..self.theta.len() {
+            self.refit_arm(i);
+        }
     }
 }
 
@@ -396,10 +562,11 @@ impl Tuner for ChebCb {
             1.0
         };
         let gamma = self.opts.gamma * (d as f64 * t / mse).sqrt();
-        let mut probs: Vec<f64> = yhat
-            .iter()
-            .map(|&y| 1.0 / (d as f64 + gamma * (y - ybest)))
-            .collect();
+        // The probabilities overwrite the predictions (one buffer per round).
+        let mut probs = yhat;
+        probs
+            .iter_mut()
+            .for_each(|y| *y = 1.0 / (d as f64 + gamma * (*y - ybest)));
         let others: f64 = probs
             .iter()
             .enumerate()
@@ -410,7 +577,7 @@ impl Tuner for ChebCb {
         let arm = sample_index(&probs, self.rng.gen::<f64>());
         self.pending = Some(Pending {
             arm,
-            predicted: yhat[arm],
+            predicted: self.theta[arm].iter().zip(&phi).map(|(a, b)| a * b).sum(),
             features: phi,
         });
         Ok(self.opts.arms[arm])
@@ -424,28 +591,25 @@ impl Tuner for ChebCb {
             .ok_or_else(|| nothing_chosen("chebcb"))?;
         let y = cost.ln_1p();
         let phi = &x.features;
-        // The arm's own fit.
-        rank_one_downdate(&mut self.arm_inv[x.arm], phi);
-        self.arm_moments[x.arm]
-            .iter_mut()
-            .zip(phi)
-            .for_each(|(h, f)| *h += f * y);
-        // The pooled fit, by recursive least squares on ξ = φ ⊗ ψ(ω).
-        let psi = &self.omega_features[x.arm];
-        let xi: Vec<f64> = phi
-            .iter()
-            .flat_map(|f| psi.iter().map(move |s| f * s))
-            .collect();
-        let pred: f64 = xi.iter().zip(&self.pooled_theta).map(|(a, b)| a * b).sum();
-        let (v, denom) = rank_one_downdate(&mut self.pooled_inv, &xi);
-        let gain = (y - pred) / denom;
-        self.pooled_theta
-            .iter_mut()
-            .zip(&v)
-            .for_each(|(t, vi)| *t += gain * vi);
+        let p = phi.len();
+        for k in 0..p {
+            for l in 0..p {
+                let g = phi[k] * phi[l];
+                self.arm_gram[x.arm][k * p + l] += g;
+                self.arm_fresh[x.arm][k * p + l] += g;
+            }
+            self.arm_moments[x.arm][k] += phi[k] * y;
+        }
         self.counts[x.arm] += 1;
         self.rounds += 1;
         self.sq_err_sum += (x.predicted - y).powi(2);
+        if self.rounds >= self.next_refit {
+            self.refit_pooled();
+            let gap = (self.opts.refit_fraction * self.rounds as f64).floor() as u64;
+            self.next_refit = self.rounds + gap.max(1);
+        } else {
+            self.refit_arm(x.arm);
+        }
         Ok(())
     }
 }
@@ -455,14 +619,46 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sherman_morrison_matches_direct_inverse() {
-        // (diag(2, 4) + x xᵀ)⁻¹ with x = (1, 1): [[5, -1], [-1, 3]] / 14.
-        let mut m = vec![0.5, 0.0, 0.0, 0.25];
-        rank_one_downdate(&mut m, &[1.0, 1.0]);
-        let want = [5.0 / 14.0, -1.0 / 14.0, -1.0 / 14.0, 3.0 / 14.0];
-        for (a, b) in m.iter().zip(want) {
-            assert!((a - b).abs() < 1e-14);
+    fn cholesky_solve_matches_a_direct_solution() {
+        // [[4, 2], [2, 3]] x = [2, 1] has x = [0.5, 0].
+        let mut m = vec![4.0, 2.0, 2.0, 3.0];
+        let mut b = vec![2.0, 1.0];
+        assert!(cholesky_solve(&mut m, &mut b));
+        assert!((b[0] - 0.5).abs() < 1e-14 && b[1].abs() < 1e-14, "{b:?}");
+        assert!(!cholesky_solve(&mut [1.0, 2.0, 2.0, 1.0], &mut [0.0, 0.0]));
+    }
+
+    #[test]
+    fn periodic_pooled_refits_match_refitting_every_round_at_refit_times() {
+        // The pooled model built from per-arm statistics equals the one refit every round.
+        let mut rng = Pcg32::seed_from_u64(11);
+        let obs: Vec<(f64, f64)> = (0..300)
+            .map(|_| (rng.gen::<f64>(), rng.gen_range(5.0..500.0)))
+            .collect();
+        let mut lazy_opts = ChebCbOptions::new((0.0, 1.0));
+        lazy_opts.refit_fraction = 0.25;
+        let mut eager_opts = lazy_opts.clone();
+        eager_opts.refit_fraction = 0.0;
+        let (mut lazy, mut eager) = (
+            ChebCb::new(lazy_opts).unwrap(),
+            ChebCb::new(eager_opts).unwrap(),
+        );
+        for &(c, cost) in &obs {
+            // Same arm for both (the eager one's choice), so both see identical data.
+            let w = eager.choose(&Context::scalar(c)).unwrap();
+            eager.observe(cost * w).unwrap();
+            let _ = lazy.choose(&Context::scalar(c)).unwrap();
+            let arm = lazy.opts.arms.iter().position(|&a| a == w).unwrap();
+            lazy.pending.as_mut().unwrap().arm = arm;
+            lazy.observe(cost * w).unwrap();
+            if lazy.next_refit == lazy.rounds + ((lazy.rounds as f64 * 0.25) as u64).max(1) {
+                // Just refit: identical coefficients up to rounding.
+                for (a, b) in lazy.pooled_theta.iter().zip(&eager.pooled_theta) {
+                    assert!((a - b).abs() <= 1e-8 * (1.0 + b.abs()), "{a} vs {b}");
+                }
+            }
         }
+        assert!(lazy.next_refit > 300 && lazy.rounds == 300);
     }
 
     #[test]

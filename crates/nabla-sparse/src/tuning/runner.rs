@@ -245,8 +245,9 @@ pub fn run_sequence(
 pub enum TunerChoice {
     /// [`TsallisInf`](super::TsallisInf) over the default arms.
     TsallisInf,
-    /// [`ChebCb`](super::ChebCb) over the default arms, degree 5, on the source's context
-    /// interval.
+    /// [`ChebCb`](super::ChebCb) over its default arms
+    /// ([`chebcb_default_arms`](super::chebcb_default_arms)), degree 5, on the source's
+    /// context interval.
     ChebCb,
     /// [`FixedOmega`](super::FixedOmega) at this ω.
     Fixed(f64),
