@@ -19,6 +19,7 @@ pub mod dataset;
 pub mod model;
 pub mod objective;
 pub mod run;
+pub mod wosno;
 
 pub use config::OperatorConfig;
 pub use model::OperatorModel;
@@ -41,6 +42,9 @@ pub enum OperatorError {
     /// Training or a tensor operation failed.
     #[error(transparent)]
     Nn(#[from] nabla_nn::NnError),
+    /// A Walk-on-Spheres estimate failed (WoS-NO targets or ground truth).
+    #[error(transparent)]
+    Wos(#[from] nabla_wos::WosError),
 }
 
 impl From<candle_core::Error> for OperatorError {
