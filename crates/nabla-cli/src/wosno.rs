@@ -47,8 +47,8 @@ pub fn train(args: &TrainArgs, table: toml::Table) -> Result<()> {
             out.join("truth.h5").display()
         );
     }
-    let summary = serde_json::to_string_pretty(s)
-        .map_err(|e| CliError::Input(format!("summary: {e}")))?;
+    let summary =
+        serde_json::to_string_pretty(s).map_err(|e| CliError::Input(format!("summary: {e}")))?;
     write_file(&out.join("summary.json"), summary.as_bytes())?;
     loss_plot(&out)?;
     samples_plot(&out.join("samples.png"), &run)?;

@@ -565,7 +565,10 @@ pub fn write_f64_datasets(
         if values.len() != want {
             return Err(DataError::InvalidInput {
                 path: path.to_path_buf(),
-                reason: format!("dataset '{name}' has {} values for shape {dims:?}", values.len()),
+                reason: format!(
+                    "dataset '{name}' has {} values for shape {dims:?}",
+                    values.len()
+                ),
             });
         }
     }

@@ -90,11 +90,18 @@ fn instance_sampling_is_seeded_reproducible_and_in_range() {
     // μ and β standard normal: mean ≈ 0, variance ≈ 1 over 2000 × 6 draws.
     let normals: Vec<f64> = many
         .iter()
-        .flat_map(|i| [i.mu[0][0], i.mu[0][1], i.mu[1][0], i.mu[1][1], i.beta[0], i.beta[1]])
+        .flat_map(|i| {
+            [
+                i.mu[0][0], i.mu[0][1], i.mu[1][0], i.mu[1][1], i.beta[0], i.beta[1],
+            ]
+        })
         .collect();
     let m = normals.iter().sum::<f64>() / normals.len() as f64;
     let v = normals.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / normals.len() as f64;
-    assert!(m.abs() < 0.05 && (v - 1.0).abs() < 0.06, "mean {m}, variance {v}");
+    assert!(
+        m.abs() < 0.05 && (v - 1.0).abs() < 0.06,
+        "mean {m}, variance {v}"
+    );
 }
 
 #[test]
@@ -152,17 +159,24 @@ fn wos_targets_agree_with_known_solutions_within_their_standard_errors() {
     let mut rng = Pcg64::seed_from_u64(5);
     let pts = sample_interior(&star, 1.25, 400, &mut rng);
     let train = tiny_config(LossKind::Wos).train; // 10 walks, ε = 1e-3, ≤ 25 steps
-    // Harmonic: f = 0, u = x² − y².
-    let harmonic = WosProblem::laplace(star.clone(), Arc::new("x^2 - y^2".parse::<Expr>().unwrap()));
+                                                  // Harmonic: f = 0, u = x² − y².
+    let harmonic =
+        WosProblem::laplace(star.clone(), Arc::new("x^2 - y^2".parse::<Expr>().unwrap()));
     let sol = training_estimates(harmonic, &pts, &train, 9).unwrap();
     let (z, ratio) = pooled(&sol, &pts, |x| x[0] * x[0] - x[1] * x[1]);
-    assert!(z.abs() < 4.0 && ratio < 1.3, "pooled z = {z}, RMS error / RMS se = {ratio}");
+    assert!(
+        z.abs() < 4.0 && ratio < 1.3,
+        "pooled z = {z}, RMS error / RMS se = {ratio}"
+    );
     // Poisson with the family's sign: Δu = f, u = x² + y² ⇒ f = 4.
     let poisson = WosProblem::laplace(star.clone(), Arc::new("x^2 + y^2".parse::<Expr>().unwrap()))
         .with_source(Arc::new("4".parse::<Expr>().unwrap()));
     let sol = training_estimates(poisson, &pts, &train, 10).unwrap();
     let (z, ratio) = pooled(&sol, &pts, |x| x[0] * x[0] + x[1] * x[1]);
-    assert!(z.abs() < 4.0 && ratio < 1.3, "pooled z = {z}, RMS error / RMS se = {ratio}");
+    assert!(
+        z.abs() < 4.0 && ratio < 1.3,
+        "pooled z = {z}, RMS error / RMS se = {ratio}"
+    );
     // A family instance with β = 0 and constant g = b₀: u ≡ b₀ exactly.
     let mut inst = StarPoisson::test_set(1, 1)[0];
     inst.beta = [0.0, 0.0];
@@ -199,20 +213,29 @@ fn physics_residual_vanishes_on_exact_discrete_solutions() {
     let u = Tensor::from_vec(u, (1, n, n), &dev).unwrap();
     let f = Tensor::full(4f64, (1, m, m), &dev).unwrap();
     let mask = Tensor::ones((1, m, m), DType::F64, &dev).unwrap();
-    let r = residual_loss(&u, &f, &mask, h).unwrap().to_scalar::<f64>().unwrap();
+    let r = residual_loss(&u, &f, &mask, h)
+        .unwrap()
+        .to_scalar::<f64>()
+        .unwrap();
     assert!(r < 1e-20, "residual² = {r}");
     // An independent check of the stencil: Δₕ x⁴ = 12x² + 2h² exactly.
     let u4 = Tensor::from_vec(field(&|x, _| x.powi(4)), (1, n, n), &dev).unwrap();
-    let lap = five_point_laplacian(&u4, h).unwrap().to_vec3::<f64>().unwrap();
-    for i in 0..m {
+    let lap = five_point_laplacian(&u4, h)
+        .unwrap()
+        .to_vec3::<f64>()
+        .unwrap();
+    for (i, row) in lap[0].iter().enumerate() {
         let x = grid.coord(i + 1);
-        for j in 0..m {
-            assert!((lap[0][i][j] - (12.0 * x * x + 2.0 * h * h)).abs() < 1e-9);
+        for v in row {
+            assert!((v - (12.0 * x * x + 2.0 * h * h)).abs() < 1e-9);
         }
     }
     // A wrong source gives the mean of (4 − 3)² = 1 over the masked nodes only.
     let f3 = Tensor::full(3f64, (1, m, m), &dev).unwrap();
-    let r = residual_loss(&u, &f3, &mask, h).unwrap().to_scalar::<f64>().unwrap();
+    let r = residual_loss(&u, &f3, &mask, h)
+        .unwrap()
+        .to_scalar::<f64>()
+        .unwrap();
     assert!((r - 1.0).abs() < 1e-9);
     // Boundary term: a bilinear function is interpolated exactly at boundary points.
     let inst = StarPoisson::test_set(4, 1)[0];
@@ -226,7 +249,10 @@ fn physics_residual_vanishes_on_exact_discrete_solutions() {
     }
     let uflat = Tensor::from_vec(field(&|x, y| ub(x, y)), n * n, &dev).unwrap();
     let gt = Tensor::from_vec(g.clone(), g.len(), &dev).unwrap();
-    let b = boundary_loss(&uflat, &st, &gt).unwrap().to_scalar::<f64>().unwrap();
+    let b = boundary_loss(&uflat, &st, &gt)
+        .unwrap()
+        .to_scalar::<f64>()
+        .unwrap();
     // Weights are f32: exact up to ~1e-7 relative.
     assert!(b < 1e-12, "boundary misfit² = {b}");
     // The tensor and host paths agree, and a quadratic is interpolated to O(h²).

@@ -53,7 +53,7 @@ impl StarPoisson {
     /// (`seed`, k), apart from the training stream (which the training loop seeds with
     /// `train.seed`), so the test set does not change with the training settings.
     pub fn test_set(seed: u64, count: usize) -> Vec<Self> {
-        const SALT: u128 = 0x7e57_5e7_0f_57a2;
+        const SALT: u128 = 0x0007_e575_e70f_57a2;
         (0..count)
             .map(|k| {
                 let mut rng = Pcg64::new((seed as u128) ^ (SALT << 64), 2 * k as u128 + 1);

@@ -438,7 +438,6 @@ pub fn train_wosno(
         outcome: report.outcome,
         peak_rss_mib: nabla_core::memory::peak_rss_mib(),
     };
-    drop(objective);
     Ok(WosNoRun {
         model,
         report,

@@ -63,10 +63,10 @@ impl HeldOut {
         (0..self.instances.len())
             .map(|k| {
                 let (mut e2, mut u2) = (0.0, 0.0);
-                for q in k * p..(k + 1) * p {
-                    let u = self.truth[q];
+                let range = k * p..(k + 1) * p;
+                for (&u, &pred) in self.truth[range.clone()].iter().zip(&prediction[range]) {
                     if u.is_finite() {
-                        let d = prediction[q] as f64 - u;
+                        let d = pred as f64 - u;
                         e2 += d * d;
                         u2 += u * u;
                     }
@@ -162,7 +162,9 @@ pub fn held_out(
         a.push(("seconds", AttrValue::F64(seconds)));
         a.push((
             "convention",
-            AttrValue::from("Laplacian u = f in the star domain, u = g on the boundary; NaN outside"),
+            AttrValue::from(
+                "Laplacian u = f in the star domain, u = g on the boundary; NaN outside",
+            ),
         ));
         nabla_data::write_f64_datasets(
             path,
@@ -217,7 +219,8 @@ fn read_cache(
     }
     for (k, f) in features.iter().enumerate() {
         for (q, &inside) in f.inside.iter().enumerate() {
-            if inside != truth[k * p + q].is_finite() || (inside && !stderr[k * p + q].is_finite()) {
+            if inside != truth[k * p + q].is_finite() || (inside && !stderr[k * p + q].is_finite())
+            {
                 return None;
             }
         }
