@@ -149,7 +149,8 @@ pub struct WosNoTrainConfig {
     /// Physics: random boundary points per instance (default 128).
     #[serde(default = "default_boundary_points")]
     pub boundary_points: usize,
-    /// Physics: weight of the boundary term (default 10).
+    /// Physics: weight of the boundary term (default 100: of 1, 10 and 100, the best held-out
+    /// error after 600 steps of the shipped config).
     #[serde(default = "default_boundary_weight")]
     pub boundary_weight: f64,
     /// Adam learning rate (default 1e-3).
@@ -194,7 +195,7 @@ fn default_boundary_points() -> usize {
     128
 }
 fn default_boundary_weight() -> f64 {
-    10.0
+    100.0
 }
 fn default_lr() -> f64 {
     1e-3
