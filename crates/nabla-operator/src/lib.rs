@@ -11,6 +11,8 @@
 //! - [`train_operator`]: minibatch training through `nabla_nn::train` (checkpoints, resume,
 //!   Ctrl-C, NaN guard) on the relative L2 loss, and the summary with `train_rel_l2` and
 //!   `test_rel_l2`.
+//! - [`wosno`]: WoS-NO — an FNO for the star-domain Poisson family trained on fresh
+//!   Walk-on-Spheres estimates every step (no data set), or physics-informed for comparison.
 
 #![warn(missing_docs)]
 

@@ -66,7 +66,7 @@ pub struct WosNoSummary {
     /// Of that, seconds per step spent building the targets (instances, features, walks or
     /// boundary samples), over the steps run in this process.
     pub target_seconds_per_step: f64,
-    /// WoS: walks per point and points per instance of the training targets (0 for physics).
+    /// WoS: walks per training point (0 for physics).
     pub train_walks_per_point: usize,
     /// WoS: points per instance per step (0 for physics).
     pub train_points: usize,
