@@ -13,6 +13,7 @@ mod progress;
 mod sequence;
 mod train;
 mod wos;
+mod wosno;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;

@@ -33,8 +33,9 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     match config::task(&table).as_str() {
         "pinn" => run_pinn(args, table),
         "operator" => crate::operator::train(args, table),
+        "wosno" => crate::wosno::train(args, table),
         other => Err(CliError::Input(format!(
-            "config {}: task: '{other}' is not a task nabla can train (expected \"pinn\" or \"operator\")",
+            "config {}: task: '{other}' is not a task nabla can train (expected \"pinn\", \"operator\" or \"wosno\")",
             args.config.display()
         ))),
     }

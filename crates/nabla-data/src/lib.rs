@@ -552,6 +552,39 @@ pub fn read_mask(path: &Path, grid: &GridShape) -> Result<Vec<bool>> {
         .collect()
 }
 
+/// Writes named f64 datasets `(name, shape in C order, values)` and scalar root attributes to
+/// a new HDF5 file at `path`, atomically (as [`write_solution`]). Errors (nothing written)
+/// when a dataset's value count does not match its shape or names repeat.
+pub fn write_f64_datasets(
+    path: &Path,
+    datasets: &[(&str, &[usize], &[f64])],
+    attrs: &[(&str, AttrValue)],
+) -> Result<()> {
+    for (name, dims, values) in datasets {
+        let want: usize = dims.iter().product();
+        if values.len() != want {
+            return Err(DataError::InvalidInput {
+                path: path.to_path_buf(),
+                reason: format!(
+                    "dataset '{name}' has {} values for shape {dims:?}",
+                    values.len()
+                ),
+            });
+        }
+    }
+    check_attr_names(path, datasets.iter().map(|d| d.0))?;
+    check_attr_names(path, attrs.iter().map(|(n, _)| *n))?;
+    write_atomic(path, |file| {
+        for (name, dims, values) in datasets {
+            write_f64(file, name, dims, values)?;
+        }
+        for (name, value) in attrs {
+            write_attr(file, name, value)?;
+        }
+        Ok(())
+    })
+}
+
 /// Reads a floating-point dataset (`f32` or `f64`, any rank) from the HDF5 file at `path`:
 /// returns its shape (C order, as h5py reports it) and its values in C order as `f64`.
 /// `name` may be a path inside the file such as `"group/data"`.

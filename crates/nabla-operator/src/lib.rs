@@ -11,6 +11,8 @@
 //! - [`train_operator`]: minibatch training through `nabla_nn::train` (checkpoints, resume,
 //!   Ctrl-C, NaN guard) on the relative L2 loss, and the summary with `train_rel_l2` and
 //!   `test_rel_l2`.
+//! - [`wosno`]: WoS-NO — an FNO for the star-domain Poisson family trained on fresh
+//!   Walk-on-Spheres estimates every step (no data set), or physics-informed for comparison.
 
 #![warn(missing_docs)]
 
@@ -19,6 +21,7 @@ pub mod dataset;
 pub mod model;
 pub mod objective;
 pub mod run;
+pub mod wosno;
 
 pub use config::OperatorConfig;
 pub use model::OperatorModel;
@@ -41,6 +44,9 @@ pub enum OperatorError {
     /// Training or a tensor operation failed.
     #[error(transparent)]
     Nn(#[from] nabla_nn::NnError),
+    /// A Walk-on-Spheres estimate failed (WoS-NO targets or ground truth).
+    #[error(transparent)]
+    Wos(#[from] nabla_wos::WosError),
 }
 
 impl From<candle_core::Error> for OperatorError {

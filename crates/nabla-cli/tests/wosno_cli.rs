@@ -1,0 +1,110 @@
+//! End-to-end: `nabla train` on a shrunken copy of configs/wosno_poisson_star.toml (the run
+//! directory contract of WoS-NO runs) and one-line config errors that name the key.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn nabla(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_nabla"))
+        .args(args)
+        .output()
+        .expect("the nabla binary runs")
+}
+
+fn shipped(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../configs")
+        .join(name)
+        .to_string_lossy()
+        .into_owned()
+}
+
+const SHRINK: &[&str] = &[
+    "--set",
+    "grid.points=16",
+    "--set",
+    "model.modes=4",
+    "--set",
+    "model.width=8",
+    "--set",
+    "model.layers=2",
+    "--set",
+    "model.projection=16",
+    "--set",
+    "train.steps=20",
+    "--set",
+    "train.batch_size=2",
+    "--set",
+    "train.points=32",
+    "--set",
+    "train.log_every=10",
+    "--set",
+    "train.progress=false",
+    "--set",
+    "test.instances=4",
+    "--set",
+    "test.walks=64",
+];
+
+#[test]
+fn shipped_configs_train_and_fill_the_run_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["wosno_poisson_star.toml", "pino_poisson_star.toml"] {
+        let out_dir = dir.path().join(name);
+        let cfg = shipped(name);
+        let mut args = vec!["train", cfg.as_str(), "--out", out_dir.to_str().unwrap()];
+        args.extend_from_slice(SHRINK);
+        let out = nabla(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{name}: {stderr}");
+        for f in [
+            "config.toml",
+            "checkpoint.safetensors",
+            "metrics.csv",
+            "summary.json",
+            "loss.png",
+            "samples.png",
+            "truth.h5",
+        ] {
+            assert!(out_dir.join(f).is_file(), "{name}: {f} missing");
+        }
+        let s: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out_dir.join("summary.json")).unwrap())
+                .unwrap();
+        for key in [
+            "test_rel_l2",
+            "truth_rel_stderr",
+            "seconds_per_step",
+            "peak_rss_mib",
+            "steps",
+        ] {
+            assert!(s[key].is_number(), "{name}: {key} = {}", s[key]);
+        }
+        assert_eq!(s["steps"], 20);
+        assert_eq!(s["test_instances"], 4);
+        let metrics = std::fs::read_to_string(out_dir.join("metrics.csv")).unwrap();
+        assert!(metrics.lines().next().unwrap().contains("test_rel_l2"));
+    }
+}
+
+#[test]
+fn config_errors_name_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = shipped("wosno_poisson_star.toml");
+    let out_dir = dir.path().join("run");
+    let out = dir.path().join("run").to_string_lossy().into_owned();
+    for (set, key) in [
+        ("train.wlaks=10", "wlaks"),
+        ("grid.half_width=1.0", "grid.half_width"),
+        ("train.loss=\"pde\"", "train.loss"),
+        ("train.walks=0", "train.walks"),
+        ("test.walks=-3", "test.walks"),
+    ] {
+        let o = nabla(&["train", &cfg, "--out", &out, "--set", set]);
+        assert!(!o.status.success(), "{set} was accepted");
+        let e = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(e.trim().lines().count(), 1, "{set}: {e}");
+        assert!(e.contains(key), "{set}: {e}");
+        assert!(!out_dir.join("checkpoint.safetensors").exists());
+    }
+}

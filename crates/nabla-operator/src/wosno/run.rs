@@ -1,0 +1,448 @@
+//! A whole WoS-NO (or physics-informed) run: held-out truth, the training objective that draws
+//! fresh instances every step, training through `nabla_nn::train`, and the summary.
+
+use super::config::{LossKind, WosNoConfig, WosNoTrainConfig};
+use super::family::StarPoisson;
+use super::features::{grid_features, EmbeddingGrid, GridFeatures, CHANNELS};
+use super::interp::BilinearStencil;
+use super::physics::{boundary_loss, residual_loss};
+use super::truth::{held_out, HeldOut};
+use crate::objective::to_nn;
+use crate::{OperatorError, Result};
+use candle_core::{DType, Device, Tensor};
+use nabla_core::geometry::{Domain, Star};
+use nabla_nn::optim::{AdamConfig, Recipe, Stage};
+use nabla_nn::{
+    train, Fno, FnoConfig, Model, Objective, Outcome, RunOptions, StepContext, TrainConfig,
+    TrainReport,
+};
+use nabla_wos::{WosOptions, WosProblem, WosSolution, WosSolver};
+use rand::Rng;
+use rand_pcg::Pcg64;
+use rayon::prelude::*;
+use serde::Serialize;
+use std::f64::consts::TAU;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// What `summary.json` of a WoS-NO / physics-informed run holds.
+#[derive(Clone, Debug, Serialize)]
+pub struct WosNoSummary {
+    /// `wos` or `physics`.
+    pub loss: LossKind,
+    /// Mean over the held-out instances of ‖u_pred − u_WoS‖₂ / ‖u_WoS‖₂ over the embedding-grid
+    /// nodes inside Ω (the headline figure).
+    pub test_rel_l2: f64,
+    /// Standard deviation of that error over the instances.
+    pub test_rel_l2_std: f64,
+    /// The same error of the untrained network.
+    pub initial_test_rel_l2: f64,
+    /// Mean over the held-out instances of the ground truth's relative standard error
+    /// √(Σ se²)/√(Σ u²) over the inside nodes.
+    pub truth_rel_stderr: f64,
+    /// The largest of those.
+    pub truth_rel_stderr_max: f64,
+    /// Walks per node of the ground truth.
+    pub truth_walks: usize,
+    /// Nodes (inside Ω) with ground truth, over all held-out instances.
+    pub truth_nodes: usize,
+    /// Seconds to compute the ground truth (0 when read from `truth.h5`).
+    pub truth_seconds: f64,
+    /// Whether the truth was read from `truth.h5`.
+    pub truth_cached: bool,
+    /// Held-out instances.
+    pub test_instances: usize,
+    /// Embedding-grid nodes per axis.
+    pub grid_points: usize,
+    /// Optimizer steps completed.
+    pub steps: usize,
+    /// Instances per step.
+    pub batch_size: usize,
+    /// Training wall time in seconds (including time before a resume; excludes the truth and
+    /// the final evaluation).
+    pub seconds: f64,
+    /// `seconds / steps`.
+    pub seconds_per_step: f64,
+    /// Of that, seconds per step spent building the targets (instances, features, walks or
+    /// boundary samples), over the steps run in this process.
+    pub target_seconds_per_step: f64,
+    /// WoS: walks per training point (0 for physics).
+    pub train_walks_per_point: usize,
+    /// WoS: points per instance per step (0 for physics).
+    pub train_points: usize,
+    /// WoS: mean steps per training walk.
+    pub mean_walk_steps: f64,
+    /// WoS: fraction of training walks stopped by the step cap.
+    pub capped_walk_fraction: f64,
+    /// Trainable parameters.
+    pub parameters: usize,
+    /// The last step's loss.
+    pub final_loss: f64,
+    /// `completed` or `stopped` (Ctrl-C).
+    pub outcome: Outcome,
+    /// Peak resident memory of the process in MiB (Linux).
+    pub peak_rss_mib: Option<f64>,
+}
+
+/// The outcome of [`train_wosno`].
+pub struct WosNoRun {
+    /// The trained FNO.
+    pub model: Fno,
+    /// The training loop's report.
+    pub report: TrainReport,
+    /// The summary.
+    pub summary: WosNoSummary,
+    /// The held-out set with its truth.
+    pub held_out: HeldOut,
+    /// The model's predictions on it, `[T, n, n]`.
+    pub prediction: Vec<f32>,
+}
+
+/// The FNO of a config: 3 input channels (f, φ, g) plus the grid coordinates, one output.
+pub fn build_model(config: &WosNoConfig) -> Result<Fno> {
+    let device = nabla_core::device::Device::parse(&config.device)
+        .map_err(|e| OperatorError::config("device", e.to_string()))?;
+    let m = &config.model;
+    let c = FnoConfig {
+        in_channels: CHANNELS,
+        out_channels: 1,
+        modes: vec![m.modes, m.modes],
+        width: m.width,
+        layers: m.layers,
+        projection: m.projection,
+        grid_channels: true,
+        padding: m.padding,
+        precision: m.precision,
+        seed: m.seed.unwrap_or(config.train.seed),
+    };
+    Fno::new(&c, device.candle()).map_err(|e| match e {
+        nabla_nn::NnError::Invalid { what, reason } => {
+            OperatorError::config(&format!("model.{what}"), reason)
+        }
+        other => OperatorError::Nn(other),
+    })
+}
+
+fn input_tensor(features: &[&GridFeatures], n: usize, model: &Fno) -> Result<Tensor> {
+    let (dtype, device) = model_kind(model);
+    let mut v = Vec::with_capacity(features.len() * n * n * CHANNELS);
+    for f in features {
+        v.extend_from_slice(&f.values);
+    }
+    Ok(Tensor::from_vec(v, (features.len(), n, n, CHANNELS), &device)?.to_dtype(dtype)?)
+}
+
+fn model_kind(model: &Fno) -> (DType, Device) {
+    model
+        .params()
+        .trainable()
+        .first()
+        .map(|(_, v)| (v.dtype(), v.device().clone()))
+        .unwrap_or((DType::F32, Device::Cpu))
+}
+
+/// The model's grid output `[T, n, n]` for instances with these features, in chunks.
+pub fn predict(model: &Fno, features: &[GridFeatures], n: usize) -> Result<Vec<f32>> {
+    let mut out = Vec::with_capacity(features.len() * n * n);
+    for chunk in features.chunks(25) {
+        let refs: Vec<&GridFeatures> = chunk.iter().collect();
+        let x = input_tensor(&refs, n, model)?;
+        let y = model.forward(&x)?.detach();
+        out.extend(y.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?);
+    }
+    Ok(out)
+}
+
+fn mean_std(v: &[f64]) -> (f64, f64) {
+    let n = v.len().max(1) as f64;
+    let m = v.iter().sum::<f64>() / n;
+    let var = v.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / n;
+    (m, var.sqrt())
+}
+
+/// Uniform points inside `domain` by rejection from the square of half-width `r`.
+pub fn sample_interior(domain: &Star, r: f64, count: usize, rng: &mut Pcg64) -> Vec<f64> {
+    let mut pts = Vec::with_capacity(2 * count);
+    while pts.len() < 2 * count {
+        let x = [rng.gen_range(-r..r), rng.gen_range(-r..r)];
+        if domain.contains(&x) {
+            pts.extend(x);
+        }
+    }
+    pts
+}
+
+/// The WoS training targets at `points` (flat x, y) of one problem: `train.walks` walks per
+/// point, ε = `train.epsilon`, at most `train.max_steps` steps (a capped walk reads g at the
+/// closest boundary point), walk streams from `seed`; parallel over points.
+pub fn training_estimates(
+    problem: WosProblem,
+    points: &[f64],
+    train: &WosNoTrainConfig,
+    seed: u64,
+) -> Result<WosSolution> {
+    let opts = WosOptions {
+        walks: train.walks,
+        epsilon: train.epsilon,
+        max_steps: train.max_steps,
+        seed,
+        ..Default::default()
+    };
+    Ok(WosSolver::new(problem, opts)?.solve(points)?)
+}
+
+/// The stream of instance `k` of a step: per-instance work is parallel and still a function
+/// of the step's seed alone.
+fn instance_rng(step_seed: u64, k: usize) -> Pcg64 {
+    Pcg64::new(step_seed as u128, 2 * k as u128 + 1)
+}
+
+/// Training-walk statistics of one step.
+#[derive(Clone, Copy, Debug, Default)]
+struct WalkTotals {
+    walks: u64,
+    steps: u64,
+    capped: u64,
+}
+
+/// The training objective: every step draws `batch_size` fresh instances from the run's
+/// stream and returns the WoS regression loss or the physics-informed loss of the FNO's grid
+/// output; the logged metric `test_rel_l2` is the held-out error.
+pub struct WosNoObjective<'a> {
+    config: &'a WosNoConfig,
+    grid: EmbeddingGrid,
+    held_out: &'a HeldOut,
+    /// Seconds spent building targets in this process.
+    pub target_seconds: f64,
+    /// Steps run in this process.
+    pub steps_run: usize,
+    totals: WalkTotals,
+}
+
+impl<'a> WosNoObjective<'a> {
+    /// The objective of `config` with this held-out set.
+    pub fn new(config: &'a WosNoConfig, held_out: &'a HeldOut) -> Self {
+        WosNoObjective {
+            config,
+            grid: held_out.grid,
+            held_out,
+            target_seconds: 0.0,
+            steps_run: 0,
+            totals: WalkTotals::default(),
+        }
+    }
+
+    fn wos_targets(
+        &self,
+        instances: &[StarPoisson],
+        domains: &[Arc<Star>],
+        step_seed: u64,
+    ) -> Result<(BilinearStencil, Vec<f64>, WalkTotals)> {
+        let t = &self.config.train;
+        let per: Vec<(Vec<f64>, Vec<f64>, WalkTotals)> = instances
+            .par_iter()
+            .zip(domains.par_iter())
+            .enumerate()
+            .map(|(k, (inst, dom))| -> Result<_> {
+                let mut rng = instance_rng(step_seed, k);
+                let pts = sample_interior(dom, inst.max_radius(), t.points, &mut rng);
+                let sol = training_estimates(inst.problem(dom.clone()), &pts, t, rng.gen())?;
+                let totals = WalkTotals {
+                    walks: sol.total_walks,
+                    steps: sol.total_steps,
+                    capped: sol.estimates.iter().map(|e| e.unfinished as u64).sum(),
+                };
+                Ok((pts, sol.values(), totals))
+            })
+            .collect::<Result<_>>()?;
+        let mut stencil = BilinearStencil::new();
+        let mut values = Vec::new();
+        let mut totals = WalkTotals::default();
+        for (k, (pts, v, w)) in per.into_iter().enumerate() {
+            for x in pts.chunks(2) {
+                stencil.push(&self.grid, k, &[x[0], x[1]]);
+            }
+            values.extend(v);
+            totals.walks += w.walks;
+            totals.steps += w.steps;
+            totals.capped += w.capped;
+        }
+        Ok((stencil, values, totals))
+    }
+
+    fn boundary_targets(
+        &self,
+        instances: &[StarPoisson],
+        step_seed: u64,
+    ) -> (BilinearStencil, Vec<f64>) {
+        let mut stencil = BilinearStencil::new();
+        let mut values = Vec::new();
+        for (k, inst) in instances.iter().enumerate() {
+            let mut rng = instance_rng(step_seed, k);
+            for _ in 0..self.config.train.boundary_points {
+                let theta = rng.gen_range(0.0..TAU);
+                stencil.push(&self.grid, k, &inst.boundary_point(theta));
+                values.push(inst.boundary_at_angle(theta));
+            }
+        }
+        (stencil, values)
+    }
+
+    fn loss_inner(&mut self, model: &Fno, ctx: &mut StepContext<'_>) -> Result<Tensor> {
+        let t0 = Instant::now();
+        let b = self.config.train.batch_size;
+        let n = self.grid.n;
+        let instances: Vec<StarPoisson> = (0..b).map(|_| StarPoisson::sample(ctx.rng)).collect();
+        let step_seed: u64 = ctx.rng.gen();
+        let domains: Vec<Arc<Star>> = instances
+            .par_iter()
+            .map(|i| i.domain().map(Arc::new))
+            .collect::<Result<_>>()?;
+        let features: Vec<GridFeatures> = instances
+            .par_iter()
+            .zip(domains.par_iter())
+            .map(|(i, d)| grid_features(i, d, &self.grid))
+            .collect();
+        let (dtype, device) = model_kind(model);
+        enum Targets {
+            Wos(BilinearStencil, Tensor),
+            Physics(BilinearStencil, Tensor, Tensor, Tensor),
+        }
+        let targets = match self.config.train.loss {
+            LossKind::Wos => {
+                let (stencil, values, totals) =
+                    self.wos_targets(&instances, &domains, step_seed)?;
+                self.totals.walks += totals.walks;
+                self.totals.steps += totals.steps;
+                self.totals.capped += totals.capped;
+                let y = BilinearStencil::targets(&values, dtype, &device)?;
+                Targets::Wos(stencil, y)
+            }
+            LossKind::Physics => {
+                let (stencil, values) = self.boundary_targets(&instances, step_seed);
+                let g = BilinearStencil::targets(&values, dtype, &device)?;
+                let m = n - 2;
+                let mut f = Vec::with_capacity(b * m * m);
+                let mut mask = Vec::with_capacity(b * m * m);
+                for feat in &features {
+                    for i in 1..n - 1 {
+                        for j in 1..n - 1 {
+                            let q = i * n + j;
+                            f.push(feat.values[q * CHANNELS]);
+                            mask.push(if feat.inside[q] { 1f32 } else { 0.0 });
+                        }
+                    }
+                }
+                let f = Tensor::from_vec(f, (b, m, m), &device)?.to_dtype(dtype)?;
+                let mask = Tensor::from_vec(mask, (b, m, m), &device)?.to_dtype(dtype)?;
+                Targets::Physics(stencil, g, f, mask)
+            }
+        };
+        let refs: Vec<&GridFeatures> = features.iter().collect();
+        let x = input_tensor(&refs, n, model)?;
+        self.target_seconds += t0.elapsed().as_secs_f64();
+        self.steps_run += 1;
+        let u = model.forward(&x)?;
+        let u_flat = u.flatten_all()?;
+        let loss = match targets {
+            Targets::Wos(stencil, y) => (stencil.apply(&u_flat)? - y)?.sqr()?.mean_all()?,
+            Targets::Physics(stencil, g, f, mask) => {
+                let u3 = u.reshape((b, n, n))?;
+                let r = residual_loss(&u3, &f, &mask, self.grid.spacing())?;
+                let bl = boundary_loss(&u_flat, &stencil, &g)?;
+                (r + (bl * self.config.train.boundary_weight)?)?
+            }
+        };
+        Ok(loss)
+    }
+
+    /// Mean relative L2 error of `model` on the held-out set, with its standard deviation.
+    pub fn held_out_error(&self, model: &Fno) -> Result<(f64, f64)> {
+        let pred = predict(model, &self.held_out.features, self.grid.n)?;
+        Ok(mean_std(&self.held_out.relative_l2(&pred)))
+    }
+}
+
+impl Objective<Fno> for WosNoObjective<'_> {
+    fn loss(&mut self, model: &Fno, ctx: &mut StepContext<'_>) -> nabla_nn::Result<Tensor> {
+        self.loss_inner(model, ctx).map_err(to_nn)
+    }
+
+    fn metrics(&mut self, model: &Fno) -> nabla_nn::Result<Vec<(String, f64)>> {
+        let (e, _) = self.held_out_error(model).map_err(to_nn)?;
+        Ok(vec![("test_rel_l2".to_string(), e)])
+    }
+}
+
+/// The optimisation settings of a config as a `nabla_nn::TrainConfig`.
+pub fn train_config(config: &WosNoConfig) -> TrainConfig {
+    let t = &config.train;
+    let mut adam = AdamConfig::new(t.steps, t.lr).schedule(t.schedule.clone());
+    adam.weight_decay = t.weight_decay;
+    let mut c = TrainConfig::new(Recipe {
+        stages: vec![Stage::Adam(adam)],
+    });
+    c.seed = t.seed;
+    c.log_every = t.log_every;
+    c.checkpoint_every = t.checkpoint_every;
+    c.progress = t.progress;
+    c
+}
+
+/// Trains the operator of `config`: builds (or reads from `RUN_DIR/truth.h5`) the held-out
+/// truth, reporting `truth_progress(done, total)`, then trains with fresh instances every step
+/// through `nabla_nn::train` (checkpoints, `metrics.csv` with `test_rel_l2`, resume, Ctrl-C,
+/// NaN guard), and evaluates.
+pub fn train_wosno(
+    config: &WosNoConfig,
+    options: &RunOptions,
+    truth_progress: &(dyn Fn(usize, usize) + Sync),
+) -> Result<WosNoRun> {
+    config.validate()?;
+    let model = build_model(config)?;
+    let held = held_out(config, options.run_dir.as_deref(), truth_progress)?;
+    let mut objective = WosNoObjective::new(config, &held);
+    let (initial, _) = objective.held_out_error(&model)?;
+    let report = train(&model, &mut objective, &train_config(config), options)?;
+    let prediction = predict(&model, &held.features, held.grid.n)?;
+    let errors = held.relative_l2(&prediction);
+    let (test_rel_l2, test_rel_l2_std) = mean_std(&errors);
+    let rse = held.relative_stderrs();
+    let steps = report.steps;
+    let is_wos = config.train.loss == LossKind::Wos;
+    let tot = objective.totals;
+    let summary = WosNoSummary {
+        loss: config.train.loss,
+        test_rel_l2,
+        test_rel_l2_std,
+        initial_test_rel_l2: initial,
+        truth_rel_stderr: mean_std(&rse).0,
+        truth_rel_stderr_max: rse.iter().cloned().fold(0.0, f64::max),
+        truth_walks: config.test.walks,
+        truth_nodes: held.truth.iter().filter(|v| v.is_finite()).count(),
+        truth_seconds: held.seconds,
+        truth_cached: held.cached,
+        test_instances: held.instances.len(),
+        grid_points: held.grid.n,
+        steps,
+        batch_size: config.train.batch_size,
+        seconds: report.seconds,
+        seconds_per_step: report.seconds / steps.max(1) as f64,
+        target_seconds_per_step: objective.target_seconds / objective.steps_run.max(1) as f64,
+        train_walks_per_point: if is_wos { config.train.walks } else { 0 },
+        train_points: if is_wos { config.train.points } else { 0 },
+        mean_walk_steps: tot.steps as f64 / tot.walks.max(1) as f64,
+        capped_walk_fraction: tot.capped as f64 / tot.walks.max(1) as f64,
+        parameters: model.params().num_trainable(),
+        final_loss: report.final_loss,
+        outcome: report.outcome,
+        peak_rss_mib: nabla_core::memory::peak_rss_mib(),
+    };
+    Ok(WosNoRun {
+        model,
+        report,
+        summary,
+        held_out: held,
+        prediction,
+    })
+}
