@@ -52,6 +52,10 @@ pub struct DcdmTrainConfig {
     /// Learning-rate schedule over the steps.
     #[serde(default)]
     pub schedule: LrSchedule,
+    /// `residual` (the paper's ‖b − A q (qᵀb)/(qᵀAq)‖²) or `energy` (the A-norm version,
+    /// 1 − (qᵀb)²/(qᵀAq · bᵀA⁻¹b), with bᵀA⁻¹b of every sample from an mg-pcg solve).
+    #[serde(default)]
+    pub loss: LossKind,
     /// Samples held out of training for the `val_loss` metric.
     #[serde(default = "default_validation")]
     pub validation: usize,
@@ -64,6 +68,17 @@ pub struct DcdmTrainConfig {
     /// Progress bar.
     #[serde(default = "yes")]
     pub progress: bool,
+}
+
+/// The training loss of a DCDM run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LossKind {
+    /// ‖b − A q (qᵀb)/(qᵀAq)‖² (the paper's).
+    #[default]
+    Residual,
+    /// 1 − (qᵀb)²/(qᵀAq · bᵀA⁻¹b): the relative A-norm error after one step, squared.
+    Energy,
 }
 
 fn default_batch() -> usize {

@@ -42,7 +42,7 @@ pub mod run;
 pub mod solver;
 pub mod stencil;
 
-pub use config::{DcdmConfig, DcdmTrainConfig, EvalConfig};
+pub use config::{DcdmConfig, DcdmTrainConfig, EvalConfig, LossKind};
 pub use data::{DataConfig, MaskKind};
 pub use error::{DcdmError, Result};
 pub use model::DcdmModel;

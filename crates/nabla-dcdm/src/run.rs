@@ -2,10 +2,11 @@
 //! solve on the training grid.
 
 use crate::config::DcdmConfig;
+use crate::config::LossKind;
 use crate::data::{load_or_generate, DataStats};
 use crate::model::DcdmModel;
 use crate::solver::Dcdm;
-use crate::stencil::dcdm_loss;
+use crate::stencil::{dcdm_energy_loss, dcdm_loss};
 use crate::{DcdmError, Result};
 use candle_core::{DType, Device, Tensor};
 use nabla_nn::optim::{AdamConfig, Recipe, Stage};
@@ -23,6 +24,8 @@ pub struct DcdmObjective {
     mask_of: Vec<u32>,
     val_b: Tensor,
     val_fluid: Option<Tensor>,
+    /// bᵀA⁻¹b of the training and validation samples (energy loss only).
+    energy: Option<(Tensor, Tensor)>,
     batch: usize,
 }
 
@@ -32,6 +35,7 @@ impl DcdmObjective {
         data: &nabla_data::DcdmData,
         validation: usize,
         batch: usize,
+        loss: LossKind,
         device: &Device,
     ) -> Result<Self> {
         let mut shape = vec![data.n, 1];
@@ -56,7 +60,15 @@ impl DcdmObjective {
             }
             None => None,
         };
+        let energy = match loss {
+            LossKind::Residual => None,
+            LossKind::Energy => {
+                let e = Tensor::from_vec(b_ainv_b(data)?, data.n, device)?;
+                Some((e.narrow(0, 0, n_train)?, e.narrow(0, n_train, validation)?))
+            }
+        };
         Ok(DcdmObjective {
+            energy,
             b: all.narrow(0, 0, n_train)?,
             fluid,
             mask_of: mask_of[..n_train].to_vec(),
@@ -66,14 +78,22 @@ impl DcdmObjective {
         })
     }
 
-    fn loss_of(model: &DcdmModel, b: &Tensor, fluid: Option<&Tensor>) -> Result<Tensor> {
+    fn loss_of(
+        model: &DcdmModel,
+        b: &Tensor,
+        fluid: Option<&Tensor>,
+        energy: Option<&Tensor>,
+    ) -> Result<Tensor> {
         let b = b.to_dtype(model.net().dtype())?;
         let fluid = match fluid {
             Some(f) => Some(f.to_dtype(b.dtype())?),
             None => None,
         };
         let q = model.forward(&b)?;
-        dcdm_loss(&q, &b, fluid.as_ref())
+        match energy {
+            Some(e) => dcdm_energy_loss(&q, &b, fluid.as_ref(), e),
+            None => dcdm_loss(&q, &b, fluid.as_ref()),
+        }
     }
 }
 
@@ -93,7 +113,11 @@ impl Objective<DcdmModel> for DcdmObjective {
             }
             None => None,
         };
-        Self::loss_of(model, &b, fluid.as_ref()).map_err(into_nn)
+        let energy = match &self.energy {
+            Some((e, _)) => Some(e.index_select(&ids, 0)?),
+            None => None,
+        };
+        Self::loss_of(model, &b, fluid.as_ref(), energy.as_ref()).map_err(into_nn)
     }
 
     fn metrics(&mut self, model: &DcdmModel) -> nabla_nn::Result<Vec<(String, f64)>> {
@@ -111,7 +135,11 @@ impl Objective<DcdmModel> for DcdmObjective {
                 Some(f) => Some(f.narrow(0, start, len)?),
                 None => None,
             };
-            let l = Self::loss_of(model, &b, f.as_ref())
+            let e = match &self.energy {
+                Some((_, e)) => Some(e.narrow(0, start, len)?),
+                None => None,
+            };
+            let l = Self::loss_of(model, &b, f.as_ref(), e.as_ref())
                 .map_err(into_nn)?
                 .to_dtype(DType::F64)?
                 .to_scalar::<f64>()?;
@@ -120,6 +148,66 @@ impl Objective<DcdmModel> for DcdmObjective {
         }
         Ok(vec![("val_loss".into(), total / n as f64)])
     }
+}
+
+/// bᵀA⁻¹b of every sample (on its mask's matrix), from mg-pcg solves to 1e-10.
+fn b_ainv_b(data: &nabla_data::DcdmData) -> Result<Vec<f32>> {
+    let cells = data.cells();
+    let mut dims: Vec<usize> = data.sides.clone();
+    dims.reverse();
+    let shape = nabla_core::GridShape::new(&dims)
+        .map_err(|e| DcdmError::config("data.file", e.to_string()))?;
+    let mut out = Vec::with_capacity(data.n);
+    let mut problems: Vec<Option<(GridPoisson, nabla_sparse::SparseMatrix)>> =
+        (0..data.mask_count()).map(|_| None).collect();
+    for s in 0..data.n {
+        let m = data.mask_index[s] as usize;
+        if problems[m].is_none() {
+            let mask: Vec<bool> = data.masks[m * cells..(m + 1) * cells]
+                .iter()
+                .map(|&v| v != 0)
+                .collect();
+            let mut g = GridPoisson::new(shape.clone());
+            if mask.iter().any(|&v| v) {
+                g = g.with_mask(mask)?;
+            }
+            let a = g.matrix();
+            problems[m] = Some((g, a));
+        }
+        let Some((g, a)) = problems[m].as_ref() else {
+            continue;
+        };
+        let field: Vec<f64> = data.b[s * cells..(s + 1) * cells]
+            .iter()
+            .map(|&v| f64::from(v))
+            .collect();
+        let b: Vec<f64> = match g.unknown_points() {
+            Some(points) => points.iter().map(|&p| field[p]).collect(),
+            None => field,
+        };
+        let mut x = vec![0.0; b.len()];
+        let system = nabla_sparse::System {
+            matrix: Some(a),
+            operator: Some(a),
+            grid: Some(g),
+        };
+        let opts = SolveOptions {
+            tol: 1e-10,
+            max_iters: 1000,
+            record_history: false,
+            monitor: None,
+        };
+        nabla_sparse::solve(
+            nabla_sparse::SolverKind::MgPcg,
+            &system,
+            1.0,
+            &b,
+            &mut x,
+            &opts,
+        )?;
+        out.push(b.iter().zip(&x).map(|(p, q)| p * q).sum::<f64>() as f32);
+    }
+    Ok(out)
 }
 
 fn into_nn(e: DcdmError) -> nabla_nn::NnError {
@@ -206,6 +294,7 @@ pub fn train_dcdm(config: &DcdmConfig, options: &RunOptions) -> Result<DcdmRun> 
         &data,
         config.train.validation,
         config.train.batch_size,
+        config.train.loss,
         &device,
     )?;
     let tc = train_config(&config);

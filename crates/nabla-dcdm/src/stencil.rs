@@ -52,3 +52,25 @@ pub fn dcdm_loss(q: &Tensor, b: &Tensor, fluid: Option<&Tensor>) -> Result<Tenso
     let r = (b - aq.broadcast_mul(&coef.reshape(shape)?)?)?;
     Ok(r.sqr()?.reshape((batch, ()))?.sum(1)?.mean(0)?)
 }
+
+/// The A-norm version of the loss: `1 − (qᵀb)² / (qᵀAq · bᵀA⁻¹b)` per sample, averaged, with
+/// `b_ainv_b` = bᵀA⁻¹b (`[B]`, precomputed). It is the squared relative A-norm error left after
+/// the exact line search along `q` from zero, in [0, 1], 0 for `q ∝ A⁻¹b`; unlike the residual
+/// loss it has no plateau for `q ⟂ b` (that is its worst value). Scale-invariant in `q`.
+pub fn dcdm_energy_loss(
+    q: &Tensor,
+    b: &Tensor,
+    fluid: Option<&Tensor>,
+    b_ainv_b: &Tensor,
+) -> Result<Tensor> {
+    let q = match fluid {
+        Some(f) => q.broadcast_mul(f)?,
+        None => q.clone(),
+    };
+    let aq = apply_poisson(&q, fluid)?;
+    let batch = q.dim(0)?;
+    let qb = (&q * b)?.reshape((batch, ()))?.sum(1)?;
+    let qaq = (&q * &aq)?.reshape((batch, ()))?.sum(1)?;
+    let captured = (qb.sqr()? / (qaq * b_ainv_b.to_dtype(q.dtype())?)?)?;
+    Ok(captured.affine(-1.0, 1.0)?.mean(0)?)
+}
