@@ -23,6 +23,9 @@ pub enum CliError {
     /// An operator-training error (config, data file, model).
     #[error(transparent)]
     Operator(Box<nabla_operator::OperatorError>),
+    /// A DCDM model, training set or solve failed.
+    #[error(transparent)]
+    Dcdm(Box<nabla_dcdm::DcdmError>),
     /// A training-loop error (checkpoint, NaN loss, I/O of a run).
     #[error(transparent)]
     Nn(#[from] nabla_nn::NnError),
@@ -67,5 +70,11 @@ pub type Result<T> = std::result::Result<T, CliError>;
 impl From<nabla_operator::OperatorError> for CliError {
     fn from(e: nabla_operator::OperatorError) -> Self {
         CliError::Operator(Box::new(e))
+    }
+}
+
+impl From<nabla_dcdm::DcdmError> for CliError {
+    fn from(e: nabla_dcdm::DcdmError) -> Self {
+        CliError::Dcdm(Box::new(e))
     }
 }

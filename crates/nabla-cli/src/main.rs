@@ -3,6 +3,7 @@
 
 mod config;
 mod datagen;
+mod dcdm;
 mod error;
 mod eval;
 mod operator;

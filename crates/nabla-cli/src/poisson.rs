@@ -8,7 +8,7 @@ use nabla_core::atomic::write_atomic;
 use nabla_core::GridShape;
 use nabla_data::AttrValue;
 use nabla_sparse::{
-    mm, solve, GridPoisson, LinearOperator, RhsKind, SolveOptions, SolveReport, SolverKind,
+    mm, solve, GridPoisson, LinearOperator, RhsKind, SolveOptions, SolveReport, Solver, SolverKind,
     SparseMatrix, System,
 };
 use serde::Serialize;
@@ -56,10 +56,19 @@ pub struct PoissonArgs {
     #[arg(long, default_value_t = 0)]
     seed: u64,
 
-    /// cg | jacobi-pcg | ic0-pcg | ssor-pcg | mg-pcg (grids only) | sor | ssor
-    /// [default: mg-pcg for --grid, ic0-pcg for --matrix].
+    /// cg | jacobi-pcg | ic0-pcg | ssor-pcg | mg-pcg (grids only) | sor | ssor | dcdm (grids
+    /// only, needs --model) [default: mg-pcg for --grid, ic0-pcg for --matrix].
     #[arg(long, value_parser = parse_solver)]
-    solver: Option<SolverKind>,
+    solver: Option<SolverChoice>,
+
+    /// The trained DCDM network for --solver dcdm: RUN_DIR/checkpoint.safetensors of a
+    /// `nabla train` run with task = "dcdm" (the architecture is stored in the file).
+    #[arg(long, value_name = "checkpoint.safetensors")]
+    model: Option<PathBuf>,
+
+    /// --solver dcdm: A-orthogonalize each direction against this many previous ones.
+    #[arg(long, default_value_t = 2)]
+    directions: usize,
 
     /// Stop when ‖b − A x‖₂ ≤ tol·‖b‖₂.
     #[arg(long, default_value_t = 1e-8)]
@@ -107,9 +116,41 @@ fn parse_rhs(s: &str) -> std::result::Result<RhsKind, String> {
         .map_err(|e: nabla_sparse::SparseError| e.to_string())
 }
 
-fn parse_solver(s: &str) -> std::result::Result<SolverKind, String> {
+/// A solver of `--solver`: one of nabla-sparse's, or the learned DCDM.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SolverChoice {
+    Sparse(SolverKind),
+    Dcdm,
+}
+
+impl SolverChoice {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Sparse(k) => k.name(),
+            Self::Dcdm => "dcdm",
+        }
+    }
+
+    fn uses_omega(self) -> bool {
+        matches!(self, Self::Sparse(k) if k.uses_omega())
+    }
+
+    /// Whether the assembled matrix is needed: DCDM runs on the stencil unless there is a mask.
+    fn needs_matrix_on(self, grid: &GridPoisson) -> bool {
+        match self {
+            Self::Sparse(k) => k.needs_matrix_on(Some(grid)),
+            Self::Dcdm => grid.mask().is_some(),
+        }
+    }
+}
+
+fn parse_solver(s: &str) -> std::result::Result<SolverChoice, String> {
+    if s == "dcdm" {
+        return Ok(SolverChoice::Dcdm);
+    }
     s.parse()
-        .map_err(|e: nabla_sparse::SparseError| e.to_string())
+        .map(SolverChoice::Sparse)
+        .map_err(|e: nabla_sparse::SparseError| format!("{e}, or dcdm"))
 }
 
 /// What `--report` writes. The first fields are the contract other tools read.
@@ -125,6 +166,12 @@ struct PoissonReport<'a> {
     setup_seconds: f64,
     solve_seconds: f64,
     residual_history: &'a [f64],
+    /// --solver dcdm: seconds spent evaluating the network (part of `solve_seconds`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    network_seconds: Option<f64>,
+    /// --solver dcdm: the model file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    model: Option<String>,
     tolerance: f64,
     max_iters: usize,
     omega: Option<f64>,
@@ -158,11 +205,13 @@ pub fn run(args: &PoissonArgs) -> Result<()> {
         (None, None) => Some(DEFAULT_GRID.parse()?),
         (None, Some(_)) => None,
     };
-    let kind = args.solver.unwrap_or(if grid_shape.is_some() {
-        SolverKind::MgPcg
-    } else {
-        SolverKind::Ic0Pcg
-    });
+    let kind = args
+        .solver
+        .unwrap_or(SolverChoice::Sparse(if grid_shape.is_some() {
+            SolverKind::MgPcg
+        } else {
+            SolverKind::Ic0Pcg
+        }));
     check_flags(args, kind, grid_shape.as_ref())?;
     if let Some(n) = args.threads {
         rayon::ThreadPoolBuilder::new()
@@ -171,6 +220,13 @@ pub fn run(args: &PoissonArgs) -> Result<()> {
             .map_err(|e| CliError::Usage(format!("--threads {n}: {e}")))?;
     }
 
+    // Load the model before any work, so a bad file fails fast.
+    let t_model = Instant::now();
+    let model = match (kind, &args.model) {
+        (SolverChoice::Dcdm, Some(path)) => Some(nabla_dcdm::DcdmModel::load_cpu(path)?),
+        _ => None,
+    };
+    let model_seconds = t_model.elapsed().as_secs_f64();
     let problem = load_problem(args, kind, grid_shape.as_ref())?;
     let stencil = match (&problem.grid, &problem.matrix) {
         (Some(g), None) => g.stencil(),
@@ -196,7 +252,25 @@ pub fn run(args: &PoissonArgs) -> Result<()> {
         monitor: Some(&monitor),
     };
     let mut x = vec![0.0; problem.b.len()];
-    let result = solve(kind, &system, args.omega, &problem.b, &mut x, &opts);
+    let mut network_seconds = None;
+    let result = match (kind, &model, &problem.grid) {
+        (SolverChoice::Sparse(k), _, _) => {
+            solve(k, &system, args.omega, &problem.b, &mut x, &opts).map_err(CliError::from)
+        }
+        (SolverChoice::Dcdm, Some(model), Some(grid)) => {
+            let mut solver = nabla_dcdm::Dcdm::new(model, operator, grid, args.directions)?;
+            let r = solver.solve(&problem.b, &mut x, &opts);
+            network_seconds = Some(solver.network_seconds());
+            r.map(|mut r| {
+                r.setup_seconds = model_seconds;
+                r
+            })
+            .map_err(CliError::from)
+        }
+        (SolverChoice::Dcdm, _, _) => Err(CliError::Usage(
+            "--solver dcdm needs --grid and --model".into(),
+        )),
+    };
     progress.finish();
     let report = result?;
 
@@ -211,6 +285,8 @@ pub fn run(args: &PoissonArgs) -> Result<()> {
         setup_seconds: report.setup_seconds,
         solve_seconds: report.solve_seconds,
         residual_history: &report.residual_history,
+        network_seconds,
+        model: args.model.as_ref().map(|p| p.display().to_string()),
         tolerance: args.tol,
         max_iters: args.max_iters,
         omega: kind.uses_omega().then_some(args.omega),
@@ -267,7 +343,7 @@ impl PoissonArgs {
 }
 
 /// Flag checks that need no file: ranges and combinations, then output paths.
-fn check_flags(args: &PoissonArgs, kind: SolverKind, grid: Option<&GridShape>) -> Result<()> {
+fn check_flags(args: &PoissonArgs, kind: SolverChoice, grid: Option<&GridShape>) -> Result<()> {
     if !(args.tol.is_finite() && args.tol > 0.0 && args.tol < 1.0) {
         return Err(CliError::Usage(format!(
             "--tol must be in (0, 1), got {}",
@@ -287,7 +363,32 @@ fn check_flags(args: &PoissonArgs, kind: SolverKind, grid: Option<&GridShape>) -
     if args.threads == Some(0) {
         return Err(CliError::Usage("--threads must be at least 1".into()));
     }
-    if kind == SolverKind::MgPcg && grid.is_none() {
+    match (kind, &args.model) {
+        (SolverChoice::Dcdm, None) => {
+            return Err(CliError::Usage(
+                "--solver dcdm needs --model RUN_DIR/checkpoint.safetensors (train one with \
+                 `nabla train configs/dcdm_poisson64.toml`)"
+                    .into(),
+            ))
+        }
+        (SolverChoice::Dcdm, Some(_)) if grid.is_none() => {
+            return Err(CliError::Usage(
+                "--solver dcdm solves grid problems (--grid); a --matrix has no grid for the \
+                 network"
+                    .into(),
+            ))
+        }
+        (SolverChoice::Sparse(_), Some(_)) => {
+            return Err(CliError::Usage(
+                "--model is only used by --solver dcdm".into(),
+            ))
+        }
+        _ => {}
+    }
+    if kind == SolverChoice::Dcdm && args.directions == 0 {
+        return Err(CliError::Usage("--directions must be at least 1".into()));
+    }
+    if kind == SolverChoice::Sparse(SolverKind::MgPcg) && grid.is_none() {
         return Err(nabla_sparse::SparseError::NotAGrid(
             "a MatrixMarket matrix has no grid hierarchy; use --solver ic0-pcg or cg".into(),
         )
@@ -308,7 +409,7 @@ fn check_flags(args: &PoissonArgs, kind: SolverKind, grid: Option<&GridShape>) -
 /// needs them (see [`SolverKind::needs_matrix_on`]).
 fn load_problem(
     args: &PoissonArgs,
-    kind: SolverKind,
+    kind: SolverChoice,
     shape: Option<&GridShape>,
 ) -> Result<Problem> {
     let t0 = Instant::now();
@@ -319,7 +420,7 @@ fn load_problem(
                 let mask = nabla_data::read_mask(path, shape)?;
                 g = g.with_mask(mask)?;
             }
-            let m = kind.needs_matrix_on(Some(&g)).then(|| g.matrix());
+            let m = kind.needs_matrix_on(&g).then(|| g.matrix());
             (Some(g), m)
         }
         None => {

@@ -44,8 +44,10 @@
 //! ```
 
 pub mod datagen;
+pub mod dcdm;
 mod pdebench;
 
+pub use dcdm::{read_dcdm_data, write_dcdm_data, DcdmData};
 pub use pdebench::{
     read_darcy, read_darcy_coefficients, read_series_1d, write_darcy, write_series_1d, DarcyData,
     Series1dData,

@@ -10,6 +10,8 @@
 //!   search, and [`optim::Recipe`]s such as "Adam for N steps, then L-BFGS".
 //! - [`train()`]: the training loop — seeded, progress bar, `metrics.csv`, atomic safetensors
 //!   checkpoints with optimizer and RNG state, bit-for-bit resume, Ctrl-C stop, NaN guard.
+//! - [`UNet`]: the fully convolutional U-Net of the deep conjugate direction method, 2-D and
+//!   3-D (3×3×3 convolutions built from conv2d), with any number of average-pool levels.
 //! - Devices: `nabla_core::device::Device` (`cpu` / `cuda:N`; CUDA needs the `candle-cuda`
 //!   feature, which forwards candle's `cuda` feature and needs nvcc, so CI does not build it).
 //!
@@ -69,6 +71,7 @@ pub mod mlp;
 pub mod optim;
 pub mod params;
 pub mod train;
+pub mod unet;
 
 pub use activation::Activation;
 pub use alloc::tune_allocator;
@@ -82,6 +85,7 @@ pub use params::ParamStore;
 pub use train::{
     ctrlc_stop_flag, train, Objective, Outcome, RunOptions, StepContext, TrainConfig, TrainReport,
 };
+pub use unet::{UNet, UNetConfig};
 
 /// A trainable model: anything that owns a [`ParamStore`]. The training loop, optimizers and
 /// checkpoints work through it, so new architectures (FNO, DeepONet, U-Net) plug in by

@@ -27,6 +27,7 @@
 pub mod csr;
 pub mod error;
 pub mod grid;
+pub mod lanczos;
 pub mod mm;
 pub mod multigrid;
 pub mod operator;

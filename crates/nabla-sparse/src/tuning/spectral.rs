@@ -200,7 +200,7 @@ fn dot(x: &[f64], y: &[f64]) -> f64 {
 }
 
 /// A normalized random start vector with entries in [−1, 1] (seeded).
-fn start_vector(n: usize, seed: u64) -> Vec<f64> {
+pub(crate) fn start_vector(n: usize, seed: u64) -> Vec<f64> {
     use rand::{Rng, SeedableRng};
     let mut rng = rand_pcg::Pcg64::seed_from_u64(seed);
     let mut v: Vec<f64> = (0..n).map(|_| rng.gen_range(-1.0..=1.0)).collect();
