@@ -155,7 +155,7 @@ def main():
     with tempfile.TemporaryDirectory() as root:
         small = ["--train", "2", "--validation", "1", "--test", "1", "--ood", "1", "--extreme", "1", "--trajectories", "2", "--quiet"]
         rd = os.path.join(root, "rd")
-        run(args.nabla, "datagen", "reaction-diffusion", "--resolution", "16", "--steps", "6", "--t-final", "0.5", "--burn-in", "0.1", *small, "--out", rd)
+        run(args.nabla, "datagen", "reaction-diffusion", "--resolution", "16", "--steps", "6", "--t-final", "0.5", "--burn-in", "0.5", *small, "--out", rd)
         check_rd(rd)
         kdv = os.path.join(root, "kdv")
         run(args.nabla, "datagen", "kdv", "--resolution", "64", "--length", "32", "--steps", "6", "--t-final", "2", "--burn-in", "1", *small, "--out", kdv)

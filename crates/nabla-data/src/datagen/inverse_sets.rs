@@ -146,8 +146,8 @@ impl Default for ReactionDiffusionSettings {
             seed: 0,
             residual_tol: 1e-5,
             verify_every: 10,
-            // Measured: 1.5e-6 at 64², dt = 0.01 (white-noise start, Du ~ 0.1).
-            verify_tol: 1e-5,
+            // Measured 1.5e-6 to 9.2e-6 at 64², dt = 0.01 (white-noise start).
+            verify_tol: 1e-4,
         }
     }
 }

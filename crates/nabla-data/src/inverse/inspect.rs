@@ -189,7 +189,7 @@ pub fn inspect(path: &Path) -> Result<Inspection> {
 }
 
 fn inspect_file(path: &Path) -> Result<FileReport> {
-    let layout = detect_layout(path)?;
+    // The name first: a typo in a parameter name is reported whatever the contents.
     let stem_has_params = path
         .file_name()
         .and_then(|n| n.to_str())
@@ -205,6 +205,7 @@ fn inspect_file(path: &Path) -> Result<FileReport> {
     } else {
         parse_file_name(path).ok()
     };
+    let layout = detect_layout(path)?;
     let file = open_file(path)?;
     let mut tree = Vec::new();
     walk(&file, "", &mut tree, true).map_err(|e| DataError::Read {
