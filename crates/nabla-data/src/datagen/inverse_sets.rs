@@ -328,7 +328,7 @@ pub fn generate_reaction_diffusion_set(
                     let tag = |e: DatagenError| e.at_sample(fi * settings.trajectories + j);
                     check_finite(&run).map_err(tag)?;
                     let r = rd_residual(&solver, &first, &cells).max(rd_residual(&solver, &st, &cells));
-                    if !(r <= settings.residual_tol) {
+                    if r.is_nan() || r > settings.residual_tol {
                         return Err(tag(DatagenError::Verification(format!(
                             "relative residual {r:.2e} of the 5-point system is above {:.0e} (k = {}, Du = {}, Dv = {}): lower max_dt",
                             settings.residual_tol, p.k, p.du, p.dv
@@ -342,7 +342,7 @@ pub fn generate_reaction_diffusion_set(
                             let (hf, hm) = half;
                             let (fine_run, _) = rd_run((hf, hm), &mut st2, (2 * burn.0, 2 * burn.1), 2 * sub, settings.steps);
                             let d = rel_diff(&run, &fine_run);
-                            if !(d <= settings.verify_tol) {
+                            if d.is_nan() || d > settings.verify_tol {
                                 return Err(tag(DatagenError::Verification(format!(
                                     "the half-step run differs by {d:.2e} relative, above {:.0e}: lower max_dt",
                                     settings.verify_tol
@@ -630,7 +630,7 @@ pub fn generate_kdv_set(
                     if settings.verify_every > 0 && global % settings.verify_every == 0 {
                         let fine = run_kdv(&u0, len, delta, settings.burn_in, settings.t_final, settings.steps, settings.max_dt / 2.0).map_err(tag)?;
                         let d = rel_diff(&run.u, &fine.u);
-                        if !(d <= settings.verify_tol) {
+                        if d.is_nan() || d > settings.verify_tol {
                             return Err(tag(DatagenError::Verification(format!(
                                 "the half-step run differs by {d:.2e} relative, above {:.0e} (δ = {delta}): lower max_dt",
                                 settings.verify_tol

@@ -322,6 +322,7 @@ pub fn rd_residual(solver: &RdSolver, state: &RdState, cells: &[(usize, usize)])
 /// t_m = m·t_final/(steps − 1) (m = 0 is the initial state), flat `[t, x, y, 2]` with channel 0
 /// = u and 1 = v, in f64. The internal step is the largest that divides each save interval
 /// and is ≤ `max_dt`.
+#[allow(clippy::too_many_arguments)] // the PDE's data, each a plain number a caller has at hand
 pub fn solve_reaction_diffusion(
     u0: &[f64],
     v0: &[f64],
