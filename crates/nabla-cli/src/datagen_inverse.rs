@@ -187,7 +187,7 @@ fn run_with_bar(
 fn summary(report: &SetReport, out: &Path, seconds: f64, check: &str) {
     use nabla_data::inverse::Split;
     for s in Split::ALL {
-        let files: Vec<&(Split, String, Vec<(String, f64)>)> =
+        let files: Vec<&nabla_data::datagen::FileEntry<String>> =
             report.files.iter().filter(|f| f.0 == s).collect();
         if files.is_empty() {
             continue;

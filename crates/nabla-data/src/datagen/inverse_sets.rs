@@ -71,11 +71,14 @@ impl SplitCounts {
     }
 }
 
+/// One planned or written file: its split, its index (or name) and its parameters.
+pub type FileEntry<T> = (Split, T, Vec<(String, f64)>);
+
 /// What a generator wrote and how well its output verified.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SetReport {
     /// Files written, `(split, file name, parameters)`, in split then file order.
-    pub files: Vec<(Split, String, Vec<(String, f64)>)>,
+    pub files: Vec<FileEntry<String>>,
     /// Trajectories (or samples) written.
     pub trajectories: usize,
     /// Largest verification figure of the solver's own check (relative residual for
@@ -230,7 +233,7 @@ fn plan(
     counts: &SplitCounts,
     split_by: Option<&str>,
     seed: u64,
-) -> Vec<(Split, usize, Vec<(String, f64)>)> {
+) -> Vec<FileEntry<usize>> {
     let mut out = Vec::new();
     for (si, split) in Split::ALL.into_iter().enumerate() {
         for f in 0..counts.get(split) {
@@ -337,7 +340,7 @@ pub fn generate_reaction_diffusion_set(
                     let global = fi * settings.trajectories + j;
                     let mut sh = None;
                     if let Some(half) = &half {
-                        if global % settings.verify_every == 0 {
+                        if global.is_multiple_of(settings.verify_every) {
                             let mut st2 = start.clone();
                             let (hf, hm) = half;
                             let (fine_run, _) = rd_run((hf, hm), &mut st2, (2 * burn.0, 2 * burn.1), 2 * sub, settings.steps);
@@ -627,7 +630,7 @@ pub fn generate_kdv_set(
                         ))));
                     }
                     let mut sh = None;
-                    if settings.verify_every > 0 && global % settings.verify_every == 0 {
+                    if settings.verify_every > 0 && global.is_multiple_of(settings.verify_every) {
                         let fine = run_kdv(&u0, len, delta, settings.burn_in, settings.t_final, settings.steps, settings.max_dt / 2.0).map_err(tag)?;
                         let d = rel_diff(&run.u, &fine.u);
                         if d.is_nan() || d > settings.verify_tol {

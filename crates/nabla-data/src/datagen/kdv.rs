@@ -32,7 +32,7 @@ impl KdvSolver {
         let inv = planner.plan_fft_inverse(n);
         let mut coeffs = Vec::with_capacity(n);
         let mut g = vec![C64::default(); n];
-        for k in 0..n {
+        for (k, gk) in g.iter_mut().enumerate() {
             let ks = if k <= n / 2 {
                 k as f64
             } else {
@@ -44,7 +44,7 @@ impl KdvSolver {
             let l = C64::new(0.0, delta * delta * kappa.powi(3));
             coeffs.push(EtdCoeffs::new(l, h));
             if (ks.abs() as usize) <= n / 3 && !nyquist {
-                g[k] = C64::new(0.0, -0.5 * kappa);
+                *gk = C64::new(0.0, -0.5 * kappa);
             }
         }
         Self {
@@ -73,7 +73,7 @@ impl KdvSolver {
     pub fn to_spectrum(&self, u: &[f64]) -> Vec<C64> {
         let mut v: Vec<C64> = u.iter().map(|&x| C64::new(x, 0.0)).collect();
         self.fwd.process(&mut v);
-        if self.n % 2 == 0 {
+        if self.n.is_multiple_of(2) {
             v[self.n / 2] = C64::default();
         }
         v

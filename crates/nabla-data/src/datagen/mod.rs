@@ -31,8 +31,8 @@ pub use darcy::{darcy_residual, generate_darcy, solve_darcy, DarcySettings, Darc
 pub use grf::{CosineGrf, PeriodicGrf};
 pub use inverse_sets::{
     check_output_folder, generate_darcy_inverse_set, generate_kdv_set,
-    generate_reaction_diffusion_set, DarcyInverseSettings, KdvSettings, ReactionDiffusionSettings,
-    SetReport, SplitCounts,
+    generate_reaction_diffusion_set, DarcyInverseSettings, FileEntry, KdvSettings,
+    ReactionDiffusionSettings, SetReport, SplitCounts,
 };
 pub use kdv::{kdv_invariants, run_kdv, KdvRun, KdvSolver};
 pub use reaction_diffusion::{

@@ -298,5 +298,5 @@ fn read_grid(path: &Path, file: &File, name: &str, lens: &[usize]) -> Result<Vec
             shape,
         ));
     }
-    read_block(&ds, &[0..shape[0]]).map_err(|e| read_error(path, name, &e))
+    read_block(&ds, std::slice::from_ref(&(0..shape[0]))).map_err(|e| read_error(path, name, &e))
 }

@@ -132,8 +132,8 @@ impl TensorFile {
         let ds = float_dataset(path, &file, TENSOR)?;
         let shape = ds.shape();
         let (n, nt, nx, single) = match shape.as_slice() {
-            &[n, nt, nx] => (n, nt, nx, false),
-            &[nt, nx] => (1, nt, nx, true),
+            [n, nt, nx] => (*n, *nt, *nx, false),
+            [nt, nx] => (1, *nt, *nx, true),
             _ => {
                 return Err(layout(
                     path,
@@ -273,5 +273,5 @@ pub(crate) fn read_1d(path: &Path, file: &File, name: &str, lens: &[usize]) -> R
             shape,
         ));
     }
-    read_block(&ds, &[0..shape[0]]).map_err(|e| read_error(path, name, &e))
+    read_block(&ds, std::slice::from_ref(&(0..shape[0]))).map_err(|e| read_error(path, name, &e))
 }
