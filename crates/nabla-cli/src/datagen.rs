@@ -35,6 +35,16 @@ enum Kind {
     /// u_t + (u²/2)_x = ν u_xx on the periodic [0, 1) from u₀ ~ N(0, 625(−Δ + 25I)⁻²):
     /// Fourier pseudo-spectral, 2/3 dealiasing, ETDRK4, snapshots on [0, T].
     Burgers(BurgersArgs),
+    /// Inverse-problem folder (PDEInvBench layout): 2-D FitzHugh–Nagumo
+    /// u_t = Du Δu + u − u³ − k − v, v_t = Dv Δv + u − v, per-seed files per (k, Du, Dv),
+    /// splits by PDEInvBench's parameter ranges.
+    ReactionDiffusion(Box<crate::datagen_inverse::RdArgs>),
+    /// Inverse-problem folder: 1-D KdV u_t + u u_x + δ² u_xxx = 0, one tensor file per δ,
+    /// splits by PDEInvBench's δ ranges (δ in [0.8, 5]).
+    Kdv(Box<crate::datagen_inverse::KdvArgs>),
+    /// Inverse-problem folder: Darcy coefficient fields with their solutions (coeff, sol per
+    /// sample), extreme split by the fraction of the coefficient at its high value.
+    DarcyInverse(Box<crate::datagen_inverse::DarcyInverseArgs>),
 }
 
 /// Flags shared by the generators.
@@ -126,6 +136,9 @@ pub fn run(args: &DatagenArgs) -> Result<()> {
     match &args.kind {
         Kind::Darcy(a) => darcy(a),
         Kind::Burgers(a) => burgers(a),
+        Kind::ReactionDiffusion(a) => crate::datagen_inverse::reaction_diffusion(a),
+        Kind::Kdv(a) => crate::datagen_inverse::kdv(a),
+        Kind::DarcyInverse(a) => crate::datagen_inverse::darcy_inverse(a),
     }
 }
 

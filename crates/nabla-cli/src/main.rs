@@ -3,9 +3,11 @@
 
 mod config;
 mod datagen;
+mod datagen_inverse;
 mod dcdm;
 mod error;
 mod eval;
+mod inspect;
 mod operator;
 mod outputs;
 mod plot;
@@ -48,6 +50,9 @@ enum Command {
     /// Generate operator-learning data sets (Darcy flow, 1-D Burgers) with nabla's solvers,
     /// in the PDEBench HDF5 layouts.
     Datagen(Box<datagen::DatagenArgs>),
+    /// Describe an HDF5 file or an inverse-problem data-set folder: detected layout, groups,
+    /// datasets (shape, type), attributes, parameters and splits.
+    Inspect(Box<inspect::InspectArgs>),
 }
 
 /// candle runs elementwise ops on its own pool of pinned, spin-waiting threads beside rayon's
@@ -78,6 +83,7 @@ fn main() -> ExitCode {
             eval::run(&args)
         }
         Command::Datagen(args) => datagen::run(&args),
+        Command::Inspect(args) => inspect::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

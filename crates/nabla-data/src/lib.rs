@@ -45,6 +45,7 @@
 
 pub mod datagen;
 pub mod dcdm;
+pub mod inverse;
 mod pdebench;
 
 pub use dcdm::{read_dcdm_data, write_dcdm_data, DcdmData};
@@ -135,6 +136,17 @@ pub enum DataError {
         name: String,
         /// What is wrong (missing, not a number, ...) and what was expected.
         problem: String,
+    },
+    /// The file has none of the layouts nabla reads.
+    #[error(
+        "{}: unrecognised layout: expected PDEBench per-seed groups ('0000/data' [t, x, (y,) c] with 'grid/x', 'grid/t'), a 'tensor' [N, t, x] with 'x-coordinate' and 't-coordinate', a PDEBench Darcy 'tensor' [N, 1, S, S] with 'nu', or PDEInvBench Darcy 'coeff' and 'sol'; found: {found}",
+        path.display()
+    )]
+    UnknownLayout {
+        /// The file.
+        path: PathBuf,
+        /// Its top-level members, comma-separated (groups end in `/`).
+        found: String,
     },
     /// A dataset has an element type that cannot be used.
     #[error("{}: dataset '{name}' has element type {found}, expected {expected}", path.display())]
@@ -373,7 +385,7 @@ fn write_f64(file: &File, name: &str, dims: &[usize], values: &[f64]) -> WriteRe
         .write_raw(values)
 }
 
-fn write_attr(file: &File, name: &str, value: &AttrValue) -> WriteResult {
+fn write_attr(file: &hdf5::Location, name: &str, value: &AttrValue) -> WriteResult {
     match value {
         AttrValue::F64(v) => file
             .new_attr::<f64>()
@@ -719,29 +731,43 @@ fn open_dataset(path: &Path, file: &File, name: &str) -> Result<hdf5::Dataset> {
         && file.link_exists(name.trim_start_matches('/'))
         && matches!(file.loc_type_by_name(name), Ok(hdf5::LocationType::Dataset));
     if !exists {
-        let mut members = file.member_names().unwrap_or_default();
-        members.sort();
-        let listed: Vec<String> = members
-            .into_iter()
-            .map(|m| match file.loc_type_by_name(&m) {
-                Ok(hdf5::LocationType::Group) => format!("{m}/"),
-                _ => m,
-            })
-            .collect();
         return Err(DataError::MissingDataset {
             path: path.to_path_buf(),
             name: name.to_string(),
-            available: if listed.is_empty() {
-                "nothing".into()
-            } else {
-                listed.join(", ")
-            },
+            available: list_members(file),
         });
     }
     file.dataset(name).map_err(|e| DataError::Read {
         path: path.to_path_buf(),
         reason: format!("dataset '{name}': {}", hdf5_reason(&e)),
     })
+}
+
+/// The top-level members of `file`, sorted and comma-separated, groups ending in `/`
+/// (`nothing` for an empty file).
+fn list_members(file: &File) -> String {
+    let mut members = file.member_names().unwrap_or_default();
+    members.sort();
+    let listed: Vec<String> = members
+        .into_iter()
+        .map(|m| match file.loc_type_by_name(&m) {
+            Ok(hdf5::LocationType::Group) => format!("{m}/"),
+            _ => m,
+        })
+        .collect();
+    if listed.is_empty() {
+        "nothing".into()
+    } else {
+        listed.join(", ")
+    }
+}
+
+/// The NumPy-like element type name of a dataset (`f32`, `i64`, ...).
+fn dataset_type_name(ds: &hdf5::Dataset) -> String {
+    ds.dtype()
+        .and_then(|t| t.to_descriptor())
+        .map(|d| type_name(&d))
+        .unwrap_or_else(|_| "unknown".into())
 }
 
 /// `(i=.., j=.., k=..)` for a flat index of `grid`.

@@ -313,14 +313,14 @@ pub fn read_series_1d(path: &Path, samples: Option<Range<usize>>) -> Result<Seri
 // Helpers
 // ---------------------------------------------------------------------------------------------
 
-fn write_f32(file: &File, name: &str, dims: &[usize], values: &[f32]) -> WriteResult {
+pub(crate) fn write_f32(file: &File, name: &str, dims: &[usize], values: &[f32]) -> WriteResult {
     file.new_dataset::<f32>()
         .shape(dims)
         .create(name)?
         .write_raw(values)
 }
 
-fn layout(path: &Path, name: &str, expected: &str, found: Vec<usize>) -> DataError {
+pub(crate) fn layout(path: &Path, name: &str, expected: &str, found: Vec<usize>) -> DataError {
     DataError::Layout {
         path: path.to_path_buf(),
         name: name.to_string(),
@@ -329,7 +329,7 @@ fn layout(path: &Path, name: &str, expected: &str, found: Vec<usize>) -> DataErr
     }
 }
 
-fn read_error(path: &Path, name: &str, e: &hdf5::Error) -> DataError {
+pub(crate) fn read_error(path: &Path, name: &str, e: &hdf5::Error) -> DataError {
     DataError::Read {
         path: path.to_path_buf(),
         reason: format!("dataset '{name}': {}", hdf5_reason(e)),
@@ -337,7 +337,7 @@ fn read_error(path: &Path, name: &str, e: &hdf5::Error) -> DataError {
 }
 
 /// Opens `name` and checks that it holds floats.
-fn float_dataset(path: &Path, file: &File, name: &str) -> Result<Dataset> {
+pub(crate) fn float_dataset(path: &Path, file: &File, name: &str) -> Result<Dataset> {
     let ds = open_dataset(path, file, name)?;
     let desc = ds
         .dtype()
@@ -354,7 +354,13 @@ fn float_dataset(path: &Path, file: &File, name: &str) -> Result<Dataset> {
     Ok(ds)
 }
 
-fn check_shape(path: &Path, name: &str, ds: &Dataset, want: &[usize], what: &str) -> Result<()> {
+pub(crate) fn check_shape(
+    path: &Path,
+    name: &str,
+    ds: &Dataset,
+    want: &[usize],
+    what: &str,
+) -> Result<()> {
     let found = ds.shape();
     if found != want {
         return Err(layout(path, name, &format!("{want:?} ({what})"), found));
@@ -363,14 +369,19 @@ fn check_shape(path: &Path, name: &str, ds: &Dataset, want: &[usize], what: &str
 }
 
 /// A float coordinate dataset of shape `[len]`, read whole.
-fn read_coordinate(path: &Path, file: &File, name: &str, len: usize) -> Result<Vec<f32>> {
+pub(crate) fn read_coordinate(
+    path: &Path,
+    file: &File,
+    name: &str,
+    len: usize,
+) -> Result<Vec<f32>> {
     let ds = float_dataset(path, file, name)?;
     check_shape(path, name, &ds, &[len], "one entry per grid point")?;
     read_f32_rows(&ds, 0..len).map_err(|e| read_error(path, name, &e))
 }
 
 /// A numeric scalar root attribute as f64.
-fn read_float_attr(path: &Path, file: &File, name: &str, what: &str) -> Result<f64> {
+pub(crate) fn read_float_attr(path: &Path, file: &File, name: &str, what: &str) -> Result<f64> {
     let problem = |problem: String| DataError::Attribute {
         path: path.to_path_buf(),
         name: name.to_string(),
@@ -404,7 +415,11 @@ fn read_float_attr(path: &Path, file: &File, name: &str, what: &str) -> Result<f
         .map_err(|e| problem(format!("cannot be read: {}", hdf5_reason(&e))))
 }
 
-fn sample_range(path: &Path, samples: Option<Range<usize>>, n: usize) -> Result<Range<usize>> {
+pub(crate) fn sample_range(
+    path: &Path,
+    samples: Option<Range<usize>>,
+    n: usize,
+) -> Result<Range<usize>> {
     match samples {
         None => Ok(0..n),
         Some(r) if r.start <= r.end && r.end <= n => Ok(r),
@@ -420,7 +435,7 @@ fn sample_range(path: &Path, samples: Option<Range<usize>>, n: usize) -> Result<
 
 /// Reads the rows `range` of the first axis of a float dataset (all of its other axes) as
 /// f32 in C order, converting from f64 if that is what is stored.
-fn read_f32_rows(ds: &Dataset, range: Range<usize>) -> hdf5::Result<Vec<f32>> {
+pub(crate) fn read_f32_rows(ds: &Dataset, range: Range<usize>) -> hdf5::Result<Vec<f32>> {
     if range.is_empty() {
         return Ok(Vec::new());
     }

@@ -20,11 +20,24 @@
 
 pub mod burgers;
 pub mod darcy;
+mod etd;
 pub mod grf;
+pub mod inverse_sets;
+pub mod kdv;
+pub mod reaction_diffusion;
 
 pub use burgers::{generate_burgers, solve_burgers, BurgersSettings};
 pub use darcy::{darcy_residual, generate_darcy, solve_darcy, DarcySettings, DarcySolution};
 pub use grf::{CosineGrf, PeriodicGrf};
+pub use inverse_sets::{
+    check_output_folder, generate_darcy_inverse_set, generate_kdv_set,
+    generate_reaction_diffusion_set, DarcyInverseSettings, FileEntry, KdvSettings,
+    ReactionDiffusionSettings, SetReport, SplitCounts,
+};
+pub use kdv::{kdv_invariants, run_kdv, KdvRun, KdvSolver};
+pub use reaction_diffusion::{
+    rd_residual, solve_reaction_diffusion, Boundary, RdParams, RdSolver, RdState,
+};
 
 use rand_pcg::Pcg64;
 
@@ -41,6 +54,12 @@ pub enum DatagenError {
     /// maximum principle, ...).
     #[error("verification failed: {0}")]
     Verification(String),
+    /// Writing the output failed (nothing was left at the destination).
+    #[error("{0}")]
+    Output(String),
+    /// An HDF5 write failed.
+    #[error(transparent)]
+    Data(#[from] crate::DataError),
     /// One of the above, for sample `sample`.
     #[error("sample {sample}: {source}")]
     Sample {
@@ -72,7 +91,7 @@ impl DatagenError {
 }
 
 /// SplitMix64's output function: a bijection of u64 with good avalanche.
-fn splitmix64(mut z: u64) -> u64 {
+pub(crate) fn splitmix64(mut z: u64) -> u64 {
     z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
