@@ -68,7 +68,7 @@ impl DcdmData {
                 self.n
             )));
         }
-        if self.masks.is_empty() || self.masks.len() % cells != 0 {
+        if self.masks.is_empty() || !self.masks.len().is_multiple_of(cells) {
             return Err(bad(format!(
                 "{} mask values are not a whole number of {cells}-cell masks",
                 self.masks.len()
