@@ -2,9 +2,8 @@
 
 use crate::config;
 use crate::error::{CliError, Result};
-use crate::train::{loss_plot, prepare_run_dir, write_file, TrainArgs};
+use crate::train::{note_if_stopped, start_run, write_summary, TrainArgs};
 use nabla_dcdm::{train_dcdm, DcdmConfig};
-use nabla_nn::{ctrlc_stop_flag, Outcome, RunOptions};
 
 /// `nabla train` for a DCDM config.
 pub fn train(args: &TrainArgs, table: toml::Table) -> Result<()> {
@@ -15,19 +14,9 @@ pub fn train(args: &TrainArgs, table: toml::Table) -> Result<()> {
         }
         other => other.into(),
     })?;
-    let resolved = toml::to_string(&cfg)
-        .map_err(|e| CliError::Input(format!("cannot write the resolved config: {e}")))?;
-    let out = prepare_run_dir(args, &resolved)?;
-    let options = RunOptions {
-        run_dir: Some(out.clone()),
-        resume: args.resume,
-        stop: ctrlc_stop_flag().ok(),
-    };
+    let (out, options) = start_run(args, &cfg)?;
     let run = train_dcdm(&cfg, &options)?;
-    let summary = serde_json::to_string_pretty(&run.summary)
-        .map_err(|e| CliError::Input(format!("summary: {e}")))?;
-    write_file(&out.join("summary.json"), summary.as_bytes())?;
-    loss_plot(&out)?;
+    write_summary(&out, &run.summary)?;
     let s = &run.summary;
     eprintln!(
         "{} steps in {:.1} s, final loss {:.3e}; on {} (tol {:.0e}): DCDM {:?} iterations, CG {:?}; \
@@ -41,11 +30,6 @@ pub fn train(args: &TrainArgs, table: toml::Table) -> Result<()> {
         s.cg_iterations,
         out.display()
     );
-    if s.outcome == Outcome::Stopped {
-        eprintln!(
-            "stopped early; continue with --resume --out {}",
-            out.display()
-        );
-    }
+    note_if_stopped(s.outcome, &out);
     Ok(())
 }

@@ -4,9 +4,9 @@
 use crate::config;
 use crate::error::{CliError, Result};
 use crate::plot::{self, Panel};
-use crate::train::{loss_plot, prepare_run_dir, write_file, TrainArgs};
+use crate::train::{note_if_stopped, start_run, write_summary, TrainArgs};
 use nabla_data::{AttrValue, DarcyData, Series1dData};
-use nabla_nn::{ctrlc_stop_flag, Outcome, RunOptions};
+
 use nabla_operator::config::Layout;
 use nabla_operator::{train_operator, OperatorConfig, OperatorModel, OperatorRun};
 use std::path::Path;
@@ -22,19 +22,9 @@ pub fn train(args: &TrainArgs, table: toml::Table) -> Result<()> {
             cfg.data.file.display()
         )));
     }
-    let resolved = toml::to_string(&cfg)
-        .map_err(|e| CliError::Input(format!("cannot write the resolved config: {e}")))?;
-    let out = prepare_run_dir(args, &resolved)?;
-    let options = RunOptions {
-        run_dir: Some(out.clone()),
-        resume: args.resume,
-        stop: ctrlc_stop_flag().ok(),
-    };
+    let (out, options) = start_run(args, &cfg)?;
     let run = train_operator(&cfg, &options)?;
-    let summary = serde_json::to_string_pretty(&run.summary)
-        .map_err(|e| CliError::Input(format!("summary: {e}")))?;
-    write_file(&out.join("summary.json"), summary.as_bytes())?;
-    loss_plot(&out)?;
+    write_summary(&out, &run.summary)?;
     samples_plot(&out.join("samples.png"), &run)?;
     let s = &run.summary;
     eprintln!(
@@ -48,12 +38,7 @@ pub fn train(args: &TrainArgs, table: toml::Table) -> Result<()> {
         s.train_rel_l2,
         out.display()
     );
-    if s.outcome == Outcome::Stopped {
-        eprintln!(
-            "stopped early; continue with --resume --out {}",
-            out.display()
-        );
-    }
+    note_if_stopped(s.outcome, &out);
     Ok(())
 }
 

@@ -79,24 +79,48 @@ pub(crate) fn prepare_run_dir(args: &TrainArgs, resolved: &str) -> Result<PathBu
     Ok(out)
 }
 
+/// Checks out the run directory for a validated config: writes the resolved config (TOML)
+/// into it and returns it with the training loop's options (resume flag, Ctrl-C stop).
+pub(crate) fn start_run(
+    args: &TrainArgs,
+    cfg: &impl serde::Serialize,
+) -> Result<(PathBuf, RunOptions)> {
+    let resolved = toml::to_string(cfg)
+        .map_err(|e| CliError::Input(format!("cannot write the resolved config: {e}")))?;
+    let out = prepare_run_dir(args, &resolved)?;
+    let options = RunOptions {
+        run_dir: Some(out.clone()),
+        resume: args.resume,
+        stop: ctrlc_stop_flag().ok(),
+    };
+    Ok((out, options))
+}
+
+/// Writes a finished run's `summary.json` and `loss.png` into its directory.
+pub(crate) fn write_summary(out: &Path, summary: &impl serde::Serialize) -> Result<()> {
+    let text = serde_json::to_string_pretty(summary)
+        .map_err(|e| CliError::Input(format!("summary: {e}")))?;
+    write_file(&out.join("summary.json"), text.as_bytes())?;
+    loss_plot(out)
+}
+
+/// Tells the user how to continue a run that Ctrl-C stopped early.
+pub(crate) fn note_if_stopped(outcome: Outcome, out: &Path) {
+    if outcome == Outcome::Stopped {
+        eprintln!(
+            "stopped early; continue with --resume --out {}",
+            out.display()
+        );
+    }
+}
+
 fn run_pinn(args: &TrainArgs, table: toml::Table) -> Result<()> {
     let cfg: PinnConfig = config::parse(table, &args.config)?;
     // Check everything (expressions, domain, constraints) before touching the run directory.
     PinnModel::new(&cfg)?;
-    let resolved = toml::to_string(&cfg)
-        .map_err(|e| CliError::Input(format!("cannot write the resolved config: {e}")))?;
-    let out = prepare_run_dir(args, &resolved)?;
-    let stop = ctrlc_stop_flag().ok();
-    let options = RunOptions {
-        run_dir: Some(out.clone()),
-        resume: args.resume,
-        stop,
-    };
+    let (out, options) = start_run(args, &cfg)?;
     let run = train_pinn(&cfg, &options)?;
-    let summary = serde_json::to_string_pretty(&run.summary)
-        .map_err(|e| CliError::Input(format!("summary: {e}")))?;
-    write_file(&out.join("summary.json"), summary.as_bytes())?;
-    loss_plot(&out)?;
+    write_summary(&out, &run.summary)?;
     field_plots(&out, &run.model, &run.evaluation)?;
     let s = &run.summary;
     match s.rel_l2 {
@@ -117,12 +141,7 @@ fn run_pinn(args: &TrainArgs, table: toml::Table) -> Result<()> {
             out.display()
         ),
     }
-    if s.outcome == Outcome::Stopped {
-        eprintln!(
-            "stopped early; continue with --resume --out {}",
-            out.display()
-        );
-    }
+    note_if_stopped(s.outcome, &out);
     Ok(())
 }
 

@@ -3,11 +3,11 @@
 //! (`"physics"`), with held-out WoS ground truth.
 
 use crate::config;
-use crate::error::{CliError, Result};
+use crate::error::Result;
 use crate::plot::{self, Panel};
 use crate::progress::DelayedBar;
-use crate::train::{loss_plot, prepare_run_dir, write_file, TrainArgs};
-use nabla_nn::{ctrlc_stop_flag, Outcome, RunOptions};
+use crate::train::{note_if_stopped, start_run, write_summary, TrainArgs};
+
 use nabla_operator::wosno::features::CHANNELS;
 use nabla_operator::wosno::{run::build_model, train_wosno, WosNoConfig, WosNoRun};
 use std::path::Path;
@@ -17,14 +17,7 @@ pub fn train(args: &TrainArgs, table: toml::Table) -> Result<()> {
     let cfg: WosNoConfig = config::parse(table, &args.config)?;
     cfg.validate()?;
     build_model(&cfg)?;
-    let resolved = toml::to_string(&cfg)
-        .map_err(|e| CliError::Input(format!("cannot write the resolved config: {e}")))?;
-    let out = prepare_run_dir(args, &resolved)?;
-    let options = RunOptions {
-        run_dir: Some(out.clone()),
-        resume: args.resume,
-        stop: ctrlc_stop_flag().ok(),
-    };
+    let (out, options) = start_run(args, &cfg)?;
     let bar = DelayedBar::new(
         cfg.test.instances as u64,
         "ground truth {bar:30} {pos}/{len} instances, ETA {eta}",
@@ -47,10 +40,7 @@ pub fn train(args: &TrainArgs, table: toml::Table) -> Result<()> {
             out.join("truth.h5").display()
         );
     }
-    let summary =
-        serde_json::to_string_pretty(s).map_err(|e| CliError::Input(format!("summary: {e}")))?;
-    write_file(&out.join("summary.json"), summary.as_bytes())?;
-    loss_plot(&out)?;
+    write_summary(&out, s)?;
     samples_plot(&out.join("samples.png"), &run)?;
     eprintln!(
         "{} steps ({} loss) in {:.1} s ({:.1} ms/step): held-out relative L2 {:.4} (initial {:.4}; \
@@ -68,12 +58,7 @@ pub fn train(args: &TrainArgs, table: toml::Table) -> Result<()> {
         s.peak_rss_mib.unwrap_or(f64::NAN),
         out.display()
     );
-    if s.outcome == Outcome::Stopped {
-        eprintln!(
-            "stopped early; continue with --resume --out {}",
-            out.display()
-        );
-    }
+    note_if_stopped(s.outcome, &out);
     Ok(())
 }
 
