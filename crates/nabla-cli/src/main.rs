@@ -8,6 +8,7 @@ mod dcdm;
 mod error;
 mod eval;
 mod inspect;
+mod inverse;
 mod operator;
 mod outputs;
 mod plot;

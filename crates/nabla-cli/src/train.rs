@@ -35,8 +35,9 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         "operator" => crate::operator::train(args, table),
         "wosno" => crate::wosno::train(args, table),
         "dcdm" => crate::dcdm::train(args, table),
+        "inverse" => crate::inverse::train(args, table),
         other => Err(CliError::Input(format!(
-            "config {}: task: '{other}' is not a task nabla can train (expected \"pinn\", \"operator\", \"wosno\" or \"dcdm\")",
+            "config {}: task: '{other}' is not a task nabla can train (expected \"pinn\", \"operator\", \"wosno\", \"dcdm\" or \"inverse\")",
             args.config.display()
         ))),
     }
@@ -164,7 +165,13 @@ pub(crate) fn loss_plot(dir: &Path) -> Result<()> {
     let header: Vec<&str> = lines.next().unwrap_or("").split(',').collect();
     let col = |name: &str| header.iter().position(|h| *h == name);
     let mut series: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
-    for name in ["loss", "rel_l2", "test_rel_l2", "val_loss"] {
+    for name in [
+        "loss",
+        "rel_l2",
+        "test_rel_l2",
+        "val_loss",
+        "validation_rel_error",
+    ] {
         if let (Some(s), Some(c)) = (col("step"), col(name)) {
             let pts: Vec<(f64, f64)> = text
                 .lines()

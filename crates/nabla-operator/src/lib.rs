@@ -11,6 +11,8 @@
 //! - [`train_operator`]: minibatch training through `nabla_nn::train` (checkpoints, resume,
 //!   Ctrl-C, NaN guard) on the relative L2 loss, and the summary with `train_rel_l2` and
 //!   `test_rel_l2`.
+//! - [`inverse`]: PDE parameter estimation (reaction–diffusion, KdV) with test-time tuning
+//!   on the PDE residual.
 //! - [`wosno`]: WoS-NO — an FNO for the star-domain Poisson family trained on fresh
 //!   Walk-on-Spheres estimates every step (no data set), or physics-informed for comparison.
 
@@ -18,6 +20,7 @@
 
 pub mod config;
 pub mod dataset;
+pub mod inverse;
 pub mod model;
 pub mod objective;
 pub mod run;

@@ -1,6 +1,6 @@
 //! A whole supervised operator run: load data, normalise, train, measure.
 
-use crate::config::{ModelConfig, OperatorConfig};
+use crate::config::{ModelConfig, OperatorConfig, OperatorTrainConfig};
 use crate::dataset::{self, mean_std, Samples};
 use crate::model::{Normalizer, OperatorModel};
 use crate::objective::{mean_relative_l2, SupervisedObjective};
@@ -61,8 +61,12 @@ pub struct OperatorRun {
 
 /// The optimisation settings of a config as a `nabla_nn::TrainConfig` (epochs → steps).
 pub fn train_config(config: &OperatorConfig) -> TrainConfig {
-    let t = &config.train;
-    let spe = config.steps_per_epoch();
+    train_config_for(&config.train, config.steps_per_epoch())
+}
+
+/// The optimisation settings of a `[train]` section as a `nabla_nn::TrainConfig`, with `spe`
+/// optimizer steps per epoch (epoch counts and step schedules become step counts).
+pub fn train_config_for(t: &OperatorTrainConfig, spe: usize) -> TrainConfig {
     let schedule = match t.schedule.clone() {
         LrSchedule::Step { every, gamma } => LrSchedule::Step {
             every: every * spe,
