@@ -46,6 +46,15 @@ pub(crate) fn to_nn(e: crate::OperatorError) -> nabla_nn::NnError {
     }
 }
 
+/// The order in which epoch `epoch` visits `n` samples: a permutation seeded by (seed, epoch),
+/// so a resumed run draws the same batches without saved state.
+pub fn epoch_permutation(seed: u64, epoch: usize, n: usize) -> Vec<usize> {
+    let mut perm: Vec<usize> = (0..n).collect();
+    let mut rng = Pcg64::seed_from_u64(seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    perm.shuffle(&mut rng);
+    perm
+}
+
 /// Minibatch relative-L2 training on fixed tensors. Step `s` uses batch `s mod E` of epoch
 /// `⌊s / E⌋` (E batches per epoch) of a permutation seeded by (seed, epoch) — a function of
 /// the step alone, so a resumed run draws the same batches without saved state.
@@ -91,12 +100,11 @@ impl SupervisedObjective {
 
     fn permutation(&mut self, epoch: usize) -> &[u32] {
         if self.cached.as_ref().map(|c| c.0) != Some(epoch) {
-            let n = self.train_x.dims()[0] as u32;
-            let mut perm: Vec<u32> = (0..n).collect();
-            let mut rng = Pcg64::seed_from_u64(
-                self.seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
-            );
-            perm.shuffle(&mut rng);
+            let n = self.train_x.dims()[0];
+            let perm = epoch_permutation(self.seed, epoch, n)
+                .into_iter()
+                .map(|i| i as u32)
+                .collect();
             self.cached = Some((epoch, perm));
         }
         self.cached.as_ref().map(|c| c.1.as_slice()).unwrap_or(&[])

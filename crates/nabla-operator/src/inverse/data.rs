@@ -386,8 +386,8 @@ impl Folder {
                         format!("reaction-diffusion data must be [t, x, y, 2], found {shape:?}"),
                     ));
                 }
-                let dt = time_step(f.t(), &file.path)?;
-                let h = grid_step(f.x(), &file.path)? * config.subsample as f64;
+                let dt = coordinate_step(f.t(), "time", &file.path)?;
+                let h = coordinate_step(f.x(), "x", &file.path)? * config.subsample as f64;
                 for seed in 0..f.seeds().len() {
                     let traj = f.read_trajectory(seed)?;
                     let (frames, dims) = subsample_frames(&traj, &shape[..3], 2, config.subsample);
@@ -404,8 +404,8 @@ impl Folder {
             }
             Physics::Kdv { modes } => {
                 let f = TensorFile::open(&file.path)?;
-                let dt = time_step(f.t(), &file.path)?;
-                let h = grid_step(f.x(), &file.path)? * config.subsample as f64;
+                let dt = coordinate_step(f.t(), "time", &file.path)?;
+                let h = coordinate_step(f.x(), "x", &file.path)? * config.subsample as f64;
                 for k in 0..f.n() {
                     let traj = f.read_frames(k, 0..f.nt())?;
                     let (frames, dims) =
@@ -459,34 +459,19 @@ fn boundary_attribute(file: &ParamFile) -> Result<bool> {
     })
 }
 
-fn time_step(t: &[f32], path: &std::path::Path) -> Result<f64> {
-    let dt = if t.len() >= 2 {
-        (t[1] - t[0]) as f64
+/// The spacing of an increasing coordinate (`what`: "time" or "x"), or an error naming the file.
+fn coordinate_step(values: &[f32], what: &str, path: &std::path::Path) -> Result<f64> {
+    let step = if values.len() >= 2 {
+        (values[1] - values[0]) as f64
     } else {
         0.0
     };
-    if dt > 0.0 && dt.is_finite() {
-        Ok(dt)
+    if step > 0.0 && step.is_finite() {
+        Ok(step)
     } else {
         Err(layout_error(
             path,
-            "the time coordinate needs two increasing values to give the frame spacing".into(),
-        ))
-    }
-}
-
-fn grid_step(x: &[f32], path: &std::path::Path) -> Result<f64> {
-    let h = if x.len() >= 2 {
-        (x[1] - x[0]) as f64
-    } else {
-        0.0
-    };
-    if h > 0.0 && h.is_finite() {
-        Ok(h)
-    } else {
-        Err(layout_error(
-            path,
-            "the x coordinate needs two increasing values to give the grid spacing".into(),
+            format!("the {what} coordinate needs two increasing values to give its spacing"),
         ))
     }
 }

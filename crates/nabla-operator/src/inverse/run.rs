@@ -5,15 +5,13 @@
 use super::config::InverseConfig;
 use super::data::{least_squares, Folder, Physics, Term, WindowPick, Windows};
 use super::model::{EncoderStats, ParamEncoder};
+use crate::objective::epoch_permutation;
 use crate::run::train_config_for;
 use crate::{OperatorError, Result};
 use candle_core::{DType, Tensor};
 use nabla_data::inverse::Split;
 use nabla_nn::optim::{Adam, AdamConfig};
 use nabla_nn::{train, Model, Objective, Outcome, RunOptions, StepContext};
-use rand::seq::SliceRandom;
-use rand::SeedableRng;
-use rand_pcg::Pcg64;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -229,12 +227,7 @@ impl Objective<ParamEncoder> for EstimationObjective {
         let e = self.steps_per_epoch();
         let (epoch, b) = (ctx.step / e, ctx.step % e);
         if self.cached.as_ref().map(|c| c.0) != Some(epoch) {
-            let mut perm: Vec<usize> = (0..self.train.len()).collect();
-            let mut rng = Pcg64::seed_from_u64(
-                self.seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
-            );
-            perm.shuffle(&mut rng);
-            self.cached = Some((epoch, perm));
+            self.cached = Some((epoch, epoch_permutation(self.seed, epoch, self.train.len())));
         }
         let perm = &self
             .cached
