@@ -56,18 +56,6 @@ enum Command {
     Inspect(Box<inspect::InspectArgs>),
 }
 
-/// candle runs elementwise ops on its own pool of pinned, spin-waiting threads beside rayon's
-/// (which our fused ops and the matrix products use). On 2 cores the two pools fight: an FNO
-/// Darcy epoch took 2× longer with candle's default than with its elementwise pool off
-/// (measured under load). Unless the user set `CANDLE_NUM_THREADS`, keep candle's elementwise
-/// work on the calling thread; matrix products stay parallel.
-fn single_threaded_candle_elementwise() {
-    if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
-        // Set before any candle call creates its pool, while the process has one thread.
-        std::env::set_var("CANDLE_NUM_THREADS", "1");
-    }
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -75,14 +63,14 @@ fn main() -> ExitCode {
         Command::Sequence(args) => sequence::run(&args),
         Command::Wos(args) => wos::run(&args),
         Command::Train(args) => {
+            // candle's elementwise pool keeps its default (all cores): on an idle 2-core
+            // machine an FNO Darcy epoch is 1.25× faster with it than with
+            // CANDLE_NUM_THREADS=1; on a machine shared with other jobs, setting
+            // CANDLE_NUM_THREADS=1 avoids its spin-waiting threads fighting rayon's.
             nabla_nn::tune_allocator();
-            single_threaded_candle_elementwise();
             train::run(&args)
         }
-        Command::Eval(args) => {
-            single_threaded_candle_elementwise();
-            eval::run(&args)
-        }
+        Command::Eval(args) => eval::run(&args),
         Command::Datagen(args) => datagen::run(&args),
         Command::Inspect(args) => inspect::run(&args),
     };

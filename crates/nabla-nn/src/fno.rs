@@ -388,15 +388,10 @@ impl Fno {
         )?)
     }
 
-    /// `mat [P, Q]` times every trailing `[Q, R]` matrix of `x [B.., Q, R]`: `[B.., P, R]`
-    /// (the matrix is broadcast with zero strides, not copied).
+    /// `mat [P, Q]` (a constant DFT matrix) times every trailing `[Q, R]` matrix of
+    /// `x [B.., Q, R]`: `[B.., P, R]`, as one op whose backward skips the matrix.
     fn left_mul(mat: &Tensor, x: &Tensor) -> Result<Tensor> {
-        let mut shape = x.dims().to_vec();
-        let r = shape.len();
-        let (p, q) = mat.dims2()?;
-        shape[r - 2] = p;
-        shape[r - 1] = q;
-        Ok(mat.broadcast_as(shape)?.matmul(x)?)
+        Ok(crate::leftmul::const_left_mul(mat, x)?)
     }
 
     /// Mixes channels of the kept modes: `y [B, 2, M, C]` (Re, Im) to `[B, 2, M, C_out]`.

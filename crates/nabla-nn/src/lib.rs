@@ -66,6 +66,7 @@ pub mod fno;
 mod fused;
 pub mod gelu;
 pub mod jet;
+pub mod leftmul;
 pub mod linear;
 pub mod mlp;
 pub mod optim;

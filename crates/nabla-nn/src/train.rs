@@ -175,6 +175,9 @@ pub struct TrainReport {
     pub final_loss: f64,
     /// Training seconds, including those before a resume.
     pub seconds: f64,
+    /// The part of `seconds` spent on metrics rows (the objective's extra metrics, e.g. a
+    /// test-set error) and checkpoint writes, so throughput can be reported without them.
+    pub bookkeeping_seconds: f64,
     /// Why each L-BFGS stage that ended early stopped, as `(stage, reason)`.
     pub lbfgs_stops: Vec<(usize, LbfgsStop)>,
     /// The last checkpoint written, if any.
@@ -202,6 +205,9 @@ struct TrainState {
     format: u32,
     step: usize,
     seconds: f64,
+    /// Of `seconds`, metrics and checkpoints (absent in older checkpoints).
+    #[serde(default)]
+    bookkeeping_seconds: f64,
     last_loss: f64,
     rng: Pcg64,
     num_params: usize,
@@ -288,6 +294,7 @@ struct Run<'a, M: Model + ?Sized> {
     step: usize,
     seconds_before: f64,
     started: Instant,
+    bookkeeping_seconds: f64,
     last_loss: f64,
     opt: Opt,
     lbfgs_stops: Vec<(usize, LbfgsStop)>,
@@ -340,6 +347,7 @@ impl<M: Model + ?Sized> Run<'_, M> {
             format: FORMAT,
             step: self.step,
             seconds: self.seconds(),
+            bookkeeping_seconds: self.bookkeeping_seconds,
             last_loss: self.last_loss,
             rng: self.rng.clone(),
             num_params: params.num_trainable(),
@@ -439,6 +447,7 @@ impl<M: Model + ?Sized> Run<'_, M> {
         };
         self.step = state.step;
         self.seconds_before = state.seconds;
+        self.bookkeeping_seconds = state.bookkeeping_seconds;
         self.last_loss = state.last_loss;
         self.rng = state.rng;
         self.lbfgs_stops = state.lbfgs_stops;
@@ -566,6 +575,7 @@ where
         step: 0,
         seconds_before: 0.0,
         started: Instant::now(),
+        bookkeeping_seconds: 0.0,
         last_loss: f64::NAN,
         opt: Opt::None,
         lbfgs_stops: Vec::new(),
@@ -722,12 +732,14 @@ where
         losses.push((step, loss));
         bar.set_position(run.step as u64);
         bar.set_message(format!("{loss:.3e}"));
+        let t0 = Instant::now();
         if run.step.is_multiple_of(config.log_every) || run.step == total {
             run.log_metrics(objective, si, lr, loss)?;
         }
         if config.checkpoint_every > 0 && run.step.is_multiple_of(config.checkpoint_every) {
             run.save_checkpoint(objective.state()?)?;
         }
+        run.bookkeeping_seconds += t0.elapsed().as_secs_f64();
     }
     run.save_checkpoint(objective.state()?)?;
     bar.finish_and_clear();
@@ -736,6 +748,7 @@ where
         steps: run.step,
         final_loss: run.last_loss,
         seconds: run.seconds(),
+        bookkeeping_seconds: run.bookkeeping_seconds,
         lbfgs_stops: run.lbfgs_stops.clone(),
         checkpoint: run.checkpoint.clone(),
         losses,

@@ -29,8 +29,11 @@ pub struct OperatorSummary {
     pub epochs: f64,
     /// Optimizer steps (minibatches).
     pub iterations: usize,
-    /// Training wall time in seconds (including time before a resume; excludes evaluation).
+    /// Training wall time in seconds (including time before a resume; excludes the periodic
+    /// test-set evaluation and checkpoint writes, reported in `bookkeeping_seconds`).
     pub seconds: f64,
+    /// Seconds spent on the periodic test-set evaluation and checkpoint writes.
+    pub bookkeeping_seconds: f64,
     /// Mean training seconds per epoch.
     pub seconds_per_epoch: f64,
     /// Training throughput: samples per second through forward + backward + update.
@@ -139,6 +142,7 @@ pub fn train_operator(config: &OperatorConfig, options: &RunOptions) -> Result<O
     let test_prediction = model.predict(&test_set.input, test_set.n, &test_set.dims, eval_batch)?;
     let spe = config.steps_per_epoch();
     let epochs = report.steps as f64 / spe as f64;
+    let train_seconds = report.seconds - report.bookkeeping_seconds;
     let summary = OperatorSummary {
         model: match config.model {
             ModelConfig::Fno { .. } => "fno".into(),
@@ -151,9 +155,10 @@ pub fn train_operator(config: &OperatorConfig, options: &RunOptions) -> Result<O
         resolution: data.dims.clone(),
         epochs,
         iterations: report.steps,
-        seconds: report.seconds,
-        seconds_per_epoch: report.seconds / epochs.max(1e-12),
-        samples_per_second: epochs * train_set.n as f64 / report.seconds.max(1e-12),
+        seconds: train_seconds,
+        bookkeeping_seconds: report.bookkeeping_seconds,
+        seconds_per_epoch: train_seconds / epochs.max(1e-12),
+        samples_per_second: epochs * train_set.n as f64 / train_seconds.max(1e-12),
         parameters: model.params().num_trainable(),
         final_loss: report.final_loss,
         outcome: report.outcome,
