@@ -42,8 +42,10 @@ enum Command {
     /// opposite sign of `poisson`), u = g on ∂Ω, at points, with standard errors.
     Wos(Box<wos::WosArgs>),
     /// Train a model from a config file into a run directory; --resume continues it. PINNs
-    /// (task = "pinn": Poisson, Helmholtz, heat, Burgers, high-dimensional Poisson with SDGD)
-    /// and neural operators (task = "operator": FNO, DeepONet on HDF5 data).
+    /// (task = "pinn": Poisson, Helmholtz, heat, Burgers, high-dimensional Poisson with SDGD),
+    /// neural operators (task = "operator": FNO, DeepONet on HDF5 data; task = "wosno": FNO on
+    /// Walk-on-Spheres estimates), DCDM (task = "dcdm") and PDE parameter estimation
+    /// (task = "inverse": encoder + test-time tuning on a PDEInvBench folder).
     Train(Box<train::TrainArgs>),
     /// Evaluate a trained run: a PINN at the points of a CSV file (--points), an operator on
     /// the inputs of an HDF5 file (--input).
