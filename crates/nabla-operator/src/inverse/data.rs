@@ -63,11 +63,6 @@ impl Physics {
         }
     }
 
-    /// Derivative channels appended when `data.derivatives` is on.
-    pub fn derivative_channels(&self) -> usize {
-        4
-    }
-
     /// The residual's terms c_1(φ), c_2(φ), … (c_0 = 1).
     pub fn terms(&self) -> Vec<Term> {
         match self {

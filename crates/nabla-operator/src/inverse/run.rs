@@ -229,11 +229,7 @@ impl Objective<ParamEncoder> for EstimationObjective {
         if self.cached.as_ref().map(|c| c.0) != Some(epoch) {
             self.cached = Some((epoch, epoch_permutation(self.seed, epoch, self.train.len())));
         }
-        let perm = &self
-            .cached
-            .as_ref()
-            .map(|c| c.1.clone())
-            .unwrap_or_default();
+        let perm: &[usize] = self.cached.as_ref().map_or(&[], |c| &c.1);
         let n = self.train.len();
         let idx = &perm[b * self.batch_size..((b + 1) * self.batch_size).min(n)];
         let m = self.train.param_count;
@@ -265,39 +261,50 @@ fn to_nn(e: OperatorError) -> nabla_nn::NnError {
     crate::objective::to_nn(e)
 }
 
-/// The tuning loss of windows `idx` at the model's current weights:
+/// What the tuning loss of one trajectory's windows needs besides the weights, built once
+/// per trajectory: the normalised input and the residual forms divided by their scales.
+struct TuningBatch {
+    x: Tensor,
+    gram: Tensor,
+}
+
+impl TuningBatch {
+    fn new(model: &ParamEncoder, w: &Windows, idx: &[usize], n: usize) -> Result<Self> {
+        let x = model.input(&gather(w, idx), idx.len(), &w.dims)?;
+        let gram: Vec<f64> = idx
+            .iter()
+            .flat_map(|&i| {
+                let r = &w.residuals[i];
+                r.gram.iter().map(move |g| g / r.scale.max(1e-300))
+            })
+            .collect();
+        let gram = Tensor::from_vec(gram, (idx.len(), n, n), model.device())?;
+        Ok(TuningBatch { x, gram })
+    }
+}
+
+/// The tuning loss at the model's current weights:
 /// mean ‖F(φ̂)‖²/scale + α‖θ − θ₀‖²/‖θ₀‖².
 fn tuning_loss(
     model: &ParamEncoder,
-    w: &Windows,
-    idx: &[usize],
+    batch: &TuningBatch,
     terms: &[Term],
     frozen: &[Tensor],
     frozen_norm: f64,
     alpha: f64,
 ) -> Result<Tensor> {
     let dev = model.device().clone();
-    let x = model.input(&gather(w, idx), idx.len(), &w.dims)?;
-    let phi = model.forward(&x)?;
-    let b = idx.len();
+    let phi = model.forward(&batch.x)?;
+    let b = phi.dims()[0];
     let mut cols = vec![Tensor::ones((b, 1), DType::F64, &dev)?];
     for t in terms {
         let p = phi.narrow(1, t.param, 1)?;
         cols.push((p.powf(t.power as f64)? * t.sign)?);
     }
     let c = Tensor::cat(&cols, 1)?;
-    let n = terms.len() + 1;
-    let gram: Vec<f64> = idx
-        .iter()
-        .flat_map(|&i| {
-            let r = &w.residuals[i];
-            r.gram.iter().map(move |g| g / r.scale.max(1e-300))
-        })
-        .collect();
-    let gram = Tensor::from_vec(gram, (b, n, n), &dev)?;
     let quad = c
         .unsqueeze(1)?
-        .matmul(&gram)?
+        .matmul(&batch.gram)?
         .matmul(&c.unsqueeze(2)?)?
         .mean_all()?;
     if alpha == 0.0 {
@@ -371,11 +378,11 @@ fn evaluate_split(
             vars.clone(),
             AdamConfig::new(config.tuning.steps, config.tuning.lr),
         )?;
+        let batch = TuningBatch::new(model, w, &idx, terms.len() + 1)?;
         for _ in 0..config.tuning.steps {
             let loss = tuning_loss(
                 model,
-                w,
-                &idx,
+                &batch,
                 &terms,
                 &frozen,
                 frozen_norm,
