@@ -54,7 +54,7 @@ fn main() -> Result<()> {
     ] {
         let m = Mlp::new(&MlpConfig::new(&widths).seed(1), &dev)?;
         let x = Tensor::rand(-1f32, 1f32, (n, d), &dev)?;
-        let spec = JetSpec::laplacian(d);
+        let spec = JetSpec::laplacian(d).laplacian_only();
         let (t_jet, jet) = time(5, || m.jet(&x, &spec).expect("jet"));
         let (t_jet_bw, _) = time(5, || {
             let j = m.jet(&x, &spec).expect("jet");
@@ -97,7 +97,7 @@ fn main() -> Result<()> {
     let x = Tensor::rand(-1f32, 1f32, (100, d), &dev)?;
     for k in [10usize, 50, 100] {
         let dims: Vec<usize> = (0..k).map(|i| i * (d / k)).collect();
-        let spec = JetSpec::sampled_laplacian(d, &dims);
+        let spec = JetSpec::sampled_laplacian(d, &dims).laplacian_only();
         let (t, _) = time(3, || {
             let j = m.jet(&x, &spec).expect("jet");
             j.lap()

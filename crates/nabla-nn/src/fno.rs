@@ -159,18 +159,6 @@ pub struct SpectralWeights {
     pub imag: Var,
 }
 
-impl SpectralWeights {
-    /// The real `[M, 2C_in, 2C_out]` block `[[R, I], [−I, R]]` so that `[Re x | Im x] · block`
-    /// is `[Re(x w) | Im(x w)]`: one batched product does the complex multiply.
-    fn block(&self) -> Result<Tensor> {
-        let r = self.real.as_tensor();
-        let i = self.imag.as_tensor();
-        let top = Tensor::cat(&[r, i], 2)?;
-        let bottom = Tensor::cat(&[&i.neg()?, r], 2)?;
-        Ok(Tensor::cat(&[top, bottom], 1)?)
-    }
-}
-
 /// A Fourier neural operator in 1-D or 2-D (see the module docs).
 ///
 /// Parameters: `lift.{weight,bias}`, `layers.{l}.spectral.{real,imag}`,
@@ -396,17 +384,11 @@ impl Fno {
 
     /// Mixes channels of the kept modes: `y [B, 2, M, C]` (Re, Im) to `[B, 2, M, C_out]`.
     fn mix(y: &Tensor, weights: &SpectralWeights) -> Result<Tensor> {
-        let (b, _, m, c) = y.dims4()?;
-        let y = y
-            .permute((2, 0, 1, 3))?
-            .contiguous()?
-            .reshape((m, b, 2 * c))?;
-        let out = y.matmul(&weights.block()?)?;
-        let co = out.dims()[2] / 2;
-        Ok(out
-            .reshape((m, b, 2, co))?
-            .permute((1, 2, 0, 3))?
-            .contiguous()?)
+        Ok(crate::spectral_mix::spectral_mix(
+            y,
+            weights.real.as_tensor(),
+            weights.imag.as_tensor(),
+        )?)
     }
 
     /// The spectral convolution K v of one layer on channels-last `v`.
@@ -421,33 +403,54 @@ impl Fno {
                 let g = self.dft.get(DftKind::RealInverse, n, m, dt)?;
                 Self::left_mul(&g, &o.reshape((b, 2 * m, c))?)
             }
-            [b, h, w, c] => {
+            [_, h, w, _] => {
                 let (m1, m2) = (self.config.modes[0], self.config.modes[1]);
-                // Along W (real → one-sided modes): [B, H, 2·m2, C].
                 let f1 = self.dft.get(DftKind::RealForward, w, m2, dt)?;
-                let z = Self::left_mul(&f1, v)?;
-                // Along H (complex, two-sided): needs [B, 2·H, m2·C] with Re/Im outermost.
-                let z = z
-                    .reshape((b, h, 2, m2 * c))?
-                    .transpose(1, 2)?
-                    .contiguous()?
-                    .reshape((b, 2 * h, m2 * c))?;
                 let f2 = self.dft.get(DftKind::ComplexForward, h, m1, dt)?;
-                let y = Self::left_mul(&f2, &z)?.reshape((b, 2, 2 * m1 * m2, c))?;
-                let o = Self::mix(&y, weights)?;
-                let co = o.dims()[3];
                 let g2 = self.dft.get(DftKind::ComplexInverse, h, m1, dt)?;
-                let z = Self::left_mul(&g2, &o.reshape((b, 4 * m1, m2 * co))?)?;
-                let z = z
-                    .reshape((b, 2, h, m2 * co))?
-                    .transpose(1, 2)?
-                    .contiguous()?
-                    .reshape((b, h, 2 * m2, co))?;
                 let g1 = self.dft.get(DftKind::RealInverse, w, m2, dt)?;
-                Self::left_mul(&g1, &z)
+                let fused = crate::spectral_conv::spectral_conv2d(
+                    v,
+                    weights.real.as_tensor(),
+                    weights.imag.as_tensor(),
+                    [&f1, &f2, &g2, &g1],
+                )?;
+                match fused {
+                    Some(out) => Ok(out),
+                    None => Self::spectral_conv2d_ops(v, weights, [&f1, &f2, &g2, &g1], (m1, m2)),
+                }
             }
             _ => Err(NnError::invalid("FNO hidden state", "unexpected rank")),
         }
+    }
+
+    /// The 2-D spectral convolution op by op (devices other than the CPU; the reference the
+    /// fused CPU op is tested against): the same products in the same order.
+    fn spectral_conv2d_ops(
+        v: &Tensor,
+        weights: &SpectralWeights,
+        [f1, f2, g2, g1]: [&Tensor; 4],
+        (m1, m2): (usize, usize),
+    ) -> Result<Tensor> {
+        let (b, h, _, c) = v.dims4()?;
+        // Along W (real → one-sided modes): [B, H, 2·m2, C].
+        let z = Self::left_mul(f1, v)?;
+        // Along H (complex, two-sided): needs [B, 2·H, m2·C] with Re/Im outermost.
+        let z = z
+            .reshape((b, h, 2, m2 * c))?
+            .transpose(1, 2)?
+            .contiguous()?
+            .reshape((b, 2 * h, m2 * c))?;
+        let y = Self::left_mul(f2, &z)?.reshape((b, 2, 2 * m1 * m2, c))?;
+        let o = Self::mix(&y, weights)?;
+        let co = o.dims()[3];
+        let z = Self::left_mul(g2, &o.reshape((b, 4 * m1, m2 * co))?)?;
+        let z = z
+            .reshape((b, 2, h, m2 * co))?
+            .transpose(1, 2)?
+            .contiguous()?
+            .reshape((b, h, 2 * m2, co))?;
+        Self::left_mul(g1, &z)
     }
 
     /// The operator applied to `a`: `[B, N, C_in]` (1-D) or `[B, H, W, C_in]` (2-D) on a grid
@@ -516,6 +519,73 @@ mod tests {
                 .map(|(_, v)| v.elem_count())
                 .sum();
             assert_eq!(n, config.parameter_count());
+        }
+    }
+
+    /// The fused CPU spectral convolution equals the op-by-op chain, values and gradients
+    /// (v, R, I), on a non-square grid with different mode counts per axis.
+    #[test]
+    fn fused_spectral_conv_matches_the_op_chain() {
+        let dev = Device::Cpu;
+        let (b, h, w, c, co, m1, m2) = (3, 10, 14, 4, 5, 3, 4);
+        let m = 2 * m1 * m2;
+        let var = |shape: &[usize]| {
+            Var::from_tensor(&Tensor::randn(0f64, 1.0, shape, &dev).unwrap()).unwrap()
+        };
+        let (v, r, i) = (var(&[b, h, w, c]), var(&[m, c, co]), var(&[m, c, co]));
+        let weights = SpectralWeights {
+            real: r.clone(),
+            imag: i.clone(),
+        };
+        let cache = DftCache::new(&dev);
+        let get = |k, n, mm| cache.get(k, n, mm, DType::F64).unwrap();
+        let f1 = get(DftKind::RealForward, w, m2);
+        let f2 = get(DftKind::ComplexForward, h, m1);
+        let g2 = get(DftKind::ComplexInverse, h, m1);
+        let g1 = get(DftKind::RealInverse, w, m2);
+        let mats = [&f1, &f2, &g2, &g1];
+        let fused = crate::spectral_conv::spectral_conv2d(
+            v.as_tensor(),
+            r.as_tensor(),
+            i.as_tensor(),
+            mats,
+        )
+        .unwrap()
+        .expect("CPU f64 is fused");
+        let ops = Fno::spectral_conv2d_ops(v.as_tensor(), &weights, mats, (m1, m2)).unwrap();
+        assert_eq!(fused.dims(), &[b, h, w, co]);
+        let diff = |a: &Tensor, e: &Tensor| {
+            let d: f64 = (a - e)
+                .unwrap()
+                .abs()
+                .unwrap()
+                .max_all()
+                .unwrap()
+                .to_scalar()
+                .unwrap();
+            let s: f64 = e.abs().unwrap().max_all().unwrap().to_scalar().unwrap();
+            d / s
+        };
+        assert!(diff(&fused, &ops) < 1e-12);
+        let probe = Tensor::randn(0f64, 1.0, (b, h, w, co), &dev).unwrap();
+        let gf = (fused * &probe)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        let go = (ops * &probe)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        for (name, x) in [("v", &v), ("R", &r), ("I", &i)] {
+            let e = diff(
+                gf.get(x.as_tensor()).unwrap(),
+                go.get(x.as_tensor()).unwrap(),
+            );
+            assert!(e < 1e-11, "∂{name}: {e:e}");
         }
     }
 

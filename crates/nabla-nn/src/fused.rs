@@ -13,13 +13,16 @@
 //! the second derivatives ∂ⱼ²h. An affine layer maps every row through W (the bias only the
 //! value rows); an activation mixes the rows of a point:
 //! a = σ(z), ∂a = σ'(z)∂z, ∂²a = σ''(z)(∂z)² + σ'(z)∂²z.
+//! With `sum_second` (a Laplacian is all the caller needs) one row carries Σⱼ<ₖ ∂ⱼ²h instead
+//! (`B = 1 + K + 1`): Σ∂²a = σ''(z)Σⱼ(∂ⱼz)² + σ'(z)Σ∂²z is exact, and at d = 2 that is 4 rows
+//! per point instead of 5 (d = 10: 12 instead of 21).
 //!
 //! Backward (adjoints ā, ∂̄a, ∂̄²a of one unit at one point):
 //! z̄ = ā σ' + Σⱼ ∂̄ⱼa σ'' ∂ⱼz + Σⱼ<ₖ ∂̄²ⱼa (σ''' (∂ⱼz)² + σ'' ∂ⱼ²z),
 //! ∂̄ⱼz = ∂̄ⱼa σ' + [j < k] 2 ∂̄²ⱼa σ'' ∂ⱼz,  ∂̄²ⱼz = ∂̄²ⱼa σ';
 //! then W̄ = Z̄ᵀH, b̄ = Σ over value rows of Z̄, H̄ = Z̄W.
 
-use crate::Activation;
+use crate::{scratch, Activation};
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, DType, Layout, Shape, Tensor, WithDType};
 use rayon::prelude::*;
@@ -28,6 +31,7 @@ use std::sync::Mutex;
 /// Floating-point types the fused jet runs in.
 pub(crate) trait Real:
     WithDType
+    + crate::scratch::Pooled
     + Copy
     + Send
     + Sync
@@ -41,12 +45,48 @@ pub(crate) trait Real:
     fn tanh(self) -> Self;
     fn sin(self) -> Self;
     fn cos(self) -> Self;
-    /// C ← αAB + βC for an m×k A and k×n B with arbitrary row/column strides.
+    /// C ← AB + βC for an m×k A and k×n B with arbitrary row/column strides (with β = 0, C
+    /// is only written).
     #[allow(clippy::too_many_arguments)]
     unsafe fn gemm(
         m: usize,
         k: usize,
         n: usize,
+        a: *const Self,
+        rsa: isize,
+        csa: isize,
+        b: *const Self,
+        rsb: isize,
+        csb: isize,
+        beta: Self,
+        c: *mut Self,
+        rsc: isize,
+        csc: isize,
+    ) {
+        Self::gemm_alpha(
+            m,
+            k,
+            n,
+            Self::lit(1.0),
+            a,
+            rsa,
+            csa,
+            b,
+            rsb,
+            csb,
+            beta,
+            c,
+            rsc,
+            csc,
+        )
+    }
+    /// C ← αAB + βC, as [`Real::gemm`].
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn gemm_alpha(
+        m: usize,
+        k: usize,
+        n: usize,
+        alpha: Self,
         a: *const Self,
         rsa: isize,
         csa: isize,
@@ -77,10 +117,11 @@ macro_rules! real_impl {
             fn cos(self) -> Self {
                 <$t>::cos(self)
             }
-            unsafe fn gemm(
+            unsafe fn gemm_alpha(
                 m: usize,
                 k: usize,
                 n: usize,
+                alpha: Self,
                 a: *const Self,
                 rsa: isize,
                 csa: isize,
@@ -92,7 +133,7 @@ macro_rules! real_impl {
                 rsc: isize,
                 csc: isize,
             ) {
-                $gemm(m, k, n, 1.0, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc)
+                $gemm(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc)
             }
             fn storage(v: Vec<Self>) -> CpuStorage {
                 CpuStorage::$variant(v)
@@ -151,10 +192,53 @@ pub(crate) fn par_gemm<T: Real>(
     c: &mut [T],
     rsc: usize,
 ) {
+    let c_len = c.len();
+    assert!(
+        m == 0 || (m - 1) * rsc + n <= c_len,
+        "par_gemm: C too small"
+    );
+    // SAFETY: C's rows lie inside the slice (checked above).
+    unsafe {
+        par_gemm_into(
+            m,
+            k,
+            n,
+            a,
+            rsa,
+            csa,
+            b,
+            rsb,
+            csb,
+            c.as_mut_ptr(),
+            c_len,
+            rsc,
+        )
+    }
+}
+
+/// [`par_gemm`] into raw (possibly uninitialised) storage of `c_len` elements: with β = 0 every
+/// element of C's m rows × n columns is written and nothing is read.
+///
+/// # Safety
+/// `c` must be valid for writes of `c_len` elements, with `(m − 1)·rsc + n ≤ c_len`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn par_gemm_into<T: Real>(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[T],
+    rsa: usize,
+    csa: usize,
+    b: &[T],
+    rsb: usize,
+    csb: usize,
+    c: *mut T,
+    c_len: usize,
+    rsc: usize,
+) {
     let tasks = rayon::current_num_threads().max(1);
     let rows = m.div_ceil(tasks).max(64);
-    let c_ptr = SendPtr(c.as_mut_ptr());
-    let c_len = c.len();
+    let c_ptr = SendPtr(c);
     (0..m.div_ceil(rows)).into_par_iter().for_each(|t| {
         let r0 = t * rows;
         let mm = rows.min(m - r0);
@@ -228,13 +312,22 @@ pub(crate) fn par_gemm_tn<T: Real>(
         .unwrap_or_else(|| vec![T::default(); m * n])
 }
 
-struct SendPtr<T>(*mut T);
+/// `out[c] = Σᵢ a[i·stride + offset + c]` over every block of `stride` elements (one row of
+/// `out.len()` per block), rows in order so the inner loop is contiguous and vectorizes.
+fn sum_rows<T: Real>(a: &[T], stride: usize, offset: usize, out: &mut [T]) {
+    out.fill(T::default());
+    let w = out.len();
+    for blk in a.chunks_exact(stride) {
+        for (o, &v) in out.iter_mut().zip(&blk[offset..offset + w]) {
+            *o += v;
+        }
+    }
+}
+
+pub(crate) struct SendPtr<T>(pub(crate) *mut T);
 // SAFETY: used only to hand disjoint row ranges of one buffer to rayon tasks.
 unsafe impl<T> Sync for SendPtr<T> {}
 unsafe impl<T> Send for SendPtr<T> {}
-
-/// Points per parallel task in the elementwise passes.
-const CHUNK: usize = 64;
 
 /// Whether the fused jet handles this activation.
 pub(crate) fn supports(a: Activation) -> bool {
@@ -253,16 +346,29 @@ pub(crate) struct FusedJet {
     pub k: usize,
     /// For each requested first derivative, its index in `dirs`.
     pub first_pos: Vec<usize>,
+    /// Carry one row Σⱼ<ₖ ∂ⱼ²h instead of the k pure second derivatives (enough for a
+    /// Laplacian: the activation rule needs only Σⱼ(∂ⱼz)², so the sum propagates exactly).
+    pub sum_second: bool,
 }
 
 impl FusedJet {
-    fn rows_per_point(&self) -> usize {
-        1 + self.dirs.len() + self.k
+    /// Second-order rows per point: k, or one (their sum) with `sum_second`.
+    fn second_rows(&self) -> usize {
+        if self.sum_second {
+            usize::from(self.k > 0)
+        } else {
+            self.k
+        }
     }
 
-    /// Columns of the packed output: u, the requested first derivatives, the second ones.
+    fn rows_per_point(&self) -> usize {
+        1 + self.dirs.len() + self.second_rows()
+    }
+
+    /// Columns of the packed output: u, the requested first derivatives, the second ones (or
+    /// their sum).
     pub fn out_cols(&self) -> usize {
-        1 + self.first_pos.len() + self.k
+        1 + self.first_pos.len() + self.second_rows()
     }
 
     /// Offsets of W and b of each layer in the flat parameter vector.
@@ -294,9 +400,12 @@ impl FusedJet {
         let d = self.widths[0];
         // Layer 0: value rows from x, direction rows are columns of W₀, second rows zero.
         let w0 = self.widths[1];
-        let mut z = vec![T::default(); n * b * w0];
+        // Every row is written: values by the product, directions and (zero) second-order
+        // rows by the pass after it.
+        let mut z = scratch::take(n * b * w0);
         let (wo, bo) = offs[0];
         par_gemm(n, d, w0, x, d, 1, &theta[wo..], 1, d, &mut z, b * w0);
+        let first_rows = 1 + self.dirs.len();
         z.par_chunks_mut(b * w0).for_each(|blk| {
             for o in 0..w0 {
                 blk[o] += theta[bo + o];
@@ -304,41 +413,54 @@ impl FusedJet {
                     blk[(1 + j) * w0 + o] = theta[wo + o * d + dim];
                 }
             }
+            blk[first_rows * w0..].fill(T::default());
         });
         let mut hs = Vec::with_capacity(layers);
         let mut zs = Vec::with_capacity(layers);
+        // Points per parallel task: each task runs the activation, the product and the bias
+        // for its own rows, so a layer is one parallel region (fewer thread wake-ups).
+        let per = n.div_ceil(rayon::current_num_threads().max(1)).max(16);
         #[allow(clippy::needless_range_loop)] // l indexes widths, offsets and the cache alike
         for l in 1..layers {
             let wi = self.widths[l];
             let wo_ = self.widths[l + 1];
-            let mut h = vec![T::default(); n * b * wi];
-            h.par_chunks_mut(b * wi)
-                .zip(z.par_chunks(b * wi))
-                .with_min_len(CHUNK)
-                .for_each_init(
-                    || vec![T::default(); 3 * wi],
-                    |buf, (hb, zb)| self.act_forward(hb, zb, wi, kk, buf),
-                );
             let (wofs, bofs) = offs[l];
-            let mut znext = vec![T::default(); n * b * wo_];
-            par_gemm(
-                n * b,
-                wi,
-                wo_,
-                &h,
-                wi,
-                1,
-                &theta[wofs..],
-                1,
-                wi,
-                &mut znext,
-                wo_,
-            );
-            znext.par_chunks_mut(b * wo_).for_each(|blk| {
-                for o in 0..wo_ {
-                    blk[o] += theta[bofs + o];
-                }
-            });
+            // Every row of h and znext is written below (β = 0 products do not read C).
+            let mut h = scratch::take(n * b * wi);
+            let mut znext = scratch::take(n * b * wo_);
+            h.par_chunks_mut(per * b * wi)
+                .zip(znext.par_chunks_mut(per * b * wo_))
+                .zip(z.par_chunks(per * b * wi))
+                .for_each(|((hc, zn), zc)| {
+                    let mut buf = vec![T::default(); 4 * wi];
+                    for (hb, zb) in hc.chunks_mut(b * wi).zip(zc.chunks(b * wi)) {
+                        self.act_forward(hb, zb, wi, kk, &mut buf);
+                    }
+                    let rows = hc.len() / wi;
+                    // SAFETY: hc is rows×wi, zn rows×wo_, W (at wofs) wo_×wi row-major.
+                    unsafe {
+                        T::gemm(
+                            rows,
+                            wi,
+                            wo_,
+                            hc.as_ptr(),
+                            wi as isize,
+                            1,
+                            theta[wofs..].as_ptr(),
+                            1,
+                            wi as isize,
+                            T::lit(0.0),
+                            zn.as_mut_ptr(),
+                            wo_ as isize,
+                            1,
+                        );
+                    }
+                    for blk in zn.chunks_mut(b * wo_) {
+                        for o in 0..wo_ {
+                            blk[o] += theta[bofs + o];
+                        }
+                    }
+                });
             zs.push(std::mem::replace(&mut z, znext));
             hs.push(h);
         }
@@ -353,10 +475,11 @@ impl FusedJet {
                 for (c, &p) in self.first_pos.iter().enumerate() {
                     o[1 + c] = zb[1 + p];
                 }
-                for s in 0..self.k {
+                for s in 0..self.second_rows() {
                     o[1 + f + s] = zb[1 + kk + s];
                 }
             });
+        scratch::give(z);
         (out, Cache { hs, zs })
     }
 
@@ -392,12 +515,13 @@ impl FusedJet {
     }
 
     /// One point's block through the activation (units innermost, so the loops vectorize);
-    /// `buf` is scratch of `3w`.
+    /// `buf` is scratch of `4w`.
     #[inline]
     fn act_forward<T: Real>(&self, h: &mut [T], z: &[T], w: usize, kk: usize, buf: &mut [T]) {
         let (h0, hr) = h.split_at_mut(w);
         self.act_row(&z[..w], h0, buf, w);
-        let (s1, rest) = buf.split_at(w);
+        let (s, acc) = buf.split_at_mut(3 * w);
+        let (s1, rest) = s.split_at(w);
         let s2 = &rest[..w];
         for j in 0..kk {
             let dz = &z[(1 + j) * w..(2 + j) * w];
@@ -405,6 +529,19 @@ impl FusedJet {
             for c in 0..w {
                 hj[c] = s1[c] * dz[c];
             }
+        }
+        if self.sum_second {
+            if self.k == 0 {
+                return;
+            }
+            let acc = &mut acc[..w];
+            self.sum_sq_dirs(z, w, acc);
+            let d2z = &z[(1 + kk) * w..(2 + kk) * w];
+            let hs = &mut hr[kk * w..(kk + 1) * w];
+            for c in 0..w {
+                hs[c] = s2[c] * acc[c] + s1[c] * d2z[c];
+            }
+            return;
         }
         for j in 0..self.k {
             let dz = &z[(1 + j) * w..(2 + j) * w];
@@ -416,7 +553,7 @@ impl FusedJet {
         }
     }
 
-    /// One point's block of adjoints back through the activation; `buf` is scratch of `3w`.
+    /// One point's block of adjoints back through the activation; `buf` is scratch of `4w`.
     #[inline]
     fn act_backward<T: Real>(
         &self,
@@ -430,6 +567,7 @@ impl FusedJet {
         let two = T::lit(2.0);
         let (z0b, zr) = zbar.split_at_mut(w);
         // z0b receives σ here (unused) and is overwritten just below.
+        let (buf, acc) = buf.split_at_mut(3 * w);
         self.act_row(&z[..w], z0b, buf, w);
         let (s1, rest) = buf.split_at(w);
         let (s2, s3) = rest.split_at(w);
@@ -445,6 +583,27 @@ impl FusedJet {
                 dzb[c] = hb[c] * s1[c];
             }
         }
+        if self.sum_second {
+            if self.k == 0 {
+                return;
+            }
+            let acc = &mut acc[..w];
+            self.sum_sq_dirs(z, w, acc);
+            let hs = &hbar[(1 + kk) * w..(2 + kk) * w];
+            let d2z = &z[(1 + kk) * w..(2 + kk) * w];
+            for c in 0..w {
+                z0b[c] += hs[c] * (s3[c] * acc[c] + s2[c] * d2z[c]);
+                zr[kk * w + c] = hs[c] * s1[c];
+            }
+            for j in 0..self.k {
+                let dz = &z[(1 + j) * w..(2 + j) * w];
+                let dzb = &mut zr[j * w..(j + 1) * w];
+                for c in 0..w {
+                    dzb[c] += two * hs[c] * s2[c] * dz[c];
+                }
+            }
+            return;
+        }
         for j in 0..self.k {
             let h2 = &hbar[(1 + kk + j) * w..(2 + kk + j) * w];
             let dz = &z[(1 + j) * w..(2 + j) * w];
@@ -453,6 +612,18 @@ impl FusedJet {
                 z0b[c] += h2[c] * (s3[c] * dz[c] * dz[c] + s2[c] * d2z[c]);
                 zr[j * w + c] += two * h2[c] * s2[c] * dz[c];
                 zr[(kk + j) * w + c] = h2[c] * s1[c];
+            }
+        }
+    }
+
+    /// Σⱼ<ₖ (∂ⱼz)² of one point's block into `acc` (`w`).
+    #[inline]
+    fn sum_sq_dirs<T: Real>(&self, z: &[T], w: usize, acc: &mut [T]) {
+        acc.fill(T::default());
+        for j in 0..self.k {
+            let dz = &z[(1 + j) * w..(2 + j) * w];
+            for c in 0..w {
+                acc[c] += dz[c] * dz[c];
             }
         }
     }
@@ -481,51 +652,83 @@ impl FusedJet {
                 for (c, &p) in self.first_pos.iter().enumerate() {
                     zb[1 + p] += g[1 + c];
                 }
-                for s in 0..self.k {
+                for s in 0..self.second_rows() {
                     zb[1 + kk + s] = g[1 + f + s];
                 }
             });
+        let per = n.div_ceil(rayon::current_num_threads().max(1)).max(16);
         for l in (1..layers).rev() {
             let wi = self.widths[l];
             let wo = self.widths[l + 1];
             let (wofs, bofs) = offs[l];
             let h = &cache.hs[l - 1];
-            // W̄ = Z̄ᵀ H: [wo, n·B] × [n·B, wi].
-            let gw = par_gemm_tn(wo, n * b, wi, &zbar, wo, h, wi);
-            gtheta[wofs..wofs + wo * wi].copy_from_slice(&gw);
-            for o in 0..wo {
-                let mut s = T::default();
-                for i in 0..n {
-                    s += zbar[i * b * wo + o];
-                }
-                gtheta[bofs + o] = s;
-            }
-            // H̄ = Z̄ W: [n·B, wo] × [wo, wi].
-            let mut hbar = vec![T::default(); n * b * wi];
-            par_gemm(
-                n * b,
-                wo,
-                wi,
-                &zbar,
-                wo,
-                1,
-                &theta[wofs..],
-                wi,
-                1,
-                &mut hbar,
-                wi,
-            );
             let zprev = &cache.zs[l - 1];
-            let mut zb = vec![T::default(); n * b * wi];
-            zb.par_chunks_mut(b * wi)
-                .zip(hbar.par_chunks(b * wi))
-                .zip(zprev.par_chunks(b * wi))
-                .with_min_len(CHUNK)
-                .for_each_init(
-                    || vec![T::default(); 3 * wi],
-                    |buf, ((zbk, hb), zk)| self.act_backward(zbk, hb, zk, wi, kk, buf),
-                );
-            zbar = zb;
+            let w = &theta[wofs..wofs + wo * wi];
+            // One parallel region per layer: each task takes its points' share of
+            // W̄ = Z̄ᵀH and b̄, then H̄ = Z̄W for its rows and the activation's adjoint.
+            let mut zb = scratch::take(n * b * wi);
+            let partial = zb
+                .par_chunks_mut(per * b * wi)
+                .zip(zbar.par_chunks(per * b * wo))
+                .zip(h.par_chunks(per * b * wi))
+                .zip(zprev.par_chunks(per * b * wi))
+                .map(|(((zbc, zbarc), hc), zc)| {
+                    let rows = zbarc.len() / wo;
+                    let mut g = vec![T::default(); wo * wi + wo];
+                    let mut hbar = scratch::take(rows * wi);
+                    // SAFETY: zbarc is rows×wo, hc and hbar rows×wi, W wo×wi, g wo×wi (+wo).
+                    unsafe {
+                        T::gemm(
+                            wo,
+                            rows,
+                            wi,
+                            zbarc.as_ptr(),
+                            1,
+                            wo as isize,
+                            hc.as_ptr(),
+                            wi as isize,
+                            1,
+                            T::lit(0.0),
+                            g.as_mut_ptr(),
+                            wi as isize,
+                            1,
+                        );
+                        T::gemm(
+                            rows,
+                            wo,
+                            wi,
+                            zbarc.as_ptr(),
+                            wo as isize,
+                            1,
+                            w.as_ptr(),
+                            wi as isize,
+                            1,
+                            T::lit(0.0),
+                            hbar.as_mut_ptr(),
+                            wi as isize,
+                            1,
+                        );
+                    }
+                    sum_rows(zbarc, b * wo, 0, &mut g[wo * wi..]);
+                    let mut buf = vec![T::default(); 4 * wi];
+                    for ((zbk, hb), zk) in zbc
+                        .chunks_mut(b * wi)
+                        .zip(hbar.chunks(b * wi))
+                        .zip(zc.chunks(b * wi))
+                    {
+                        self.act_backward(zbk, hb, zk, wi, kk, &mut buf);
+                    }
+                    scratch::give(hbar);
+                    g
+                })
+                .reduce_with(|mut p, q| {
+                    p.iter_mut().zip(&q).for_each(|(a, b)| *a += *b);
+                    p
+                })
+                .unwrap_or_else(|| vec![T::default(); wo * wi + wo]);
+            gtheta[wofs..wofs + wo * wi].copy_from_slice(&partial[..wo * wi]);
+            gtheta[bofs..bofs + wo].copy_from_slice(&partial[wo * wi..]);
+            scratch::give(std::mem::replace(&mut zbar, zb));
         }
         // Layer 0: W̄₀ = Σᵢ z̄ᵢ xᵢᵀ + Σⱼ (Σᵢ ∂̄ⱼzᵢ) e_{dirⱼ}ᵀ; b̄₀ = Σᵢ z̄ᵢ.
         let d = self.widths[0];
@@ -533,29 +736,32 @@ impl FusedJet {
         let (wofs, bofs) = offs[0];
         let gw = par_gemm_tn(w0, n, d, &zbar, b * w0, x, d);
         gtheta[wofs..wofs + w0 * d].copy_from_slice(&gw);
-        for o in 0..w0 {
-            let mut s = T::default();
-            for i in 0..n {
-                s += zbar[i * b * w0 + o];
-            }
-            gtheta[bofs + o] = s;
-            for (j, &dim) in self.dirs.iter().enumerate() {
-                let mut s = T::default();
-                for i in 0..n {
-                    s += zbar[(i * b + 1 + j) * w0 + o];
-                }
-                gtheta[wofs + o * d + dim] += s;
+        sum_rows(&zbar, b * w0, 0, &mut gtheta[bofs..bofs + w0]);
+        let mut s = vec![T::default(); w0];
+        for (j, &dim) in self.dirs.iter().enumerate() {
+            sum_rows(&zbar, b * w0, (1 + j) * w0, &mut s);
+            for (o, &v) in s.iter().enumerate() {
+                gtheta[wofs + o * d + dim] += v;
             }
         }
+        scratch::give(zbar);
         gtheta
     }
 }
 
-struct Cache<T> {
+struct Cache<T: Real> {
     /// Inputs of layers 1.. (activations), `[n·B, wₗ]`.
     hs: Vec<Vec<T>>,
     /// Pre-activations of the hidden layers, `[n·B, wₗ₊₁]`.
     zs: Vec<Vec<T>>,
+}
+
+impl<T: Real> Drop for Cache<T> {
+    fn drop(&mut self) {
+        for v in self.hs.drain(..).chain(self.zs.drain(..)) {
+            scratch::give(v);
+        }
+    }
 }
 
 enum AnyCache {

@@ -46,13 +46,14 @@ impl ConstLeftMul {
         } else {
             (self.cols, 1)
         };
-        let mut y = vec![T::default(); batch * p * r];
-        y.par_chunks_mut(p * r)
-            .zip(x.par_chunks(q * r))
-            .for_each(|(yb, xb)| {
-                // SAFETY: yb is p×r and xb q×r (row-major, contiguous); op(M) is p×q with the
-                // strides above inside m (rows·cols values).
-                unsafe {
+        let len = batch * p * r;
+        // SAFETY: slice b's product (β = 0) writes its p × r block at offset b·p·r; the blocks
+        // tile all `len` elements.
+        unsafe {
+            crate::scratch::written_by(len, |y: *mut T| {
+                let y = crate::fused::SendPtr(y);
+                x.par_chunks(q * r).enumerate().for_each(|(bi, xb)| {
+                    let y = &y;
                     T::gemm(
                         p,
                         q,
@@ -64,13 +65,13 @@ impl ConstLeftMul {
                         r as isize,
                         1,
                         T::lit(0.0),
-                        yb.as_mut_ptr(),
+                        y.0.add(bi * p * r),
                         r as isize,
                         1,
                     )
-                }
-            });
-        y
+                });
+            })
+        }
     }
 }
 

@@ -71,6 +71,9 @@ pub mod linear;
 pub mod mlp;
 pub mod optim;
 pub mod params;
+mod scratch;
+mod spectral_conv;
+pub mod spectral_mix;
 pub mod train;
 pub mod unet;
 

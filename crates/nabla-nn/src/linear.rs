@@ -7,8 +7,9 @@
 //! in place, and the backward one GEMM for ∂x, a K-split parallel GEMM for ∂W and a parallel
 //! column sum for ∂b (`crate::fused::par_gemm{,_tn}`).
 
-use crate::fused::{par_gemm, par_gemm_tn, Real};
-use candle_core::{CpuStorage, CustomOp3, DType, Layout, Shape, Tensor};
+use crate::fused::{par_gemm_into, par_gemm_tn, Real};
+use crate::scratch;
+use candle_core::{CpuStorage, CustomOp3, DType, Layout, Shape, Storage, Tensor};
 use rayon::prelude::*;
 
 fn contiguous<'a, T>(data: &'a [T], layout: &Layout, what: &str) -> candle_core::Result<&'a [T]> {
@@ -23,9 +24,13 @@ fn contiguous<'a, T>(data: &'a [T], layout: &Layout, what: &str) -> candle_core:
 struct Linear;
 
 fn forward<T: Real>(x: &[T], w: &[T], b: &[T], n: usize, cin: usize, cout: usize) -> Vec<T> {
-    let mut y = vec![T::default(); n * cout];
     // Wᵀ (cin × cout) read from W (cout × cin, row-major): row stride 1, column stride cin.
-    par_gemm(n, cin, cout, x, cin, 1, w, 1, cin, &mut y, cout);
+    // SAFETY: the β = 0 product writes all n × cout elements.
+    let mut y = unsafe {
+        scratch::written_by(n * cout, |c| {
+            par_gemm_into(n, cin, cout, x, cin, 1, w, 1, cin, c, n * cout, cout)
+        })
+    };
     y.par_chunks_mut(cout * 256).for_each(|rows| {
         for row in rows.chunks_mut(cout) {
             row.iter_mut().zip(b).for_each(|(v, &bi)| *v += bi);
@@ -106,16 +111,30 @@ impl CustomOp3 for Linear {
         let cin = *x.dims().last().unwrap_or(&0);
         let n = x.elem_count() / cin.max(1);
         let cout = w.dims()[0];
+        // Read the operands in place (no copies of the activations).
+        let (sg, lg) = g.storage_and_layout();
+        let (sx, lx) = x.storage_and_layout();
+        let (sw, lw) = w.storage_and_layout();
+        let (Storage::Cpu(sg), Storage::Cpu(sx), Storage::Cpu(sw)) = (&*sg, &*sx, &*sw) else {
+            return Err(candle_core::Error::Msg(
+                "linear: backward on the CPU only".into(),
+            ));
+        };
+        let dtype_err = || candle_core::Error::Msg("linear: mixed dtypes".into());
         macro_rules! run {
             ($t:ty) => {{
-                let gv: Vec<$t> = g.flatten_all()?.to_vec1()?;
-                let xv: Vec<$t> = x.flatten_all()?.to_vec1()?;
-                let wv: Vec<$t> = w.flatten_all()?.to_vec1()?;
+                let gv: &[$t] = contiguous(<$t>::slice(sg).ok_or_else(dtype_err)?, lg, "grad")?;
+                let xv: &[$t] = contiguous(<$t>::slice(sx).ok_or_else(dtype_err)?, lx, "x")?;
+                let wv: &[$t] = contiguous(<$t>::slice(sw).ok_or_else(dtype_err)?, lw, "W")?;
                 // ∂x = g W  (n × cout · cout × cin).
-                let mut dx = vec![<$t>::default(); n * cin];
-                par_gemm(n, cout, cin, &gv, cout, 1, &wv, cin, 1, &mut dx, cin);
+                // SAFETY: the β = 0 product writes all n × cin elements.
+                let dx = unsafe {
+                    scratch::written_by(n * cin, |c| {
+                        par_gemm_into(n, cout, cin, gv, cout, 1, wv, cin, 1, c, n * cin, cin)
+                    })
+                };
                 // ∂W = gᵀ x  (cout × n · n × cin), split over n.
-                let dw = par_gemm_tn(cout, n, cin, &gv, cout, &xv, cin);
+                let dw = par_gemm_tn(cout, n, cin, gv, cout, xv, cin);
                 // ∂b = column sums of g.
                 let db = gv
                     .par_chunks(cout * 1024)

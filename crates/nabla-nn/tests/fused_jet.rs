@@ -48,7 +48,14 @@ fn check(widths: &[usize], act: Activation, spec: JetSpec) {
     if let (Some(sa), Some(sb)) = (&a.second, &b.second) {
         assert_eq!(sa.dims(), sb.dims());
         assert!(max_rel(sa, sb) < 1e-12);
-        assert!(max_rel(a.laplacian.as_ref().unwrap(), b.laplacian.as_ref().unwrap()) < 1e-12);
+    }
+    assert_eq!(a.laplacian.is_some(), !spec.second.is_empty());
+    if let (Some(la), Some(lb)) = (&a.laplacian, &b.laplacian) {
+        assert_eq!(la.dims(), lb.dims());
+        assert!(max_rel(la, lb) < 1e-12);
+    }
+    if spec.sum_second {
+        assert!(a.second.is_none() && b.second.is_none());
     }
     let ga = loss(&a).backward().unwrap();
     let gb = loss(&b).backward().unwrap();
@@ -74,6 +81,21 @@ fn fused_jet_matches_unfused_values_and_gradients() {
         check(&[4, 7, 7, 1], act, JetSpec::gradient(4));
         check(&[4, 7, 1], act, JetSpec::value(4));
         check(&[3, 1], act, JetSpec::laplacian(3));
+        // One summed second-order row instead of one per dimension.
+        check(&[2, 16, 16, 1], act, JetSpec::laplacian(2).laplacian_only());
+        check(
+            &[3, 8, 12, 9, 1],
+            act,
+            JetSpec::laplacian_over(3, &[0, 1]).laplacian_only(),
+        );
+        check(
+            &[5, 10, 10, 1],
+            act,
+            JetSpec::sampled_laplacian(5, &[4, 0])
+                .with_first(&[2, 4, 0])
+                .laplacian_only(),
+        );
+        check(&[3, 1], act, JetSpec::laplacian(3).laplacian_only());
     }
 }
 

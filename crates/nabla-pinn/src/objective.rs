@@ -43,6 +43,7 @@ struct Derivs {
     u: Tensor,
     first: Vec<usize>,
     grad: Option<Tensor>,
+    /// Σᵢ ∂ᵢ²u over the Laplacian's dimensions, unscaled, `[n, 1]`.
     d2: Option<Tensor>,
     scale: f64,
 }
@@ -276,16 +277,20 @@ impl PinnObjective {
                 first.push(i);
             }
         }
+        // Every residual needs only Σ∂ᵢ²u (scaled below, in Derivs::lap), so the jet carries
+        // the sum, one row instead of one per dimension.
         let spec = JetSpec {
             dim,
             first: first.clone(),
             second: second.to_vec(),
-            laplacian_scale: scale,
-        };
+            laplacian_scale: 1.0,
+            sum_second: false,
+        }
+        .laplacian_only();
         let jet = model.jet(&set.x, &spec)?;
         let n_val = jet.value;
         let n_grad = jet.grad.map(|g| g.squeeze(2)).transpose()?;
-        let n_d2 = jet.second.map(|g| g.squeeze(2)).transpose()?;
+        let n_d2 = jet.laplacian;
         let Some(h) = &set.hard else {
             return Ok(Derivs {
                 u: n_val,
@@ -319,8 +324,9 @@ impl PinnObjective {
                 let d2phi = select(&h.d2phi, second)?;
                 let dphi = select(&h.dphi, second)?;
                 let ng_s = ng.narrow(1, 0, k)?;
+                // Σᵢ ∂ᵢ²(g + φN) = Σᵢ (∂ᵢ²g + N ∂ᵢ²φ + 2 ∂ᵢφ ∂ᵢN) + φ Σᵢ ∂ᵢ²N.
                 let t = ((d2g + d2phi.broadcast_mul(&n_val)?)? + ((dphi * ng_s)? * 2.0)?)?;
-                Some((t + n2.broadcast_mul(&h.phi)?)?)
+                Some((t.sum_keepdim(1)? + n2.broadcast_mul(&h.phi)?)?)
             }
             _ => None,
         };

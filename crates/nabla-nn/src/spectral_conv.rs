@@ -1,0 +1,490 @@
+//! The FNO's whole 2-D spectral convolution as one CPU op: truncated real DFT along W,
+//! complex DFT along H, per-mode channel mixing, and the two inverse transforms.
+//!
+//! Why: built from separate ops (four constant products, two transposing copies, the mixing,
+//! reshapes) every node of the chain costs candle's backward a zero-filled gradient buffer and
+//! an add of its size, on top of its own work — measured at about a fifth of an FNO training
+//! step. Here the transposes are strides of the products, the intermediates live in recycled
+//! scratch buffers, and the backward runs the adjoint chain directly. The only state kept for
+//! the backward is the mixing's input (the truncated spectrum, small).
+//!
+//! Shapes (channels last): v `[B, H, W, C]`; F₁ = real forward along W `[2m₂, W]`;
+//! F₂ = complex forward along H `[4m₁, 2H]` (input rows (Re, Im) × H); G₂ = its inverse
+//! `[2H, 4m₁]`; G₁ = real inverse along W `[W, 2m₂]` (see [`crate::dft`]). The spectrum
+//! `[B, 4m₁, m₂·C]` is the mixing's `[B, 2, M, C]` with M = 2m₁m₂.
+
+use crate::fused::{Real, SendPtr};
+use crate::scratch::{self, written_by};
+use crate::spectral_mix::{slice, SpectralMix};
+use candle_core::{CpuStorage, CustomOp3, DType, Layout, Shape, Storage, Tensor};
+use rayon::prelude::*;
+use std::sync::Mutex;
+
+/// The four constant matrices [F₁, F₂, G₂, G₁] in the working dtype.
+#[derive(Clone)]
+enum Mats {
+    F32([Vec<f32>; 4]),
+    F64([Vec<f64>; 4]),
+}
+
+/// The op; `y` caches the spectrum for the backward.
+struct SpectralConv2d {
+    mats: Mats,
+    /// B, H, W, C, C_out, m₁, m₂.
+    b: usize,
+    h: usize,
+    w: usize,
+    c: usize,
+    co: usize,
+    m1: usize,
+    m2: usize,
+    y: Mutex<Option<CpuStorage>>,
+}
+
+/// The 2-D spectral convolution of `v [B, H, W, C]` with weights `real`, `imag`
+/// (`[2m₁m₂, C, C_out]`) and the DFT matrices `f1 [2m₂, W]`, `f2 [4m₁, 2H]`, `g2 [2H, 4m₁]`,
+/// `g1 [W, 2m₂]`: `[B, H, W, C_out]`. Differentiable in v and the weights (the matrices are
+/// constants). CPU, f32/f64 only: `None` elsewhere, for the caller's op-by-op path.
+pub(crate) fn spectral_conv2d(
+    v: &Tensor,
+    real: &Tensor,
+    imag: &Tensor,
+    [f1, f2, g2, g1]: [&Tensor; 4],
+) -> candle_core::Result<Option<Tensor>> {
+    let dt = v.dtype();
+    if !v.device().is_cpu() || !matches!(dt, DType::F32 | DType::F64) {
+        return Ok(None);
+    }
+    if [real, imag, f1, f2, g2, g1].iter().any(|t| t.dtype() != dt) {
+        return Ok(None);
+    }
+    let (b, h, w, c) = v.dims4()?;
+    let (m, cw, co) = real.dims3()?;
+    let (two_m2, wf) = f1.dims2()?;
+    let (four_m1, two_h) = f2.dims2()?;
+    let (m1, m2) = (four_m1 / 4, two_m2 / 2);
+    let fits = cw == c
+        && imag.dims() == real.dims()
+        && wf == w
+        && two_h == 2 * h
+        && four_m1 % 4 == 0
+        && two_m2 % 2 == 0
+        && m == 2 * m1 * m2
+        && g2.dims() == [2 * h, four_m1]
+        && g1.dims() == [w, two_m2];
+    if !fits {
+        return Err(candle_core::Error::Msg(format!(
+            "spectral_conv2d: v {:?}, weights {:?}, DFT matrices {:?} {:?} {:?} {:?} do not fit",
+            v.dims(),
+            real.dims(),
+            f1.dims(),
+            f2.dims(),
+            g2.dims(),
+            g1.dims()
+        )));
+    }
+    let mats = match dt {
+        DType::F32 => Mats::F32(
+            [f1, f2, g2, g1]
+                .map(|t| t.flatten_all()?.to_vec1())
+                .all_ok()?,
+        ),
+        _ => Mats::F64(
+            [f1, f2, g2, g1]
+                .map(|t| t.flatten_all()?.to_vec1())
+                .all_ok()?,
+        ),
+    };
+    let op = SpectralConv2d {
+        mats,
+        b,
+        h,
+        w,
+        c,
+        co,
+        m1,
+        m2,
+        y: Mutex::new(None),
+    };
+    Ok(Some(v.contiguous()?.apply_op3(
+        &real.contiguous()?,
+        &imag.contiguous()?,
+        op,
+    )?))
+}
+
+/// `[Result<X>; 4]` → `Result<[X; 4]>`.
+trait TryMap<X> {
+    fn all_ok(self) -> candle_core::Result<[X; 4]>;
+}
+
+impl<X> TryMap<X> for [candle_core::Result<X>; 4] {
+    fn all_ok(self) -> candle_core::Result<[X; 4]> {
+        let [a, b, c, d] = self;
+        Ok([a?, b?, c?, d?])
+    }
+}
+
+/// C ← op(A)·B + βC through raw strides (row, column) for each operand.
+///
+/// # Safety
+/// Every strided operand must lie inside its buffer; C must not be touched by anyone else.
+#[allow(clippy::too_many_arguments)]
+unsafe fn mm<T: Real>(
+    rows: usize,
+    inner: usize,
+    cols: usize,
+    a: *const T,
+    (rsa, csa): (usize, usize),
+    b: *const T,
+    rsb: usize,
+    beta: T,
+    c: *mut T,
+    rsc: usize,
+) {
+    T::gemm(
+        rows,
+        inner,
+        cols,
+        a,
+        rsa as isize,
+        csa as isize,
+        b,
+        rsb as isize,
+        1,
+        beta,
+        c,
+        rsc as isize,
+        1,
+    );
+}
+
+impl SpectralConv2d {
+    fn mix(&self) -> SpectralMix {
+        SpectralMix {
+            b: self.b,
+            m: 2 * self.m1 * self.m2,
+            c: self.c,
+            co: self.co,
+        }
+    }
+
+    /// (output, spectrum) for input `v` and weights `wr`, `wi`.
+    fn forward<T: Real>(
+        &self,
+        v: &[T],
+        wr: &[T],
+        wi: &[T],
+        mats: &[Vec<T>; 4],
+    ) -> (Vec<T>, Vec<T>) {
+        let (b, h, w, c, co, m1, m2) = (self.b, self.h, self.w, self.c, self.co, self.m1, self.m2);
+        let [f1, f2, g2, g1] = mats;
+        let zero = T::lit(0.0);
+        // 1. Along W: z1[b, h] = F₁ v[b, h]  ([2m₂, W]·[W, C]).
+        let mut z1 = scratch::take::<T>(b * h * 2 * m2 * c);
+        z1.par_chunks_mut(2 * m2 * c)
+            .zip(v.par_chunks(w * c))
+            .for_each(|(z, vs)| unsafe {
+                // SAFETY: z is 2m₂×C, vs W×C, F₁ 2m₂×W (all row-major).
+                mm(
+                    2 * m2,
+                    w,
+                    c,
+                    f1.as_ptr(),
+                    (w, 1),
+                    vs.as_ptr(),
+                    c,
+                    zero,
+                    z.as_mut_ptr(),
+                    c,
+                )
+            });
+        // 2. Along H: y[b] = Σ_p F₂[:, pH..(p+1)H] · (rows h of part p of z1[b]).
+        let ylen = b * 4 * m1 * m2 * c;
+        // SAFETY: for each b the p = 0 product (β = 0) writes all 4m₁ × m₂C elements.
+        let y = unsafe {
+            written_by(ylen, |yp: *mut T| {
+                let yp = SendPtr(yp);
+                (0..b).into_par_iter().for_each(|bi| {
+                    let yp = &yp;
+                    let yb = yp.0.add(bi * 4 * m1 * m2 * c);
+                    let zb = z1.as_ptr().add(bi * h * 2 * m2 * c);
+                    for p in 0..2 {
+                        let beta = T::lit(p as f64);
+                        let x = zb.add(p * m2 * c);
+                        mm(
+                            4 * m1,
+                            h,
+                            m2 * c,
+                            f2.as_ptr().add(p * h),
+                            (2 * h, 1),
+                            x,
+                            2 * m2 * c,
+                            beta,
+                            yb,
+                            m2 * c,
+                        );
+                    }
+                });
+            })
+        };
+        scratch::give(z1);
+        // 3. Mix the modes' channels: o [B, 2, M, C_out] = [B, 4m₁, m₂·C_out].
+        let mut o = scratch::take::<T>(b * 4 * m1 * m2 * co);
+        // SAFETY: o holds B·2·M·C_out elements.
+        unsafe { self.mix().forward_into(&y, wr, wi, o.as_mut_ptr()) };
+        // 4. Inverse along H, written transposed: z2[b, h, p·m₂C_out..] = G₂[pH.., :] · o[b].
+        let mut z2 = scratch::take::<T>(b * h * 2 * m2 * co);
+        z2.par_chunks_mut(h * 2 * m2 * co)
+            .zip(o.par_chunks(4 * m1 * m2 * co))
+            .for_each(|(zb, ob)| {
+                for p in 0..2 {
+                    // SAFETY: rows h of part p lie inside zb (stride 2m₂C_out, offset p·m₂C_out).
+                    unsafe {
+                        mm(
+                            h,
+                            4 * m1,
+                            m2 * co,
+                            g2.as_ptr().add(p * h * 4 * m1),
+                            (4 * m1, 1),
+                            ob.as_ptr(),
+                            m2 * co,
+                            zero,
+                            zb.as_mut_ptr().add(p * m2 * co),
+                            2 * m2 * co,
+                        )
+                    }
+                }
+            });
+        scratch::give(o);
+        // 5. Inverse along W: out[b, h] = G₁ z2[b, h]  ([W, 2m₂]·[2m₂, C_out]).
+        let olen = b * h * w * co;
+        // SAFETY: the B·H slices' β = 0 products tile all of out.
+        let out = unsafe {
+            written_by(olen, |op: *mut T| {
+                let op = SendPtr(op);
+                z2.par_chunks(2 * m2 * co).enumerate().for_each(|(s, zs)| {
+                    let op = &op;
+                    let dst = op.0.add(s * w * co);
+                    mm(
+                        w,
+                        2 * m2,
+                        co,
+                        g1.as_ptr(),
+                        (2 * m2, 1),
+                        zs.as_ptr(),
+                        co,
+                        zero,
+                        dst,
+                        co,
+                    );
+                });
+            })
+        };
+        scratch::give(z2);
+        (out, y)
+    }
+
+    /// (∂v, ∂R, ∂I) for the output gradient `g`, the cached spectrum `y` and the weights.
+    fn backward<T: Real>(
+        &self,
+        g: &[T],
+        y: &[T],
+        wr: &[T],
+        wi: &[T],
+        mats: &[Vec<T>; 4],
+    ) -> (Vec<T>, Vec<T>, Vec<T>) {
+        let (b, h, w, c, co, m1, m2) = (self.b, self.h, self.w, self.c, self.co, self.m1, self.m2);
+        let [f1, f2, g2, g1] = mats;
+        let zero = T::lit(0.0);
+        // 5'. ∂z2[b, h] = G₁ᵀ g[b, h]  ([2m₂, W]·[W, C_out]).
+        let mut dz2 = scratch::take::<T>(b * h * 2 * m2 * co);
+        dz2.par_chunks_mut(2 * m2 * co)
+            .zip(g.par_chunks(w * co))
+            .for_each(|(d, gs)| unsafe {
+                // SAFETY: d is 2m₂×C_out, gs W×C_out, G₁ᵀ read through strides (1, 2m₂).
+                mm(
+                    2 * m2,
+                    w,
+                    co,
+                    g1.as_ptr(),
+                    (1, 2 * m2),
+                    gs.as_ptr(),
+                    co,
+                    zero,
+                    d.as_mut_ptr(),
+                    co,
+                )
+            });
+        // 4'. ∂o[b] = Σ_p G₂[pH.., :]ᵀ · (rows h of part p of ∂z2[b]).
+        let mut dout = scratch::take::<T>(b * 4 * m1 * m2 * co);
+        dout.par_chunks_mut(4 * m1 * m2 * co)
+            .zip(dz2.par_chunks(h * 2 * m2 * co))
+            .for_each(|(ob, zb)| {
+                for p in 0..2 {
+                    // SAFETY: G₂ᵀ's part p read through strides (1, 4m₁); ob is 4m₁ × m₂C_out.
+                    unsafe {
+                        mm(
+                            4 * m1,
+                            h,
+                            m2 * co,
+                            g2.as_ptr().add(p * h * 4 * m1),
+                            (1, 4 * m1),
+                            zb.as_ptr().add(p * m2 * co),
+                            2 * m2 * co,
+                            T::lit(p as f64),
+                            ob.as_mut_ptr(),
+                            m2 * co,
+                        )
+                    }
+                }
+            });
+        scratch::give(dz2);
+        // 3'. The mixing's adjoints.
+        let mix = self.mix();
+        let mut dy = scratch::take::<T>(b * 4 * m1 * m2 * c);
+        let (wlen, mut di) = (mix.m * c * co, Vec::new());
+        // SAFETY: each buffer has the length backward_into writes in full.
+        let dr = unsafe {
+            written_by(wlen, |drp: *mut T| {
+                di = written_by(wlen, |dip: *mut T| {
+                    mix.backward_into(y, wr, wi, &dout, [dy.as_mut_ptr(), drp, dip])
+                })
+            })
+        };
+        scratch::give(dout);
+        // 2'. ∂z1[b] (rows h of part p) = F₂[:, pH..(p+1)H]ᵀ · ∂y[b].
+        let mut dz1 = scratch::take::<T>(b * h * 2 * m2 * c);
+        dz1.par_chunks_mut(h * 2 * m2 * c)
+            .zip(dy.par_chunks(4 * m1 * m2 * c))
+            .for_each(|(zb, yb)| {
+                for p in 0..2 {
+                    // SAFETY: F₂ᵀ's part p read through strides (1, 2H); rows h of part p lie
+                    // inside zb (stride 2m₂C, offset p·m₂C); both parts cover every row.
+                    unsafe {
+                        mm(
+                            h,
+                            4 * m1,
+                            m2 * c,
+                            f2.as_ptr().add(p * h),
+                            (1, 2 * h),
+                            yb.as_ptr(),
+                            m2 * c,
+                            zero,
+                            zb.as_mut_ptr().add(p * m2 * c),
+                            2 * m2 * c,
+                        )
+                    }
+                }
+            });
+        scratch::give(dy);
+        // 1'. ∂v[b, h] = F₁ᵀ ∂z1[b, h]  ([W, 2m₂]·[2m₂, C]).
+        // SAFETY: the B·H slices' β = 0 products tile all of ∂v.
+        let dv = unsafe {
+            written_by(b * h * w * c, |vp: *mut T| {
+                let vp = SendPtr(vp);
+                dz1.par_chunks(2 * m2 * c).enumerate().for_each(|(s, zs)| {
+                    let vp = &vp;
+                    let dst = vp.0.add(s * w * c);
+                    mm(
+                        w,
+                        2 * m2,
+                        c,
+                        f1.as_ptr(),
+                        (1, w),
+                        zs.as_ptr(),
+                        c,
+                        zero,
+                        dst,
+                        c,
+                    );
+                });
+            })
+        };
+        scratch::give(dz1);
+        (dv, dr, di)
+    }
+}
+
+impl CustomOp3 for SpectralConv2d {
+    fn name(&self) -> &'static str {
+        "nabla-spectral-conv2d"
+    }
+
+    fn cpu_fwd(
+        &self,
+        sv: &CpuStorage,
+        lv: &Layout,
+        sr: &CpuStorage,
+        lr: &Layout,
+        si: &CpuStorage,
+        li: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (out, y) = match &self.mats {
+            Mats::F32(m) => {
+                let (o, y) = self.forward::<f32>(slice(sv, lv)?, slice(sr, lr)?, slice(si, li)?, m);
+                (f32::storage(o), f32::storage(y))
+            }
+            Mats::F64(m) => {
+                let (o, y) = self.forward::<f64>(slice(sv, lv)?, slice(sr, lr)?, slice(si, li)?, m);
+                (f64::storage(o), f64::storage(y))
+            }
+        };
+        *self
+            .y
+            .lock()
+            .map_err(|_| candle_core::Error::Msg("spectral_conv2d: poisoned cache".into()))? =
+            Some(y);
+        Ok((out, Shape::from((self.b, self.h, self.w, self.co))))
+    }
+
+    fn bwd(
+        &self,
+        v: &Tensor,
+        real: &Tensor,
+        imag: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let grad = grad.contiguous()?;
+        let cache = self
+            .y
+            .lock()
+            .map_err(|_| candle_core::Error::Msg("spectral_conv2d: poisoned cache".into()))?;
+        let y = cache
+            .as_ref()
+            .ok_or_else(|| candle_core::Error::Msg("spectral_conv2d: no forward pass".into()))?;
+        let (sr, lr) = real.storage_and_layout();
+        let (si, li) = imag.storage_and_layout();
+        let (sg, lg) = grad.storage_and_layout();
+        let (Storage::Cpu(sr), Storage::Cpu(si), Storage::Cpu(sg)) = (&*sr, &*si, &*sg) else {
+            return Err(candle_core::Error::Msg(
+                "spectral_conv2d: backward on the CPU only".into(),
+            ));
+        };
+        let ylay = Layout::contiguous(self.b * 4 * self.m1 * self.m2 * self.c);
+        let wshape = (2 * self.m1 * self.m2, self.c, self.co);
+        let dev = v.device();
+        macro_rules! go {
+            ($t:ty, $m:expr) => {{
+                let (dv, dr, di) = self.backward::<$t>(
+                    slice(sg, lg)?,
+                    slice(y, &ylay)?,
+                    slice(sr, lr)?,
+                    slice(si, li)?,
+                    $m,
+                );
+                (
+                    Tensor::from_vec(dv, v.shape(), dev)?,
+                    Tensor::from_vec(dr, wshape, dev)?,
+                    Tensor::from_vec(di, wshape, dev)?,
+                )
+            }};
+        }
+        let (dv, dr, di) = match &self.mats {
+            Mats::F32(m) => go!(f32, m),
+            Mats::F64(m) => go!(f64, m),
+        };
+        Ok((Some(dv), Some(dr), Some(di)))
+    }
+}
