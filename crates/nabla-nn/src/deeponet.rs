@@ -1,8 +1,15 @@
 //! DeepONet (Lu et al. 2021): G(a)(y) ≈ Σₖ bₖ(a) tₖ(y) + b₀, a branch network on the input
 //! function sampled at fixed sensors and a trunk network on the query coordinates.
+//!
+//! The branch is an MLP on the raw sensor values, or — with `branch_conv` — a convolutional
+//! encoder first (for inputs on a 2-D grid, the branch DeepONet comparisons use for Darcy
+//! flow, Lu et al. 2022): per stage a 3×3 convolution (zero padding), ReLU and a 2×2 average
+//! pool, then the MLP (with the configured activation) on the flattened features.
 
 use crate::{Activation, Mlp, MlpConfig, Model, NnError, ParamStore, Precision, Result};
 use candle_core::{Device, Tensor, Var};
+use rand::{Rng, SeedableRng};
+use rand_pcg::Pcg64;
 
 /// The shape of a [`DeepONet`]; a serde struct for run configs.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -12,9 +19,16 @@ pub struct DeepONetConfig {
     pub sensors: usize,
     /// Dimension of the query coordinates (trunk input).
     pub coordinates: usize,
-    /// Hidden widths of the branch network.
+    /// Hidden widths of the branch network (its MLP part).
     #[serde(default = "default_hidden")]
     pub branch_hidden: Vec<usize>,
+    /// Output channels of the branch's convolution stages (3×3 convolution, ReLU, 2×2 average
+    /// pool each; empty: no convolutions, the MLP reads the sensors). Needs `grid`.
+    #[serde(default)]
+    pub branch_conv: Vec<usize>,
+    /// The sensors' grid `[H, W]` (row-major), for `branch_conv`.
+    #[serde(default)]
+    pub grid: Vec<usize>,
     /// Hidden widths of the trunk network.
     #[serde(default = "default_hidden")]
     pub trunk_hidden: Vec<usize>,
@@ -49,6 +63,8 @@ impl DeepONetConfig {
             sensors,
             coordinates,
             branch_hidden: default_hidden(),
+            branch_conv: Vec::new(),
+            grid: Vec::new(),
             trunk_hidden: default_hidden(),
             basis: default_basis(),
             activation: default_activation(),
@@ -64,11 +80,35 @@ impl DeepONetConfig {
             .collect()
     }
 
+    /// Grid side lengths after the convolution stages (each pool halves them, flooring).
+    fn pooled_grid(&self) -> (usize, usize) {
+        let k = self.branch_conv.len() as u32;
+        match self.grid.as_slice() {
+            [h, w] => (h >> k, w >> k),
+            _ => (0, 0),
+        }
+    }
+
+    /// Inputs of the branch MLP: the sensors, or the flattened convolution features.
+    fn branch_mlp_inputs(&self) -> usize {
+        match self.branch_conv.last() {
+            None => self.sensors,
+            Some(&c) => {
+                let (h, w) = self.pooled_grid();
+                c * h * w
+            }
+        }
+    }
+
     fn branch(&self) -> MlpConfig {
-        MlpConfig::new(&Self::widths(self.sensors, &self.branch_hidden, self.basis))
-            .activation(self.activation)
-            .precision(self.precision)
-            .seed(self.seed)
+        MlpConfig::new(&Self::widths(
+            self.branch_mlp_inputs(),
+            &self.branch_hidden,
+            self.basis,
+        ))
+        .activation(self.activation)
+        .precision(self.precision)
+        .seed(self.seed)
     }
 
     fn trunk(&self) -> MlpConfig {
@@ -99,16 +139,44 @@ impl DeepONetConfig {
                 "widths must be ≥ 1",
             ));
         }
+        if !self.branch_conv.is_empty() {
+            if self.branch_conv.contains(&0) {
+                return Err(NnError::invalid("branch_conv", "channels must be ≥ 1"));
+            }
+            let [h, w] = self.grid[..] else {
+                return Err(NnError::invalid(
+                    "branch_conv",
+                    "needs a 2-D sensor grid [H, W]",
+                ));
+            };
+            if h * w != self.sensors {
+                return Err(NnError::invalid(
+                    "grid",
+                    format!("{h}×{w} is not the {} sensors", self.sensors),
+                ));
+            }
+            if self.pooled_grid().0 == 0 || self.pooled_grid().1 == 0 {
+                return Err(NnError::invalid(
+                    "branch_conv",
+                    format!(
+                        "{} pooling stages shrink the {h}×{w} grid to nothing",
+                        self.branch_conv.len()
+                    ),
+                ));
+            }
+        }
         Ok(())
     }
 }
 
 /// An unstacked DeepONet with one output (see the module docs). Parameters: `branch.*`,
-/// `trunk.*` (each an [`Mlp`]'s) and the scalar `bias`.
+/// `trunk.*` (each an [`Mlp`]'s), the scalar `bias`, and with `branch_conv` the stages'
+/// `branch_conv.{i}.weight` `[C_out, C_in, 3, 3]` and `branch_conv.{i}.bias`.
 #[derive(Debug)]
 pub struct DeepONet {
     config: DeepONetConfig,
     params: ParamStore,
+    convs: Vec<(Var, Var)>,
     branch: Mlp,
     trunk: Mlp,
     bias: Var,
@@ -124,9 +192,29 @@ impl DeepONet {
         params.extend_prefixed("branch", branch.params())?;
         params.extend_prefixed("trunk", trunk.params())?;
         let bias = params.add("bias", &Tensor::zeros(1, config.precision.dtype(), device)?)?;
+        let dtype = config.precision.dtype();
+        let mut rng = Pcg64::seed_from_u64(config.seed.wrapping_add(2));
+        let mut convs = Vec::with_capacity(config.branch_conv.len());
+        let mut cin = 1;
+        for (i, &cout) in config.branch_conv.iter().enumerate() {
+            // Glorot uniform over the 3×3 receptive fields.
+            let bound = (6.0 / (9 * (cin + cout)) as f64).sqrt();
+            let w: Vec<f64> = (0..cout * cin * 9)
+                .map(|_| rng.gen_range(-bound..bound))
+                .collect();
+            let w = Tensor::from_vec(w, (cout, cin, 3, 3), device)?.to_dtype(dtype)?;
+            let wv = params.add(format!("branch_conv.{i}.weight"), &w)?;
+            let bv = params.add(
+                format!("branch_conv.{i}.bias"),
+                &Tensor::zeros(cout, dtype, device)?,
+            )?;
+            convs.push((wv, bv));
+            cin = cout;
+        }
         Ok(DeepONet {
             config: config.clone(),
             params,
+            convs,
             branch,
             trunk,
             bias,
@@ -162,9 +250,31 @@ impl DeepONet {
                 ),
             ));
         }
-        let b = self.branch.forward(a)?;
+        let b = self.branch.forward(&self.encode(a)?)?;
         Ok(b.matmul(&basis.t()?)?
             .broadcast_add(self.bias.as_tensor())?)
+    }
+}
+
+impl DeepONet {
+    /// The branch MLP's input: the sensors as they are, or through the convolution stages.
+    fn encode(&self, a: &Tensor) -> Result<Tensor> {
+        let [h, w] = self.config.grid[..] else {
+            return Ok(a.clone());
+        };
+        if self.convs.is_empty() {
+            return Ok(a.clone());
+        }
+        let batch = a.dims()[0];
+        let mut x = a.reshape((batch, 1, h, w))?;
+        for (wt, bias) in &self.convs {
+            let c = wt.as_tensor().dims()[0];
+            x = x
+                .conv2d(wt.as_tensor(), 1, 1, 1, 1)?
+                .broadcast_add(&bias.as_tensor().reshape((1, c, 1, 1))?)?;
+            x = x.relu()?.avg_pool2d(2)?;
+        }
+        Ok(x.flatten_from(1)?)
     }
 }
 

@@ -105,6 +105,10 @@ pub enum ModelConfig {
         /// Branch hidden widths (default [256, 256, 256]).
         #[serde(default = "default_hidden")]
         branch_hidden: Vec<usize>,
+        /// Output channels of convolution stages before the branch MLP (3×3 conv, ReLU, 2×2
+        /// average pool each; 2-D data only; default none).
+        #[serde(default)]
+        branch_conv: Vec<usize>,
         /// Trunk hidden widths (default [256, 256, 256]).
         #[serde(default = "default_hidden")]
         trunk_hidden: Vec<usize>,

@@ -10,9 +10,9 @@ use std::path::Path;
 /// The network of an operator run.
 pub enum Net {
     /// A Fourier neural operator on channels-last grids.
-    Fno(Fno),
+    Fno(Box<Fno>),
     /// A DeepONet whose branch reads the input on the training grid.
-    DeepONet(DeepONet),
+    DeepONet(Box<DeepONet>),
 }
 
 /// Normalisation statistics: inputs and targets are mapped to (v − mean)/std before the
@@ -97,10 +97,11 @@ impl OperatorModel {
                         ));
                     }
                 }
-                Net::Fno(fno)
+                Net::Fno(Box::new(fno))
             }
             ModelConfig::Deeponet {
                 branch_hidden,
+                branch_conv,
                 trunk_hidden,
                 basis,
                 activation,
@@ -111,13 +112,21 @@ impl OperatorModel {
                     sensors: dims.iter().product(),
                     coordinates: dims.len(),
                     branch_hidden: branch_hidden.clone(),
+                    branch_conv: branch_conv.clone(),
+                    grid: if branch_conv.is_empty() {
+                        Vec::new()
+                    } else {
+                        dims.to_vec()
+                    },
                     trunk_hidden: trunk_hidden.clone(),
                     basis: *basis,
                     activation: *activation,
                     precision: *precision,
                     seed: s.unwrap_or(seed),
                 };
-                Net::DeepONet(DeepONet::new(&c, &device).map_err(|e| config_error("model", e))?)
+                Net::DeepONet(Box::new(
+                    DeepONet::new(&c, &device).map_err(|e| config_error("model", e))?,
+                ))
             }
         };
         let mut params = ParamStore::new();

@@ -207,6 +207,7 @@ fn deeponet_trains_and_bad_configs_name_the_key() {
     heat_file(&file, 200);
     let model = ModelConfig::Deeponet {
         branch_hidden: vec![64, 64],
+        branch_conv: vec![],
         trunk_hidden: vec![64, 64],
         basis: 32,
         activation: nabla_nn::Activation::Gelu,
