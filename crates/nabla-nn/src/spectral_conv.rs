@@ -159,6 +159,41 @@ unsafe fn mm<T: Real>(
     );
 }
 
+/// `dst_s = op(M) · src_s` for every slice s of `src` (`inner × cols` each, row-major), into
+/// consecutive `rows × cols` slices of `dst` (written, never read), slices in parallel; op(M)
+/// is `rows × inner`, read from `m` through the (row, column) strides `ms`.
+///
+/// # Safety
+/// `dst` must be valid for writes of (src.len() / (inner·cols))·rows·cols elements, and `ms`
+/// must keep op(M) inside `m`.
+unsafe fn each_slice<T: Real>(
+    dst: *mut T,
+    src: &[T],
+    (rows, inner, cols): (usize, usize, usize),
+    m: &[T],
+    ms: (usize, usize),
+) {
+    let dst = SendPtr(dst);
+    src.par_chunks(inner * cols).enumerate().for_each(|(s, x)| {
+        let dst = &dst;
+        // SAFETY: slice s of dst is this task's alone; the caller vouches for the bounds.
+        unsafe {
+            mm(
+                rows,
+                inner,
+                cols,
+                m.as_ptr(),
+                ms,
+                x.as_ptr(),
+                cols,
+                T::lit(0.0),
+                dst.0.add(s * rows * cols),
+                cols,
+            )
+        }
+    });
+}
+
 impl SpectralConv2d {
     fn mix(&self) -> SpectralMix {
         SpectralMix {
@@ -182,23 +217,8 @@ impl SpectralConv2d {
         let zero = T::lit(0.0);
         // 1. Along W: z1[b, h] = F₁ v[b, h]  ([2m₂, W]·[W, C]).
         let mut z1 = scratch::take::<T>(b * h * 2 * m2 * c);
-        z1.par_chunks_mut(2 * m2 * c)
-            .zip(v.par_chunks(w * c))
-            .for_each(|(z, vs)| unsafe {
-                // SAFETY: z is 2m₂×C, vs W×C, F₁ 2m₂×W (all row-major).
-                mm(
-                    2 * m2,
-                    w,
-                    c,
-                    f1.as_ptr(),
-                    (w, 1),
-                    vs.as_ptr(),
-                    c,
-                    zero,
-                    z.as_mut_ptr(),
-                    c,
-                )
-            });
+        // SAFETY: z1 holds the B·H slices of 2m₂ × C.
+        unsafe { each_slice(z1.as_mut_ptr(), v, (2 * m2, w, c), f1, (w, 1)) };
         // 2. Along H: y[b] = Σ_p F₂[:, pH..(p+1)H] · (rows h of part p of z1[b]).
         let ylen = b * 4 * m1 * m2 * c;
         // SAFETY: for each b the p = 0 product (β = 0) writes all 4m₁ × m₂C elements.
@@ -258,27 +278,10 @@ impl SpectralConv2d {
             });
         scratch::give(o);
         // 5. Inverse along W: out[b, h] = G₁ z2[b, h]  ([W, 2m₂]·[2m₂, C_out]).
-        let olen = b * h * w * co;
-        // SAFETY: the B·H slices' β = 0 products tile all of out.
+        // SAFETY: the B·H slices' products tile all of out.
         let out = unsafe {
-            written_by(olen, |op: *mut T| {
-                let op = SendPtr(op);
-                z2.par_chunks(2 * m2 * co).enumerate().for_each(|(s, zs)| {
-                    let op = &op;
-                    let dst = op.0.add(s * w * co);
-                    mm(
-                        w,
-                        2 * m2,
-                        co,
-                        g1.as_ptr(),
-                        (2 * m2, 1),
-                        zs.as_ptr(),
-                        co,
-                        zero,
-                        dst,
-                        co,
-                    );
-                });
+            written_by(b * h * w * co, |o: *mut T| {
+                each_slice(o, &z2, (w, 2 * m2, co), g1, (2 * m2, 1))
             })
         };
         scratch::give(z2);
@@ -299,23 +302,8 @@ impl SpectralConv2d {
         let zero = T::lit(0.0);
         // 5'. ∂z2[b, h] = G₁ᵀ g[b, h]  ([2m₂, W]·[W, C_out]).
         let mut dz2 = scratch::take::<T>(b * h * 2 * m2 * co);
-        dz2.par_chunks_mut(2 * m2 * co)
-            .zip(g.par_chunks(w * co))
-            .for_each(|(d, gs)| unsafe {
-                // SAFETY: d is 2m₂×C_out, gs W×C_out, G₁ᵀ read through strides (1, 2m₂).
-                mm(
-                    2 * m2,
-                    w,
-                    co,
-                    g1.as_ptr(),
-                    (1, 2 * m2),
-                    gs.as_ptr(),
-                    co,
-                    zero,
-                    d.as_mut_ptr(),
-                    co,
-                )
-            });
+        // SAFETY: dz2 holds the B·H slices of 2m₂ × C_out; G₁ᵀ is read through strides.
+        unsafe { each_slice(dz2.as_mut_ptr(), g, (2 * m2, w, co), g1, (1, 2 * m2)) };
         // 4'. ∂o[b] = Σ_p G₂[pH.., :]ᵀ · (rows h of part p of ∂z2[b]).
         let mut dout = scratch::take::<T>(b * 4 * m1 * m2 * co);
         dout.par_chunks_mut(4 * m1 * m2 * co)
@@ -379,26 +367,10 @@ impl SpectralConv2d {
             });
         scratch::give(dy);
         // 1'. ∂v[b, h] = F₁ᵀ ∂z1[b, h]  ([W, 2m₂]·[2m₂, C]).
-        // SAFETY: the B·H slices' β = 0 products tile all of ∂v.
+        // SAFETY: the B·H slices' products tile all of ∂v; F₁ᵀ is read through strides.
         let dv = unsafe {
-            written_by(b * h * w * c, |vp: *mut T| {
-                let vp = SendPtr(vp);
-                dz1.par_chunks(2 * m2 * c).enumerate().for_each(|(s, zs)| {
-                    let vp = &vp;
-                    let dst = vp.0.add(s * w * c);
-                    mm(
-                        w,
-                        2 * m2,
-                        c,
-                        f1.as_ptr(),
-                        (1, w),
-                        zs.as_ptr(),
-                        c,
-                        zero,
-                        dst,
-                        c,
-                    );
-                });
+            written_by(b * h * w * c, |d: *mut T| {
+                each_slice(d, &dz1, (w, 2 * m2, c), f1, (1, w))
             })
         };
         scratch::give(dz1);
