@@ -194,6 +194,86 @@ unsafe fn each_slice<T: Real>(
     });
 }
 
+/// Along H, the two parts (Re, Im) gathered: for every sample, `dst = Σ_p op(M_p) · src(p)`
+/// (`rows × q`, written, never read), where src(p) is rows h (stride 2q) at column offset p·q
+/// of the sample's `[H, 2q]` block of `src`, and op(M_p) (`rows × H`) starts at `offs[p]` in
+/// `m` with strides `ms`. Samples in parallel.
+///
+/// # Safety
+/// `dst` must be valid for writes of (src.len() / (2Hq))·rows·q elements, and `offs`/`ms` must
+/// keep op(M_p) inside `m`.
+unsafe fn gather_parts<T: Real>(
+    dst: *mut T,
+    src: &[T],
+    (rows, h, q): (usize, usize, usize),
+    m: &[T],
+    offs: [usize; 2],
+    ms: (usize, usize),
+) {
+    let dst = SendPtr(dst);
+    src.par_chunks(h * 2 * q).enumerate().for_each(|(s, x)| {
+        let dst = &dst;
+        for (p, &off) in offs.iter().enumerate() {
+            // SAFETY: sample s's block of dst is this task's alone (p = 0 writes it, p = 1
+            // adds to it); the caller vouches for the bounds.
+            unsafe {
+                mm(
+                    rows,
+                    h,
+                    q,
+                    m.as_ptr().add(off),
+                    ms,
+                    x.as_ptr().add(p * q),
+                    2 * q,
+                    T::lit(p as f64),
+                    dst.0.add(s * rows * q),
+                    q,
+                )
+            }
+        }
+    });
+}
+
+/// The adjoint layout of [`gather_parts`]: for every sample and part p, rows h (stride 2q) at
+/// column offset p·q of the sample's `[H, 2q]` block of `dst` = op(M_p) (`H × inner`, at
+/// `offs[p]` in `m`, strides `ms`) · the sample's `inner × q` block of `src`. Every element of
+/// `dst` is written, none read. Samples in parallel.
+///
+/// # Safety
+/// `dst` must be valid for writes of (src.len() / (inner·q))·2Hq elements, and `offs`/`ms`
+/// must keep op(M_p) inside `m`.
+unsafe fn scatter_parts<T: Real>(
+    dst: *mut T,
+    src: &[T],
+    (h, inner, q): (usize, usize, usize),
+    m: &[T],
+    offs: [usize; 2],
+    ms: (usize, usize),
+) {
+    let dst = SendPtr(dst);
+    src.par_chunks(inner * q).enumerate().for_each(|(s, x)| {
+        let dst = &dst;
+        for (p, &off) in offs.iter().enumerate() {
+            // SAFETY: sample s's block of dst is this task's alone; the caller vouches for
+            // the bounds.
+            unsafe {
+                mm(
+                    h,
+                    inner,
+                    q,
+                    m.as_ptr().add(off),
+                    ms,
+                    x.as_ptr(),
+                    q,
+                    T::lit(0.0),
+                    dst.0.add(s * h * 2 * q + p * q),
+                    2 * q,
+                )
+            }
+        }
+    });
+}
+
 impl SpectralConv2d {
     fn mix(&self) -> SpectralMix {
         SpectralMix {
@@ -214,38 +294,15 @@ impl SpectralConv2d {
     ) -> (Vec<T>, Vec<T>) {
         let (b, h, w, c, co, m1, m2) = (self.b, self.h, self.w, self.c, self.co, self.m1, self.m2);
         let [f1, f2, g2, g1] = mats;
-        let zero = T::lit(0.0);
         // 1. Along W: z1[b, h] = F₁ v[b, h]  ([2m₂, W]·[W, C]).
         let mut z1 = scratch::take::<T>(b * h * 2 * m2 * c);
         // SAFETY: z1 holds the B·H slices of 2m₂ × C.
         unsafe { each_slice(z1.as_mut_ptr(), v, (2 * m2, w, c), f1, (w, 1)) };
         // 2. Along H: y[b] = Σ_p F₂[:, pH..(p+1)H] · (rows h of part p of z1[b]).
-        let ylen = b * 4 * m1 * m2 * c;
-        // SAFETY: for each b the p = 0 product (β = 0) writes all 4m₁ × m₂C elements.
+        // SAFETY: the p = 0 products write every sample's 4m₁ × m₂C block of y.
         let y = unsafe {
-            written_by(ylen, |yp: *mut T| {
-                let yp = SendPtr(yp);
-                (0..b).into_par_iter().for_each(|bi| {
-                    let yp = &yp;
-                    let yb = yp.0.add(bi * 4 * m1 * m2 * c);
-                    let zb = z1.as_ptr().add(bi * h * 2 * m2 * c);
-                    for p in 0..2 {
-                        let beta = T::lit(p as f64);
-                        let x = zb.add(p * m2 * c);
-                        mm(
-                            4 * m1,
-                            h,
-                            m2 * c,
-                            f2.as_ptr().add(p * h),
-                            (2 * h, 1),
-                            x,
-                            2 * m2 * c,
-                            beta,
-                            yb,
-                            m2 * c,
-                        );
-                    }
-                });
+            written_by(b * 4 * m1 * m2 * c, |yp: *mut T| {
+                gather_parts(yp, &z1, (4 * m1, h, m2 * c), f2, [0, h], (2 * h, 1))
             })
         };
         scratch::give(z1);
@@ -255,27 +312,17 @@ impl SpectralConv2d {
         unsafe { self.mix().forward_into(&y, wr, wi, o.as_mut_ptr()) };
         // 4. Inverse along H, written transposed: z2[b, h, p·m₂C_out..] = G₂[pH.., :] · o[b].
         let mut z2 = scratch::take::<T>(b * h * 2 * m2 * co);
-        z2.par_chunks_mut(h * 2 * m2 * co)
-            .zip(o.par_chunks(4 * m1 * m2 * co))
-            .for_each(|(zb, ob)| {
-                for p in 0..2 {
-                    // SAFETY: rows h of part p lie inside zb (stride 2m₂C_out, offset p·m₂C_out).
-                    unsafe {
-                        mm(
-                            h,
-                            4 * m1,
-                            m2 * co,
-                            g2.as_ptr().add(p * h * 4 * m1),
-                            (4 * m1, 1),
-                            ob.as_ptr(),
-                            m2 * co,
-                            zero,
-                            zb.as_mut_ptr().add(p * m2 * co),
-                            2 * m2 * co,
-                        )
-                    }
-                }
-            });
+        // SAFETY: z2 holds B samples' H × 2m₂C_out blocks; G₂'s parts are its row blocks.
+        unsafe {
+            scatter_parts(
+                z2.as_mut_ptr(),
+                &o,
+                (h, 4 * m1, m2 * co),
+                g2,
+                [0, h * 4 * m1],
+                (4 * m1, 1),
+            )
+        };
         scratch::give(o);
         // 5. Inverse along W: out[b, h] = G₁ z2[b, h]  ([W, 2m₂]·[2m₂, C_out]).
         // SAFETY: the B·H slices' products tile all of out.
@@ -299,34 +346,23 @@ impl SpectralConv2d {
     ) -> (Vec<T>, Vec<T>, Vec<T>) {
         let (b, h, w, c, co, m1, m2) = (self.b, self.h, self.w, self.c, self.co, self.m1, self.m2);
         let [f1, f2, g2, g1] = mats;
-        let zero = T::lit(0.0);
         // 5'. ∂z2[b, h] = G₁ᵀ g[b, h]  ([2m₂, W]·[W, C_out]).
         let mut dz2 = scratch::take::<T>(b * h * 2 * m2 * co);
         // SAFETY: dz2 holds the B·H slices of 2m₂ × C_out; G₁ᵀ is read through strides.
         unsafe { each_slice(dz2.as_mut_ptr(), g, (2 * m2, w, co), g1, (1, 2 * m2)) };
         // 4'. ∂o[b] = Σ_p G₂[pH.., :]ᵀ · (rows h of part p of ∂z2[b]).
         let mut dout = scratch::take::<T>(b * 4 * m1 * m2 * co);
-        dout.par_chunks_mut(4 * m1 * m2 * co)
-            .zip(dz2.par_chunks(h * 2 * m2 * co))
-            .for_each(|(ob, zb)| {
-                for p in 0..2 {
-                    // SAFETY: G₂ᵀ's part p read through strides (1, 4m₁); ob is 4m₁ × m₂C_out.
-                    unsafe {
-                        mm(
-                            4 * m1,
-                            h,
-                            m2 * co,
-                            g2.as_ptr().add(p * h * 4 * m1),
-                            (1, 4 * m1),
-                            zb.as_ptr().add(p * m2 * co),
-                            2 * m2 * co,
-                            T::lit(p as f64),
-                            ob.as_mut_ptr(),
-                            m2 * co,
-                        )
-                    }
-                }
-            });
+        // SAFETY: dout holds B samples' 4m₁ × m₂C_out blocks; G₂ᵀ's parts through strides.
+        unsafe {
+            gather_parts(
+                dout.as_mut_ptr(),
+                &dz2,
+                (4 * m1, h, m2 * co),
+                g2,
+                [0, h * 4 * m1],
+                (1, 4 * m1),
+            )
+        };
         scratch::give(dz2);
         // 3'. The mixing's adjoints.
         let mix = self.mix();
@@ -343,28 +379,17 @@ impl SpectralConv2d {
         scratch::give(dout);
         // 2'. ∂z1[b] (rows h of part p) = F₂[:, pH..(p+1)H]ᵀ · ∂y[b].
         let mut dz1 = scratch::take::<T>(b * h * 2 * m2 * c);
-        dz1.par_chunks_mut(h * 2 * m2 * c)
-            .zip(dy.par_chunks(4 * m1 * m2 * c))
-            .for_each(|(zb, yb)| {
-                for p in 0..2 {
-                    // SAFETY: F₂ᵀ's part p read through strides (1, 2H); rows h of part p lie
-                    // inside zb (stride 2m₂C, offset p·m₂C); both parts cover every row.
-                    unsafe {
-                        mm(
-                            h,
-                            4 * m1,
-                            m2 * c,
-                            f2.as_ptr().add(p * h),
-                            (1, 2 * h),
-                            yb.as_ptr(),
-                            m2 * c,
-                            zero,
-                            zb.as_mut_ptr().add(p * m2 * c),
-                            2 * m2 * c,
-                        )
-                    }
-                }
-            });
+        // SAFETY: dz1 holds B samples' H × 2m₂C blocks; F₂ᵀ's parts through strides.
+        unsafe {
+            scatter_parts(
+                dz1.as_mut_ptr(),
+                &dy,
+                (h, 4 * m1, m2 * c),
+                f2,
+                [0, h],
+                (1, 2 * h),
+            )
+        };
         scratch::give(dy);
         // 1'. ∂v[b, h] = F₁ᵀ ∂z1[b, h]  ([W, 2m₂]·[2m₂, C]).
         // SAFETY: the B·H slices' products tile all of ∂v; F₁ᵀ is read through strides.

@@ -85,16 +85,10 @@ fn spectral_mix_runs_in_f32_and_rejects_mismatched_shapes() {
     let i = Tensor::randn(0f32, 1.0, (3, 4, 5), &dev).unwrap();
     let out = spectral_mix(&y, &r, &i).unwrap();
     assert_eq!(out.dtype(), DType::F32);
-    let d = (out - reference(&y, &r, &i))
-        .unwrap()
-        .abs()
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .max(0)
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap();
+    let d = max_abs_diff(
+        &out.to_dtype(DType::F64).unwrap(),
+        &reference(&y, &r, &i).to_dtype(DType::F64).unwrap(),
+    );
     assert!(d < 1e-5, "{d}");
     let wrong = Tensor::randn(0f32, 1.0, (3, 5, 5), &dev).unwrap();
     let err = spectral_mix(&y, &wrong, &wrong).unwrap_err().to_string();
