@@ -102,22 +102,42 @@ pub(crate) trait Real:
         rsc: isize,
         csc: isize,
     );
+    /// C ← AB (β = 0) by the packing-free kernel of [`crate::skinny`] where it applies (f32,
+    /// AVX-512F, n a multiple of 16, B with unit column stride); `false` and nothing done
+    /// otherwise.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn gemm_unpacked(
+        m: usize,
+        k: usize,
+        n: usize,
+        a: *const Self,
+        rsa: isize,
+        csa: isize,
+        b: *const Self,
+        rsb: isize,
+        c: *mut Self,
+        rsc: isize,
+    ) -> bool;
     fn storage(v: Vec<Self>) -> CpuStorage;
     fn slice(s: &CpuStorage) -> Option<&[Self]>;
 }
 
 macro_rules! real_impl {
-    ($t:ty, $gemm:path, $variant:ident, $tanh:path) => {
+    ($t:ty, $gemm:path, $unpacked:path, $variant:ident, $tanh:path) => {
         impl Real for $t {
+            #[inline(always)]
             fn lit(v: f64) -> Self {
                 v as $t
             }
+            #[inline(always)]
             fn tanh(self) -> Self {
                 $tanh(self)
             }
+            #[inline(always)]
             fn sin(self) -> Self {
                 <$t>::sin(self)
             }
+            #[inline(always)]
             fn cos(self) -> Self {
                 <$t>::cos(self)
             }
@@ -139,6 +159,20 @@ macro_rules! real_impl {
             ) {
                 $gemm(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc)
             }
+            unsafe fn gemm_unpacked(
+                m: usize,
+                k: usize,
+                n: usize,
+                a: *const Self,
+                rsa: isize,
+                csa: isize,
+                b: *const Self,
+                rsb: isize,
+                c: *mut Self,
+                rsc: isize,
+            ) -> bool {
+                $unpacked(m, k, n, a, rsa, csa, b, rsb, c, rsc)
+            }
             fn storage(v: Vec<Self>) -> CpuStorage {
                 CpuStorage::$variant(v)
             }
@@ -151,13 +185,83 @@ macro_rules! real_impl {
         }
     };
 }
-real_impl!(f32, matrixmultiply::sgemm, F32, fast_tanh_f32);
-real_impl!(f64, matrixmultiply::dgemm, F64, f64::tanh);
+real_impl!(
+    f32,
+    matrixmultiply::sgemm,
+    crate::skinny::gemm,
+    F32,
+    fast_tanh_f32
+);
+real_impl!(f64, matrixmultiply::dgemm, no_unpacked_f64, F64, f64::tanh);
+
+/// f64 has no packing-free kernel ([`Real::gemm_unpacked`]).
+#[allow(clippy::too_many_arguments)]
+unsafe fn no_unpacked_f64(
+    _: usize,
+    _: usize,
+    _: usize,
+    _: *const f64,
+    _: isize,
+    _: isize,
+    _: *const f64,
+    _: isize,
+    _: *mut f64,
+    _: isize,
+) -> bool {
+    false
+}
+
+/// C = A·B (β = 0, C only written) for an m×k A (strides `rsa`, `csa`), a k×n B (strides
+/// `rsb`, `csb`) and C m×n with row stride `rsc`: the packing-free kernel where it applies
+/// (a B with non-unit column stride, such as a transposed weight matrix, is copied to row-major
+/// first when small), else `T::gemm`.
+///
+/// # Safety
+/// The pointers must be valid for the elements the shapes and strides address.
+#[allow(clippy::too_many_arguments)]
+unsafe fn gemm_product<T: Real>(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: *const T,
+    rsa: isize,
+    csa: isize,
+    b: *const T,
+    rsb: isize,
+    csb: isize,
+    c: *mut T,
+    rsc: isize,
+) {
+    // SAFETY (all blocks): the caller vouches for the shapes and strides; `rowmajor` is k×n.
+    unsafe {
+        // With one column, B's column stride never matters.
+        if csb == 1 || n == 1 {
+            if T::gemm_unpacked(m, k, n, a, rsa, csa, b, rsb, c, rsc) {
+                return;
+            }
+        } else if n.is_multiple_of(16)
+            && k * n <= 1 << 16
+            && T::DTYPE == DType::F32
+            && crate::skinny::available()
+        {
+            let mut rowmajor = Vec::with_capacity(k * n);
+            for p in 0..k as isize {
+                for j in 0..n as isize {
+                    rowmajor.push(*b.offset(p * rsb + j * csb));
+                }
+            }
+            if T::gemm_unpacked(m, k, n, a, rsa, csa, rowmajor.as_ptr(), n as isize, c, rsc) {
+                return;
+            }
+        }
+        T::gemm(m, k, n, a, rsa, csa, b, rsb, csb, T::lit(0.0), c, rsc, 1);
+    }
+}
 
 /// tanh in f32 by a [13/6] rational approximation on [−7.905, 7.905] (the coefficients of
 /// Eigen's `ptanh_float`), within a few ulp of `f32::tanh` and several times faster: libm's
 /// tanh dominated the fused jet's time.
-#[inline]
+#[inline(always)]
 pub(crate) fn fast_tanh_f32(x: f32) -> f32 {
     const CLAMP: f32 = 7.905_311;
     const A: [f32; 7] = [
@@ -409,15 +513,21 @@ impl FusedJet {
         let mut z = scratch::take(n * b * w0);
         let (wo, bo) = offs[0];
         par_gemm(n, d, w0, x, d, 1, &theta[wo..], 1, d, &mut z, b * w0);
-        let first_rows = 1 + self.dirs.len();
+        // Direction j's rows are column dirs[j] of W₀, the same for every point.
+        let dir_rows: Vec<T> = self
+            .dirs
+            .iter()
+            .flat_map(|&dim| (0..w0).map(move |o| theta[wo + o * d + dim]))
+            .collect();
+        let bias0 = &theta[bo..bo + w0];
         z.par_chunks_mut(b * w0).for_each(|blk| {
-            for o in 0..w0 {
-                blk[o] += theta[bo + o];
-                for (j, &dim) in self.dirs.iter().enumerate() {
-                    blk[(1 + j) * w0 + o] = theta[wo + o * d + dim];
-                }
+            let (value, rest) = blk.split_at_mut(w0);
+            for (v, &bb) in value.iter_mut().zip(bias0) {
+                *v += bb;
             }
-            blk[first_rows * w0..].fill(T::default());
+            let (dirs, second) = rest.split_at_mut(dir_rows.len());
+            dirs.copy_from_slice(&dir_rows);
+            second.fill(T::default());
         });
         let mut hs = Vec::with_capacity(layers);
         let mut zs = Vec::with_capacity(layers);
@@ -436,14 +546,11 @@ impl FusedJet {
                 .zip(znext.par_chunks_mut(per * b * wo_))
                 .zip(z.par_chunks(per * b * wi))
                 .for_each(|((hc, zn), zc)| {
-                    let mut buf = vec![T::default(); 4 * wi];
-                    for (hb, zb) in hc.chunks_mut(b * wi).zip(zc.chunks(b * wi)) {
-                        self.act_forward(hb, zb, wi, kk, &mut buf);
-                    }
+                    self.act_forward_points(hc, zc, b, wi, kk);
                     let rows = hc.len() / wi;
                     // SAFETY: hc is rows×wi, zn rows×wo_, W (at wofs) wo_×wi row-major.
                     unsafe {
-                        T::gemm(
+                        gemm_product(
                             rows,
                             wi,
                             wo_,
@@ -453,15 +560,14 @@ impl FusedJet {
                             theta[wofs..].as_ptr(),
                             1,
                             wi as isize,
-                            T::lit(0.0),
                             zn.as_mut_ptr(),
                             wo_ as isize,
-                            1,
                         );
                     }
+                    let bias = &theta[bofs..bofs + wo_];
                     for blk in zn.chunks_mut(b * wo_) {
-                        for o in 0..wo_ {
-                            blk[o] += theta[bofs + o];
+                        for (v, &bb) in blk[..wo_].iter_mut().zip(bias) {
+                            *v += bb;
                         }
                     }
                 });
@@ -487,32 +593,142 @@ impl FusedJet {
         (out, Cache { hs, zs })
     }
 
-    /// σ of one point's value row into `a` (`w`), and σ', σ'', σ‴ into `s` (`3w`).
-    #[inline]
-    fn act_row<T: Real>(&self, z: &[T], a: &mut [T], s: &mut [T], w: usize) {
+    /// [`Self::act_forward`] for every point of a block (`b` rows of `w` per point), compiled
+    /// for AVX-512 where the CPU has it: the per-unit loops are elementwise over the units, and
+    /// the default x86-64 target vectorizes them only 4 wide (SSE2).
+    fn act_forward_points<T: Real>(&self, h: &mut [T], z: &[T], b: usize, w: usize, kk: usize) {
+        #[cfg(target_arch = "x86_64")]
+        if std::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU has AVX-512F (checked just above).
+            unsafe { self.act_forward_points_avx512(h, z, b, w, kk) };
+            return;
+        }
+        self.act_forward_points_generic(h, z, b, w, kk);
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    unsafe fn act_forward_points_avx512<T: Real>(
+        &self,
+        h: &mut [T],
+        z: &[T],
+        b: usize,
+        w: usize,
+        kk: usize,
+    ) {
+        self.act_forward_points_generic(h, z, b, w, kk);
+    }
+
+    #[inline(always)]
+    fn act_forward_points_generic<T: Real>(
+        &self,
+        h: &mut [T],
+        z: &[T],
+        b: usize,
+        w: usize,
+        kk: usize,
+    ) {
+        let mut buf = vec![T::default(); 4 * w];
+        for (hb, zb) in h.chunks_mut(b * w).zip(z.chunks(b * w)) {
+            self.act_forward(hb, zb, w, kk, &mut buf);
+        }
+    }
+
+    /// [`Self::act_backward`] for every point of a block, compiled for AVX-512 where the CPU
+    /// has it (as [`Self::act_forward_points`]).
+    fn act_backward_points<T: Real>(
+        &self,
+        zbar: &mut [T],
+        hbar: &[T],
+        z: &[T],
+        b: usize,
+        w: usize,
+        kk: usize,
+    ) {
+        #[cfg(target_arch = "x86_64")]
+        if std::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU has AVX-512F (checked just above).
+            unsafe { self.act_backward_points_avx512(zbar, hbar, z, b, w, kk) };
+            return;
+        }
+        self.act_backward_points_generic(zbar, hbar, z, b, w, kk);
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    unsafe fn act_backward_points_avx512<T: Real>(
+        &self,
+        zbar: &mut [T],
+        hbar: &[T],
+        z: &[T],
+        b: usize,
+        w: usize,
+        kk: usize,
+    ) {
+        self.act_backward_points_generic(zbar, hbar, z, b, w, kk);
+    }
+
+    #[inline(always)]
+    fn act_backward_points_generic<T: Real>(
+        &self,
+        zbar: &mut [T],
+        hbar: &[T],
+        z: &[T],
+        b: usize,
+        w: usize,
+        kk: usize,
+    ) {
+        let mut buf = vec![T::default(); 4 * w];
+        for ((zbk, hb), zk) in zbar
+            .chunks_mut(b * w)
+            .zip(hbar.chunks(b * w))
+            .zip(z.chunks(b * w))
+        {
+            self.act_backward(zbk, hb, zk, w, kk, &mut buf);
+        }
+    }
+
+    /// σ of one point's value row into `a` (`w`), and σ', σ'' (and σ‴ if `third`) into `s`
+    /// (`3w`).
+    #[inline(always)]
+    fn act_row<T: Real>(&self, z: &[T], a: &mut [T], s: &mut [T], w: usize, third: bool) {
         let (s1, rest) = s.split_at_mut(w);
         let (s2, s3) = rest.split_at_mut(w);
-        // One loop per activation (no match per element), so each vectorizes.
+        let (z, a, s3) = (&z[..w], &mut a[..w], &mut s3[..w]);
+        // One loop per activation and per output (no match or branch per element, iterators
+        // instead of indices so no bounds checks), so each vectorizes.
         match self.activation {
             Activation::Sin => {
-                for c in 0..w {
-                    let (sn, cs) = (z[c].sin(), z[c].cos());
-                    a[c] = sn;
-                    s1[c] = cs;
-                    s2[c] = T::lit(0.0) - sn;
-                    s3[c] = T::lit(0.0) - cs;
+                for (((&zc, ac), d1), d2) in z
+                    .iter()
+                    .zip(a.iter_mut())
+                    .zip(s1.iter_mut())
+                    .zip(s2.iter_mut())
+                {
+                    let (sn, cs) = (zc.sin(), zc.cos());
+                    *ac = sn;
+                    *d1 = cs;
+                    *d2 = T::lit(0.0) - sn;
+                }
+                if third {
+                    for (d3, &d1) in s3.iter_mut().zip(s1.iter()) {
+                        *d3 = T::lit(0.0) - d1;
+                    }
                 }
             }
             _ => {
-                for c in 0..w {
-                    a[c] = z[c].tanh();
+                for (ac, &zc) in a.iter_mut().zip(z) {
+                    *ac = zc.tanh();
                 }
-                for c in 0..w {
-                    let t = a[c];
-                    let d1 = T::lit(1.0) - t * t;
-                    s1[c] = d1;
-                    s2[c] = T::lit(-2.0) * t * d1;
-                    s3[c] = T::lit(-2.0) * d1 * d1 + T::lit(4.0) * t * t * d1;
+                for ((d1, d2), &t) in s1.iter_mut().zip(s2.iter_mut()).zip(a.iter()) {
+                    let e = T::lit(1.0) - t * t;
+                    *d1 = e;
+                    *d2 = T::lit(-2.0) * t * e;
+                }
+                if third {
+                    for ((d3, &e), &t) in s3.iter_mut().zip(s1.iter()).zip(a.iter()) {
+                        *d3 = T::lit(-2.0) * e * e + T::lit(4.0) * t * t * e;
+                    }
                 }
             }
         }
@@ -520,10 +736,10 @@ impl FusedJet {
 
     /// One point's block through the activation (units innermost, so the loops vectorize);
     /// `buf` is scratch of `4w`.
-    #[inline]
+    #[inline(always)]
     fn act_forward<T: Real>(&self, h: &mut [T], z: &[T], w: usize, kk: usize, buf: &mut [T]) {
         let (h0, hr) = h.split_at_mut(w);
-        self.act_row(&z[..w], h0, buf, w);
+        self.act_row(&z[..w], h0, buf, w, false);
         let (s, acc) = buf.split_at_mut(3 * w);
         let (s1, rest) = s.split_at(w);
         let s2 = &rest[..w];
@@ -558,7 +774,7 @@ impl FusedJet {
     }
 
     /// One point's block of adjoints back through the activation; `buf` is scratch of `4w`.
-    #[inline]
+    #[inline(always)]
     fn act_backward<T: Real>(
         &self,
         zbar: &mut [T],
@@ -568,20 +784,24 @@ impl FusedJet {
         kk: usize,
         buf: &mut [T],
     ) {
+        // Every slice is cut to exactly w first, so the indexed loops carry no bounds checks
+        // and vectorize.
         let two = T::lit(2.0);
         let (z0b, zr) = zbar.split_at_mut(w);
         // z0b receives σ here (unused) and is overwritten just below.
         let (buf, acc) = buf.split_at_mut(3 * w);
-        self.act_row(&z[..w], z0b, buf, w);
+        self.act_row(&z[..w], z0b, buf, w, true);
         let (s1, rest) = buf.split_at(w);
         let (s2, s3) = rest.split_at(w);
+        let (s2, s3, h0) = (&s2[..w], &s3[..w], &hbar[..w]);
         for c in 0..w {
-            z0b[c] = hbar[c] * s1[c];
+            z0b[c] = h0[c] * s1[c];
         }
+        let (zdirs, zsecond) = zr.split_at_mut(kk * w);
         for j in 0..kk {
             let hb = &hbar[(1 + j) * w..(2 + j) * w];
             let dz = &z[(1 + j) * w..(2 + j) * w];
-            let dzb = &mut zr[j * w..(j + 1) * w];
+            let dzb = &mut zdirs[j * w..(j + 1) * w];
             for c in 0..w {
                 z0b[c] += hb[c] * s2[c] * dz[c];
                 dzb[c] = hb[c] * s1[c];
@@ -595,13 +815,17 @@ impl FusedJet {
             self.sum_sq_dirs(z, w, acc);
             let hs = &hbar[(1 + kk) * w..(2 + kk) * w];
             let d2z = &z[(1 + kk) * w..(2 + kk) * w];
+            let zs = &mut zsecond[..w];
+            // Two loops with one output each: with both in one, LLVM did not vectorize.
             for c in 0..w {
                 z0b[c] += hs[c] * (s3[c] * acc[c] + s2[c] * d2z[c]);
-                zr[kk * w + c] = hs[c] * s1[c];
+            }
+            for c in 0..w {
+                zs[c] = hs[c] * s1[c];
             }
             for j in 0..self.k {
                 let dz = &z[(1 + j) * w..(2 + j) * w];
-                let dzb = &mut zr[j * w..(j + 1) * w];
+                let dzb = &mut zdirs[j * w..(j + 1) * w];
                 for c in 0..w {
                     dzb[c] += two * hs[c] * s2[c] * dz[c];
                 }
@@ -612,17 +836,20 @@ impl FusedJet {
             let h2 = &hbar[(1 + kk + j) * w..(2 + kk + j) * w];
             let dz = &z[(1 + j) * w..(2 + j) * w];
             let d2z = &z[(1 + kk + j) * w..(2 + kk + j) * w];
+            let dzb = &mut zdirs[j * w..(j + 1) * w];
+            let d2zb = &mut zsecond[j * w..(j + 1) * w];
             for c in 0..w {
                 z0b[c] += h2[c] * (s3[c] * dz[c] * dz[c] + s2[c] * d2z[c]);
-                zr[j * w + c] += two * h2[c] * s2[c] * dz[c];
-                zr[(kk + j) * w + c] = h2[c] * s1[c];
+                dzb[c] += two * h2[c] * s2[c] * dz[c];
+                d2zb[c] = h2[c] * s1[c];
             }
         }
     }
 
     /// Σⱼ<ₖ (∂ⱼz)² of one point's block into `acc` (`w`).
-    #[inline]
+    #[inline(always)]
     fn sum_sq_dirs<T: Real>(&self, z: &[T], w: usize, acc: &mut [T]) {
+        let acc = &mut acc[..w];
         acc.fill(T::default());
         for j in 0..self.k {
             let dz = &z[(1 + j) * w..(2 + j) * w];
@@ -682,7 +909,7 @@ impl FusedJet {
                     let mut hbar = scratch::take(rows * wi);
                     // SAFETY: zbarc is rows×wo, hc and hbar rows×wi, W wo×wi, g wo×wi (+wo).
                     unsafe {
-                        T::gemm(
+                        gemm_product(
                             wo,
                             rows,
                             wi,
@@ -692,12 +919,10 @@ impl FusedJet {
                             hc.as_ptr(),
                             wi as isize,
                             1,
-                            T::lit(0.0),
                             g.as_mut_ptr(),
                             wi as isize,
-                            1,
                         );
-                        T::gemm(
+                        gemm_product(
                             rows,
                             wo,
                             wi,
@@ -707,21 +932,12 @@ impl FusedJet {
                             w.as_ptr(),
                             wi as isize,
                             1,
-                            T::lit(0.0),
                             hbar.as_mut_ptr(),
                             wi as isize,
-                            1,
                         );
                     }
                     sum_rows(zbarc, b * wo, 0, &mut g[wo * wi..]);
-                    let mut buf = vec![T::default(); 4 * wi];
-                    for ((zbk, hb), zk) in zbc
-                        .chunks_mut(b * wi)
-                        .zip(hbar.chunks(b * wi))
-                        .zip(zc.chunks(b * wi))
-                    {
-                        self.act_backward(zbk, hb, zk, wi, kk, &mut buf);
-                    }
+                    self.act_backward_points(zbc, &hbar, zc, b, wi, kk);
                     scratch::give(hbar);
                     g
                 })

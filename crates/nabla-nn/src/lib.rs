@@ -72,6 +72,7 @@ pub mod mlp;
 pub mod optim;
 pub mod params;
 mod scratch;
+mod skinny;
 mod spectral_conv;
 pub mod spectral_mix;
 pub mod train;

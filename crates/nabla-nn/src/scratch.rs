@@ -6,26 +6,30 @@
 //! memset) — 8–11 % of a PINN or FNO training step. Buffers that a kernel overwrites entirely
 //! come from here instead, stale contents and all.
 
-use std::cell::RefCell;
 use std::mem::MaybeUninit;
+use std::sync::Mutex;
 
-/// Most buffers kept per thread and element type; more are freed.
+/// Most buffers kept per element type; beyond that the smallest are freed.
 const KEEP: usize = 32;
 
-/// Element types with a per-thread pool of buffers.
+/// Element types with a process-wide pool of buffers.
 pub(crate) trait Pooled: Copy + Default + 'static {
-    /// Runs `f` on this thread's pool of spare buffers of `Self`.
+    /// Runs `f` on the pool of spare buffers of `Self`.
     fn with_pool<R>(f: impl FnOnce(&mut Vec<Vec<Self>>) -> R) -> R;
 }
 
+// One pool per element type for the whole process, not per thread: buffers are often taken on
+// one thread (a kernel's caller) and handed back on another (whichever thread drops the
+// autograd graph), and per-thread pools then never met a request — measured as a fresh
+// zero-filled allocation for every large buffer of every PINN step. The lock is taken a few
+// dozen times per step, never inside a kernel's loops.
 macro_rules! pooled {
     ($t:ty) => {
         impl Pooled for $t {
             fn with_pool<R>(f: impl FnOnce(&mut Vec<Vec<Self>>) -> R) -> R {
-                thread_local! {
-                    static POOL: RefCell<Vec<Vec<$t>>> = const { RefCell::new(Vec::new()) };
-                }
-                POOL.with(|p| f(&mut p.borrow_mut()))
+                static POOL: Mutex<Vec<Vec<$t>>> = Mutex::new(Vec::new());
+                let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
+                f(&mut pool)
             }
         }
     };
@@ -39,16 +43,24 @@ pooled!(f64);
 /// none, a fresh zeroed one is allocated. A training loop's buffer sizes repeat every step, so
 /// after the first step every request finds one.
 pub(crate) fn take<T: Pooled>(len: usize) -> Vec<T> {
-    let spare = T::with_pool(|pool| {
-        let best = pool
-            .iter()
-            .enumerate()
-            .filter(|(_, v)| v.len() >= len)
-            .min_by_key(|(_, v)| v.len())
-            .map(|(i, _)| i);
-        best.map(|i| pool.swap_remove(i))
-    });
-    match spare {
+    T::with_pool(|pool| take_from(pool, len))
+}
+
+/// Hands a buffer back for reuse by [`take`]. With the pool full, the smallest buffer (this
+/// one or a spare) is freed, so the large buffers that are costly to zero-fill stay.
+pub(crate) fn give<T: Pooled>(v: Vec<T>) {
+    T::with_pool(|pool| give_to(pool, v));
+}
+
+/// [`take`] from a given pool.
+fn take_from<T: Pooled>(pool: &mut Vec<Vec<T>>, len: usize) -> Vec<T> {
+    let best = pool
+        .iter()
+        .enumerate()
+        .filter(|(_, v)| v.len() >= len)
+        .min_by_key(|(_, v)| v.len())
+        .map(|(i, _)| i);
+    match best.map(|i| pool.swap_remove(i)) {
         Some(mut v) => {
             v.truncate(len);
             v
@@ -57,16 +69,25 @@ pub(crate) fn take<T: Pooled>(len: usize) -> Vec<T> {
     }
 }
 
-/// Hands a buffer back for reuse by [`take`] on this thread.
-pub(crate) fn give<T: Pooled>(v: Vec<T>) {
+/// [`give`] to a given pool.
+fn give_to<T: Pooled>(pool: &mut Vec<Vec<T>>, v: Vec<T>) {
     if v.capacity() == 0 {
         return;
     }
-    T::with_pool(|pool| {
-        if pool.len() < KEEP {
-            pool.push(v);
+    if pool.len() < KEEP {
+        pool.push(v);
+        return;
+    }
+    let smallest = pool
+        .iter()
+        .enumerate()
+        .min_by_key(|(_, b)| b.len())
+        .map(|(i, b)| (i, b.len()));
+    if let Some((i, len)) = smallest {
+        if len < v.len() {
+            pool[i] = v;
         }
-    });
+    }
 }
 
 /// A new vector of `len` elements initialised by `fill` alone, without zero-filling first:
@@ -85,7 +106,7 @@ pub(crate) unsafe fn written_by<T>(len: usize, fill: impl FnOnce(*mut T)) -> Vec
 
 #[cfg(test)]
 mod tests {
-    use super::{give, take, written_by};
+    use super::{give, give_to, take, take_from, written_by, KEEP};
 
     #[test]
     fn written_by_keeps_what_fill_wrote() {
@@ -103,28 +124,54 @@ mod tests {
 
     #[test]
     fn buffers_are_reused_and_sized() {
-        let mut a = take::<f64>(1000);
+        // A private pool: the process-wide one is shared with concurrently running tests.
+        let mut pool: Vec<Vec<f64>> = Vec::new();
+        let mut a = take_from(&mut pool, 1000);
         a.iter_mut().for_each(|x| *x = 7.0);
         let ptr = a.as_ptr();
-        give(a);
-        let b = take::<f64>(600);
+        give_to(&mut pool, a);
+        let b = take_from(&mut pool, 600);
         assert_eq!(b.len(), 600);
         assert_eq!(b.as_ptr(), ptr, "the spare buffer is reused");
-        give(b);
+        give_to(&mut pool, b);
         // A longer request than any spare buffer gets a fresh zeroed one.
-        let c = take::<f64>(900);
+        let c = take_from(&mut pool, 900);
         assert_eq!(c.len(), 900);
         assert!(c.iter().all(|&x| x == 0.0));
-        give(c);
-        let c = take::<f64>(300);
+        give_to(&mut pool, c);
+        let c = take_from(&mut pool, 300);
         assert_eq!(c.len(), 300);
         assert_eq!(
             c[0], 7.0,
             "the shortest fitting spare buffer (600) is reused"
         );
-        give(c);
-        let d = take::<f64>(5000);
+        give_to(&mut pool, c);
+        let d = take_from(&mut pool, 5000);
         assert_eq!(d.len(), 5000);
         assert!(d.iter().all(|&x| x == 0.0), "a fresh buffer is zeroed");
+        // The process-wide pool hands out correctly sized buffers.
+        let e = take::<f32>(123);
+        assert_eq!(e.len(), 123);
+        give(e);
+    }
+
+    #[test]
+    fn a_full_pool_keeps_the_largest_buffers() {
+        let mut pool: Vec<Vec<f32>> = (0..KEEP).map(|i| vec![0.0; 10 + i]).collect();
+        give_to(&mut pool, vec![1.0; 100_000]);
+        assert_eq!(pool.len(), KEEP);
+        assert!(
+            pool.iter().any(|v| v.len() == 100_000),
+            "the large buffer is kept"
+        );
+        assert!(
+            pool.iter().all(|v| v.len() != 10),
+            "the smallest spare was freed"
+        );
+        give_to(&mut pool, vec![1.0; 5]);
+        assert!(
+            pool.iter().all(|v| v.len() != 5),
+            "a buffer smaller than all spares is freed"
+        );
     }
 }

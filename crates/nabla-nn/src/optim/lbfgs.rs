@@ -197,8 +197,24 @@ pub struct Lbfgs {
     fresh: bool,
 }
 
+/// aᵀb with eight independent partial sums: a single running sum is one dependent add per
+/// element (latency-bound, ~1 ms per two-loop recursion over 50 pairs of 8.5k-parameter
+/// vectors); eight of them vectorize and pipeline.
 fn dot(a: &[f64], b: &[f64]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let mut acc = [0.0f64; 8];
+    for (x, y) in a.chunks_exact(8).zip(b.chunks_exact(8)) {
+        for l in 0..8 {
+            acc[l] += x[l] * y[l];
+        }
+    }
+    let tail: f64 = a[n - n % 8..]
+        .iter()
+        .zip(&b[n - n % 8..])
+        .map(|(x, y)| x * y)
+        .sum();
+    acc.iter().sum::<f64>() + tail
 }
 
 fn inf_norm(a: &[f64]) -> f64 {
@@ -634,6 +650,19 @@ fn cubic_interpolate(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn blocked_dot_product_matches_the_plain_sum() {
+        for n in [0, 1, 7, 8, 9, 8577] {
+            let a: Vec<f64> = (0..n).map(|i| (i as f64 * 0.37).sin()).collect();
+            let b: Vec<f64> = (0..n).map(|i| (i as f64 * 0.11).cos()).collect();
+            let plain: f64 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
+            assert!(
+                (dot(&a, &b) - plain).abs() <= 1e-12 * (1.0 + plain.abs()),
+                "n = {n}"
+            );
+        }
+    }
 
     #[test]
     fn cubic_interpolation_finds_the_minimum_of_a_cubic() {

@@ -1,0 +1,505 @@
+//! f32 products with a narrow right-hand side (n a multiple of 16, up to a few hundred), the
+//! shape of every hidden layer of a PINN: C (m×n) = A (m×k) · B (k×n), with A read in place.
+//!
+//! Why not `matrixmultiply` alone: it packs A into panels before every product, and with
+//! k = n = 64 that copy is a pass over A for only 64 multiply-adds per element — 15 % of a PINN
+//! training step, measured (perf), on top of its kernel. Here each block of [`MR`] rows of C
+//! stays in AVX-512 registers (MR × up to 4 vectors of 16) while the k loop broadcasts A's
+//! entries straight from memory (any strides: rows of A, or columns of a transposed one) and
+//! loads B's rows (contiguous, the small B stays in L1). No packing, no scratch.
+//!
+//! Used only where AVX-512F is detected at run time; callers fall back to `matrixmultiply`
+//! otherwise (and for f64, other widths, β ≠ 0 or α ≠ 1).
+
+/// Rows of C per register block: 6 rows × 4 vectors = 24 accumulators of the 32 zmm registers.
+const MR: usize = 6;
+
+/// Widest panel of columns per pass, in 16-lane vectors.
+const NV: usize = 4;
+
+/// Chunk of the inner dimension per pass over C (see `panel`).
+const KC: usize = 64;
+
+/// Whether [`gemm`] can run here: AVX-512F present (checked once, cached by std).
+#[inline]
+pub(crate) fn available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::is_x86_feature_detected!("avx512f")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// C ← A·B (β = 0: C is only written) for an m×k A with row/column strides `rsa`, `csa`, a
+/// k×n B with row stride `rsb` and unit column stride, and C m×n with row stride `rsc` and
+/// unit column stride. n = 1 (a network's output layer) is taken too when A's rows and B are
+/// contiguous: one dot product per row. Returns `false` (having done nothing) when the shape
+/// is not one this kernel takes — other n not a multiple of 16 — or AVX-512F is missing; the
+/// caller then uses the general product.
+///
+/// # Safety
+/// The pointers must be valid for the elements the shapes and strides address.
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn gemm(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: *const f32,
+    rsa: isize,
+    csa: isize,
+    b: *const f32,
+    rsb: isize,
+    c: *mut f32,
+    rsc: isize,
+) -> bool {
+    if !available() {
+        return false;
+    }
+    #[cfg(target_arch = "x86_64")]
+    if n == 1 && csa == 1 && rsb == 1 {
+        // SAFETY: AVX-512F was detected above; the caller vouches for the pointers.
+        unsafe { avx512::gemv(m, k, a, rsa, b, c, rsc) };
+        return true;
+    }
+    if n == 0 || !n.is_multiple_of(16) {
+        return false;
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        // SAFETY: AVX-512F was detected above; the caller vouches for the pointers.
+        unsafe { avx512::gemm(m, k, n, a, rsa, csa, b, rsb, c, rsc) };
+        true
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (m, k, a, rsa, csa, b, rsb, c, rsc);
+        false
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use super::{KC, MR, NV};
+    use std::arch::x86_64::*;
+
+    #[allow(clippy::too_many_arguments)]
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn gemm(
+        m: usize,
+        k: usize,
+        n: usize,
+        a: *const f32,
+        rsa: isize,
+        csa: isize,
+        b: *const f32,
+        rsb: isize,
+        c: *mut f32,
+        rsc: isize,
+    ) {
+        let mut j0 = 0;
+        while j0 < n {
+            let nv = ((n - j0) / 16).min(NV);
+            // SAFETY (all calls): columns j0..j0+16·nv of B and C exist; rows as the caller's.
+            unsafe {
+                match nv {
+                    4 => panel::<4>(m, k, a, rsa, csa, b.add(j0), rsb, c.add(j0), rsc),
+                    3 => panel::<3>(m, k, a, rsa, csa, b.add(j0), rsb, c.add(j0), rsc),
+                    2 => panel::<2>(m, k, a, rsa, csa, b.add(j0), rsb, c.add(j0), rsc),
+                    _ => panel::<1>(m, k, a, rsa, csa, b.add(j0), rsb, c.add(j0), rsc),
+                }
+            }
+            j0 += 16 * nv;
+        }
+    }
+
+    /// C[i] = A[i, ·] · b for contiguous rows of A and a contiguous b (n = 1).
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn gemv(
+        m: usize,
+        k: usize,
+        a: *const f32,
+        rsa: isize,
+        b: *const f32,
+        c: *mut f32,
+        rsc: isize,
+    ) {
+        let full = k / 16;
+        let tail: __mmask16 = ((1u32 << (k % 16)) - 1) as __mmask16;
+        for i in 0..m as isize {
+            // SAFETY: row i of A has k contiguous elements, b has k, C[i] exists.
+            unsafe {
+                let row = a.offset(i * rsa);
+                let mut acc = _mm512_setzero_ps();
+                for p in 0..full {
+                    let x = _mm512_loadu_ps(row.add(16 * p));
+                    acc = _mm512_fmadd_ps(x, _mm512_loadu_ps(b.add(16 * p)), acc);
+                }
+                if tail != 0 {
+                    let x = _mm512_maskz_loadu_ps(tail, row.add(16 * full));
+                    let y = _mm512_maskz_loadu_ps(tail, b.add(16 * full));
+                    acc = _mm512_fmadd_ps(x, y, acc);
+                }
+                *c.offset(i * rsc) = _mm512_reduce_add_ps(acc);
+            }
+        }
+    }
+
+    /// One panel of `16·V` columns, all rows, in chunks of [`KC`] along k (the first chunk
+    /// writes C, the others add to it): with a long k (a weight gradient sums over all
+    /// points) every row block would otherwise stream the whole of B again from L2 or memory.
+    #[allow(clippy::too_many_arguments)]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn panel<const V: usize>(
+        m: usize,
+        k: usize,
+        a: *const f32,
+        rsa: isize,
+        csa: isize,
+        b: *const f32,
+        rsb: isize,
+        c: *mut f32,
+        rsc: isize,
+    ) {
+        let mut p0 = 0;
+        loop {
+            let kc = KC.min(k - p0);
+            let add = p0 > 0;
+            // SAFETY: columns p0..p0+kc of A and rows p0..p0+kc of B exist.
+            let (a, b) = unsafe { (a.offset(p0 as isize * csa), b.offset(p0 as isize * rsb)) };
+            let full = m / MR;
+            for blk in 0..full {
+                let i0 = (blk * MR) as isize;
+                // SAFETY: rows i0..i0+MR of A and C exist.
+                unsafe {
+                    block::<MR, V>(
+                        kc,
+                        a.offset(i0 * rsa),
+                        rsa,
+                        csa,
+                        b,
+                        rsb,
+                        c.offset(i0 * rsc),
+                        rsc,
+                        add,
+                    )
+                };
+            }
+            let i0 = (full * MR) as isize;
+            let (a, c) = unsafe { (a.offset(i0 * rsa), c.offset(i0 * rsc)) };
+            // SAFETY: the remaining m − full·MR rows exist.
+            unsafe {
+                match m - full * MR {
+                    5 => block::<5, V>(kc, a, rsa, csa, b, rsb, c, rsc, add),
+                    4 => block::<4, V>(kc, a, rsa, csa, b, rsb, c, rsc, add),
+                    3 => block::<3, V>(kc, a, rsa, csa, b, rsb, c, rsc, add),
+                    2 => block::<2, V>(kc, a, rsa, csa, b, rsb, c, rsc, add),
+                    1 => block::<1, V>(kc, a, rsa, csa, b, rsb, c, rsc, add),
+                    _ => {}
+                }
+            }
+            p0 += kc;
+            if p0 >= k {
+                break;
+            }
+        }
+    }
+
+    /// C[0..R, 0..16V] (+)= Σₚ A[0..R, p] ⊗ B[p, 0..16V], accumulated in registers (added to
+    /// C's contents if `add`).
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn block<const R: usize, const V: usize>(
+        k: usize,
+        a: *const f32,
+        rsa: isize,
+        csa: isize,
+        b: *const f32,
+        rsb: isize,
+        c: *mut f32,
+        rsc: isize,
+        add: bool,
+    ) {
+        let mut acc = [[_mm512_setzero_ps(); V]; R];
+        let mut ap = a;
+        let mut bp = b;
+        for _ in 0..k {
+            let mut bv = [_mm512_setzero_ps(); V];
+            for (v, x) in bv.iter_mut().enumerate() {
+                // SAFETY: row p of B has 16V columns from bp.
+                *x = unsafe { _mm512_loadu_ps(bp.add(16 * v)) };
+            }
+            for (i, row) in acc.iter_mut().enumerate() {
+                // SAFETY: A[i, p] exists for i < R.
+                let ai = _mm512_set1_ps(unsafe { *ap.offset(i as isize * rsa) });
+                for (acc_v, &b_v) in row.iter_mut().zip(&bv) {
+                    *acc_v = _mm512_fmadd_ps(ai, b_v, *acc_v);
+                }
+            }
+            // SAFETY: advancing to column p + 1 of A and row p + 1 of B (not read past k).
+            unsafe {
+                ap = ap.offset(csa);
+                bp = bp.offset(rsb);
+            }
+        }
+        for (i, row) in acc.iter().enumerate() {
+            for (v, &x) in row.iter().enumerate() {
+                // SAFETY: C[i, 16v..16v+16] exists for i < R, v < V.
+                unsafe {
+                    let cp = c.offset(i as isize * rsc).add(16 * v);
+                    let x = if add {
+                        _mm512_add_ps(x, _mm512_loadu_ps(cp))
+                    } else {
+                        x
+                    };
+                    _mm512_storeu_ps(cp, x);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reference(
+        m: usize,
+        k: usize,
+        n: usize,
+        a: &[f32],
+        rsa: usize,
+        csa: usize,
+        b: &[f32],
+    ) -> Vec<f64> {
+        let mut c = vec![0.0; m * n];
+        for i in 0..m {
+            for j in 0..n {
+                c[i * n + j] = (0..k)
+                    .map(|p| f64::from(a[i * rsa + p * csa]) * f64::from(b[p * n + j]))
+                    .sum();
+            }
+        }
+        c
+    }
+
+    #[test]
+    fn matches_the_definition_for_strided_a_and_ragged_shapes() {
+        if !available() {
+            eprintln!("no AVX-512F here: the kernel is not used, nothing to test");
+            return;
+        }
+        for &(m, k, n) in &[
+            (1, 1, 16),
+            (7, 3, 64),
+            (13, 64, 64),
+            (64, 500, 80),
+            (5, 9, 208),
+        ] {
+            let a: Vec<f32> = (0..m * k)
+                .map(|i| ((i * 37 % 101) as f32 - 50.0) / 50.0)
+                .collect();
+            let b: Vec<f32> = (0..k * n)
+                .map(|i| ((i * 53 % 97) as f32 - 48.0) / 48.0)
+                .collect();
+            for transposed in [false, true] {
+                // A row-major (rsa = k, csa = 1) or stored transposed (rsa = 1, csa = m).
+                let (buf, rsa, csa) = if transposed {
+                    let mut t = vec![0.0f32; m * k];
+                    for i in 0..m {
+                        for p in 0..k {
+                            t[p * m + i] = a[i * k + p];
+                        }
+                    }
+                    (t, 1, m)
+                } else {
+                    (a.clone(), k, 1)
+                };
+                let want = reference(m, k, n, &buf, rsa, csa, &b);
+                let mut c = vec![f32::NAN; m * n];
+                // SAFETY: buffers sized for the shapes and strides.
+                let ran = unsafe {
+                    gemm(
+                        m,
+                        k,
+                        n,
+                        buf.as_ptr(),
+                        rsa as isize,
+                        csa as isize,
+                        b.as_ptr(),
+                        n as isize,
+                        c.as_mut_ptr(),
+                        n as isize,
+                    )
+                };
+                assert!(ran);
+                for (x, y) in c.iter().zip(&want) {
+                    assert!(
+                        (f64::from(*x) - y).abs() <= 1e-5 * (1.0 + y.abs()) * (k as f64).sqrt(),
+                        "{m}x{k}x{n}: {x} vs {y}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn one_column_products_are_row_dot_products() {
+        if !available() {
+            return;
+        }
+        for k in [1, 15, 16, 64, 70] {
+            let m = 9;
+            let a: Vec<f32> = (0..m * k)
+                .map(|i| ((i * 37 % 101) as f32 - 50.0) / 50.0)
+                .collect();
+            let b: Vec<f32> = (0..k)
+                .map(|i| ((i * 53 % 97) as f32 - 48.0) / 48.0)
+                .collect();
+            let want = reference(m, k, 1, &a, k, 1, &b);
+            let mut c = vec![f32::NAN; m];
+            // SAFETY: buffers sized for the shapes.
+            let ran = unsafe {
+                gemm(
+                    m,
+                    k,
+                    1,
+                    a.as_ptr(),
+                    k as isize,
+                    1,
+                    b.as_ptr(),
+                    1,
+                    c.as_mut_ptr(),
+                    1,
+                )
+            };
+            assert!(ran);
+            for (x, y) in c.iter().zip(&want) {
+                assert!(
+                    (f64::from(*x) - y).abs() <= 1e-5 * (1.0 + y.abs()) * (k as f64).sqrt(),
+                    "k = {k}: {x} vs {y}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn declines_widths_that_are_not_multiples_of_16() {
+        let a = [1.0f32; 4];
+        let b = [1.0f32; 20];
+        let mut c = [0.0f32; 20];
+        // SAFETY: 1×4 · 4×5 into 1×5, all in bounds.
+        let ran = unsafe { gemm(1, 4, 5, a.as_ptr(), 4, 1, b.as_ptr(), 5, c.as_mut_ptr(), 5) };
+        assert!(!ran);
+        assert!(c.iter().all(|&x| x == 0.0));
+    }
+}
+
+#[cfg(test)]
+/// Throughput of the kernel against matrixmultiply on the PINN shapes (not a test: run with
+/// `cargo test --release -p nabla-nn --lib skinny::speed -- --ignored --nocapture`).
+mod speed {
+    use super::*;
+
+    #[test]
+    #[ignore]
+    fn gflops() {
+        if !available() {
+            return;
+        }
+        let rows = 4000;
+        let h: Vec<f32> = (0..rows * 64).map(|i| (i % 7) as f32 * 0.1).collect();
+        let w: Vec<f32> = (0..64 * 64).map(|i| (i % 5) as f32 * 0.1).collect();
+        let mut c = vec![0.0f32; rows * 64];
+        let mut g = vec![0.0f32; 64 * 64];
+        let reps = 200;
+        let flops = 2.0 * rows as f64 * 64.0 * 64.0 * reps as f64;
+        let t = std::time::Instant::now();
+        for _ in 0..reps {
+            unsafe {
+                gemm(
+                    rows,
+                    64,
+                    64,
+                    h.as_ptr(),
+                    64,
+                    1,
+                    w.as_ptr(),
+                    64,
+                    c.as_mut_ptr(),
+                    64,
+                )
+            };
+        }
+        let s = t.elapsed().as_secs_f64();
+        eprintln!("forward  rows×64·64×64: {:.1} GFLOPS", flops / s * 1e-9);
+        let t = std::time::Instant::now();
+        for _ in 0..reps {
+            unsafe {
+                gemm(
+                    64,
+                    rows,
+                    64,
+                    h.as_ptr(),
+                    1,
+                    64,
+                    c.as_ptr(),
+                    64,
+                    g.as_mut_ptr(),
+                    64,
+                )
+            };
+        }
+        let s = t.elapsed().as_secs_f64();
+        eprintln!("weight   64×rows·rows×64: {:.1} GFLOPS", flops / s * 1e-9);
+        let t = std::time::Instant::now();
+        for _ in 0..reps {
+            unsafe {
+                matrixmultiply::sgemm(
+                    rows,
+                    64,
+                    64,
+                    1.0,
+                    h.as_ptr(),
+                    64,
+                    1,
+                    w.as_ptr(),
+                    64,
+                    1,
+                    0.0,
+                    c.as_mut_ptr(),
+                    64,
+                    1,
+                )
+            };
+        }
+        let s = t.elapsed().as_secs_f64();
+        eprintln!("matrixmultiply forward: {:.1} GFLOPS", flops / s * 1e-9);
+        let t = std::time::Instant::now();
+        for _ in 0..reps {
+            unsafe {
+                matrixmultiply::sgemm(
+                    64,
+                    rows,
+                    64,
+                    1.0,
+                    h.as_ptr(),
+                    1,
+                    64,
+                    c.as_ptr(),
+                    64,
+                    1,
+                    0.0,
+                    g.as_mut_ptr(),
+                    64,
+                    1,
+                )
+            };
+        }
+        let s = t.elapsed().as_secs_f64();
+        eprintln!("matrixmultiply weight: {:.1} GFLOPS", flops / s * 1e-9);
+    }
+}
