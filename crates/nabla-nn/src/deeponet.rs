@@ -259,12 +259,9 @@ impl DeepONet {
 impl DeepONet {
     /// The branch MLP's input: the sensors as they are, or through the convolution stages.
     fn encode(&self, a: &Tensor) -> Result<Tensor> {
-        let [h, w] = self.config.grid[..] else {
+        let (&[h, w], false) = (&self.config.grid[..], self.convs.is_empty()) else {
             return Ok(a.clone());
         };
-        if self.convs.is_empty() {
-            return Ok(a.clone());
-        }
         let batch = a.dims()[0];
         let mut x = a.reshape((batch, 1, h, w))?;
         for (wt, bias) in &self.convs {

@@ -3,13 +3,15 @@
 //!
 //! Why: built from candle's generic ops, a jet is ~30 elementwise kernels per layer, each
 //! single-threaded and allocating, and candle's autograd records every one of them. Here a
-//! layer is three matrix products (forward, weight gradient, input gradient; `matrixmultiply`)
-//! over all points *and* directions at once plus the activation's jet rules, all in one
-//! parallel region per layer and direction of the pass (each thread takes a block of points
-//! through the activation and the products; the weight gradient's partial sums are reduced at
-//! the end), with working buffers recycled between steps (`crate::scratch`) — ~10× faster
-//! than the op-by-op jet for PINN-sized networks. (Keeping σ', σ'', σ''' from the forward pass
-//! instead of recomputing them in the backward measured no faster.)
+//! layer is three matrix products (forward, weight gradient, input gradient) over all points
+//! *and* directions at once plus the activation's jet rules, and each direction of the pass is
+//! one parallel region: a point's rows meet other points' only in the weight gradients, so each
+//! thread takes a block of points through every layer, and the per-block gradient shares are
+//! summed in block order at the end. Working buffers are recycled between steps
+//! (`crate::scratch`). On x86-64 with AVX-512 the products of the hidden layers run in
+//! `crate::skinny`'s packing-free kernel and the activation rules are compiled for AVX-512
+//! (elsewhere: `matrixmultiply` and the baseline target). (Keeping σ', σ'', σ‴ from the
+//! forward pass instead of recomputing them in the backward measured no faster.)
 //!
 //! Layout: for `n` points and `K` directions (the first `k` of them also second-order), every
 //! layer's state is a row-major matrix of `n·B` rows, `B = 1 + K + k`, point-major: for point
@@ -282,50 +284,11 @@ pub(crate) fn fast_tanh_f32(x: f32) -> f32 {
     p / q
 }
 
-/// C = A·B (β = 0) with C's rows split across rayon tasks: A is m×k with row stride `rsa`
-/// and column stride `csa`, B k×n (strides `rsb`, `csb`), C m×n row-major with row stride
-/// `rsc`. One thread pool (rayon) for all parallel work: matrixmultiply's own pool fought
-/// rayon's for the two cores.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn par_gemm<T: Real>(
-    m: usize,
-    k: usize,
-    n: usize,
-    a: &[T],
-    rsa: usize,
-    csa: usize,
-    b: &[T],
-    rsb: usize,
-    csb: usize,
-    c: &mut [T],
-    rsc: usize,
-) {
-    let c_len = c.len();
-    assert!(
-        m == 0 || (m - 1) * rsc + n <= c_len,
-        "par_gemm: C too small"
-    );
-    // SAFETY: C's rows lie inside the slice (checked above).
-    unsafe {
-        par_gemm_into(
-            m,
-            k,
-            n,
-            a,
-            rsa,
-            csa,
-            b,
-            rsb,
-            csb,
-            c.as_mut_ptr(),
-            c_len,
-            rsc,
-        )
-    }
-}
-
-/// [`par_gemm`] into raw (possibly uninitialised) storage of `c_len` elements: with β = 0 every
-/// element of C's m rows × n columns is written and nothing is read.
+/// C = A·B (β = 0) with C's rows split across rayon tasks, into raw (possibly uninitialised)
+/// storage of `c_len` elements: every element of C's m rows × n columns is written and
+/// nothing is read. A is m×k with row stride `rsa` and column stride `csa`, B k×n (strides
+/// `rsb`, `csb`), C m×n row-major with row stride `rsc`. One thread pool (rayon) for all
+/// parallel work: matrixmultiply's own pool fought rayon's for the two cores.
 ///
 /// # Safety
 /// `c` must be valid for writes of `c_len` elements, with `(m − 1)·rsc + n ≤ c_len`.
@@ -432,6 +395,23 @@ fn sum_rows<T: Real>(a: &[T], stride: usize, offset: usize, out: &mut [T]) {
     }
 }
 
+/// Points per task and number of tasks for a pass over `n` points: one block per thread
+/// (at least 16 points each).
+fn point_blocks(n: usize) -> (usize, usize) {
+    let per = n.div_ceil(rayon::current_num_threads().max(1)).max(16);
+    (per, n.div_ceil(per))
+}
+
+/// Rows `p0..p0 + np` (each `row` elements) of the buffer at `p`, mutably.
+///
+/// # Safety
+/// The buffer must hold at least `(p0 + np)·row` elements, and nothing else may reference
+/// these rows while the slice lives (tasks take disjoint point ranges).
+unsafe fn rows_of<'a, T>(p: &SendPtr<T>, p0: usize, np: usize, row: usize) -> &'a mut [T] {
+    // SAFETY: as the caller guarantees.
+    unsafe { std::slice::from_raw_parts_mut(p.0.add(p0 * row), np * row) }
+}
+
 pub(crate) struct SendPtr<T>(pub(crate) *mut T);
 // SAFETY: used only to hand disjoint row ranges of one buffer to rayon tasks.
 unsafe impl<T> Sync for SendPtr<T> {}
@@ -506,81 +486,99 @@ impl FusedJet {
         let layers = self.widths.len() - 1;
         let offs = self.offsets();
         let d = self.widths[0];
-        // Layer 0: value rows from x, direction rows are columns of W₀, second rows zero.
         let w0 = self.widths[1];
-        // Every row is written: values by the product, directions and (zero) second-order
-        // rows by the pass after it.
-        let mut z = scratch::take(n * b * w0);
         let (wo, bo) = offs[0];
-        par_gemm(n, d, w0, x, d, 1, &theta[wo..], 1, d, &mut z, b * w0);
-        // Direction j's rows are column dirs[j] of W₀, the same for every point.
+        // Direction j's rows of layer 0 are column dirs[j] of W₀, the same for every point.
         let dir_rows: Vec<T> = self
             .dirs
             .iter()
             .flat_map(|&dim| (0..w0).map(move |o| theta[wo + o * d + dim]))
             .collect();
         let bias0 = &theta[bo..bo + w0];
-        z.par_chunks_mut(b * w0).for_each(|blk| {
-            let (value, rest) = blk.split_at_mut(w0);
-            for (v, &bb) in value.iter_mut().zip(bias0) {
-                *v += bb;
-            }
-            let (dirs, second) = rest.split_at_mut(dir_rows.len());
-            dirs.copy_from_slice(&dir_rows);
-            second.fill(T::default());
-        });
-        let mut hs = Vec::with_capacity(layers);
-        let mut zs = Vec::with_capacity(layers);
-        // Points per parallel task: each task runs the activation, the product and the bias
-        // for its own rows, so a layer is one parallel region (fewer thread wake-ups).
-        let per = n.div_ceil(rayon::current_num_threads().max(1)).max(16);
-        #[allow(clippy::needless_range_loop)] // l indexes widths, offsets and the cache alike
-        for l in 1..layers {
-            let wi = self.widths[l];
-            let wo_ = self.widths[l + 1];
-            let (wofs, bofs) = offs[l];
-            // Every row of h and znext is written below (β = 0 products do not read C).
-            let mut h = scratch::take(n * b * wi);
-            let mut znext = scratch::take(n * b * wo_);
-            h.par_chunks_mut(per * b * wi)
-                .zip(znext.par_chunks_mut(per * b * wo_))
-                .zip(z.par_chunks(per * b * wi))
-                .for_each(|((hc, zn), zc)| {
-                    self.act_forward_points(hc, zc, b, wi, kk);
-                    let rows = hc.len() / wi;
-                    // SAFETY: hc is rows×wi, zn rows×wo_, W (at wofs) wo_×wi row-major.
-                    unsafe {
-                        gemm_product(
-                            rows,
-                            wi,
-                            wo_,
-                            hc.as_ptr(),
-                            wi as isize,
-                            1,
-                            theta[wofs..].as_ptr(),
-                            1,
-                            wi as isize,
-                            zn.as_mut_ptr(),
-                            wo_ as isize,
-                        );
-                    }
-                    let bias = &theta[bofs..bofs + wo_];
-                    for blk in zn.chunks_mut(b * wo_) {
-                        for (v, &bb) in blk[..wo_].iter_mut().zip(bias) {
-                            *v += bb;
-                        }
-                    }
-                });
-            zs.push(std::mem::replace(&mut z, znext));
-            hs.push(h);
-        }
-        // z is now the output [n·B, 1]; pack it.
+        // z[l]: pre-activations of layer l (width widths[l + 1]; the last is the output);
+        // h[l − 1]: the activations that enter layer l ≥ 1. Every element is written below.
+        let mut zs: Vec<Vec<T>> = (0..layers)
+            .map(|l| scratch::take(n * b * self.widths[l + 1]))
+            .collect();
+        let mut hs: Vec<Vec<T>> = (1..layers)
+            .map(|l| scratch::take(n * b * self.widths[l]))
+            .collect();
         let cols = self.out_cols();
         let f = self.first_pos.len();
         let mut out = vec![T::default(); n * cols];
-        out.par_chunks_mut(cols)
-            .zip(z.par_chunks(b))
-            .for_each(|(o, zb)| {
+        let z_ptrs: Vec<SendPtr<T>> = zs.iter_mut().map(|v| SendPtr(v.as_mut_ptr())).collect();
+        let h_ptrs: Vec<SendPtr<T>> = hs.iter_mut().map(|v| SendPtr(v.as_mut_ptr())).collect();
+        let out_ptr = SendPtr(out.as_mut_ptr());
+        // The whole pass is one parallel region: a point's rows never meet another point's
+        // until the weight gradients, so each task takes a block of points through every
+        // layer (one thread wake-up per pass instead of one per layer and step).
+        let (per, tasks) = point_blocks(n);
+        (0..tasks).into_par_iter().for_each(|t| {
+            let p0 = t * per;
+            let np = per.min(n - p0);
+            // SAFETY (every `rows_of`): tasks take disjoint point ranges p0..p0+np of buffers
+            // that hold n points of b rows each; each range is borrowed once per task.
+            let z0 = unsafe { rows_of(&z_ptrs[0], p0, np, b * w0) };
+            // SAFETY: x holds n rows of d, z0 np·b rows of w0, W₀ w0×d row-major.
+            unsafe {
+                gemm_product(
+                    np,
+                    d,
+                    w0,
+                    x[p0 * d..].as_ptr(),
+                    d as isize,
+                    1,
+                    theta[wo..].as_ptr(),
+                    1,
+                    d as isize,
+                    z0.as_mut_ptr(),
+                    (b * w0) as isize,
+                );
+            }
+            for blk in z0.chunks_mut(b * w0) {
+                let (value, rest) = blk.split_at_mut(w0);
+                for (v, &bb) in value.iter_mut().zip(bias0) {
+                    *v += bb;
+                }
+                let (dirs, second) = rest.split_at_mut(dir_rows.len());
+                dirs.copy_from_slice(&dir_rows);
+                second.fill(T::default());
+            }
+            let mut zprev: &[T] = z0;
+            for l in 1..layers {
+                let wi = self.widths[l];
+                let wn = self.widths[l + 1];
+                let (wofs, bofs) = offs[l];
+                let h = unsafe { rows_of(&h_ptrs[l - 1], p0, np, b * wi) };
+                self.act_forward_points(h, zprev, b, wi, kk);
+                let zn = unsafe { rows_of(&z_ptrs[l], p0, np, b * wn) };
+                // SAFETY: h is np·b × wi, zn np·b × wn, W (at wofs) wn×wi row-major.
+                unsafe {
+                    gemm_product(
+                        np * b,
+                        wi,
+                        wn,
+                        h.as_ptr(),
+                        wi as isize,
+                        1,
+                        theta[wofs..].as_ptr(),
+                        1,
+                        wi as isize,
+                        zn.as_mut_ptr(),
+                        wn as isize,
+                    );
+                }
+                let bias = &theta[bofs..bofs + wn];
+                for blk in zn.chunks_mut(b * wn) {
+                    for (v, &bb) in blk[..wn].iter_mut().zip(bias) {
+                        *v += bb;
+                    }
+                }
+                zprev = zn;
+            }
+            // zprev is now this block's output rows [np·B, 1]; pack them.
+            let o = unsafe { rows_of(&out_ptr, p0, np, cols) };
+            for (o, zb) in o.chunks_mut(cols).zip(zprev.chunks(b)) {
                 o[0] = zb[0];
                 for (c, &p) in self.first_pos.iter().enumerate() {
                     o[1 + c] = zb[1 + p];
@@ -588,8 +586,11 @@ impl FusedJet {
                 for s in 0..self.second_rows() {
                     o[1 + f + s] = zb[1 + kk + s];
                 }
-            });
-        scratch::give(z);
+            }
+        });
+        if let Some(output) = zs.pop() {
+            scratch::give(output);
+        }
         (out, Cache { hs, zs })
     }
 
@@ -873,60 +874,65 @@ impl FusedJet {
         let offs = self.offsets();
         let cols = self.out_cols();
         let f = self.first_pos.len();
-        let mut gtheta = vec![T::default(); theta.len()];
-        // Adjoint of the output rows.
-        let mut zbar = vec![T::default(); n * b];
-        zbar.par_chunks_mut(b)
-            .zip(gout.par_chunks(cols))
-            .for_each(|(zb, g)| {
-                zb[0] = g[0];
-                for (c, &p) in self.first_pos.iter().enumerate() {
-                    zb[1 + p] += g[1 + c];
+        let d = self.widths[0];
+        let w0 = self.widths[1];
+        // One parallel region for the whole pass (as in the forward pass): each task takes its
+        // block of points back through every layer and returns its share of the parameter
+        // gradient; the shares are summed in task order, so the result does not depend on
+        // which thread ran which task.
+        let (per, tasks) = point_blocks(n);
+        let shares: Vec<Vec<T>> = (0..tasks)
+            .into_par_iter()
+            .map(|t| {
+                let p0 = t * per;
+                let np = per.min(n - p0);
+                let mut g = vec![T::default(); theta.len()];
+                // Adjoint of this block's output rows.
+                let wl = self.widths[layers];
+                let mut zbar = vec![T::default(); np * b * wl];
+                for (zb, gr) in zbar
+                    .chunks_mut(b * wl)
+                    .zip(gout[p0 * cols..(p0 + np) * cols].chunks(cols))
+                {
+                    zb[0] = gr[0];
+                    for (c, &p) in self.first_pos.iter().enumerate() {
+                        zb[1 + p] += gr[1 + c];
+                    }
+                    for s in 0..self.second_rows() {
+                        zb[1 + kk + s] = gr[1 + f + s];
+                    }
                 }
-                for s in 0..self.second_rows() {
-                    zb[1 + kk + s] = g[1 + f + s];
-                }
-            });
-        let per = n.div_ceil(rayon::current_num_threads().max(1)).max(16);
-        for l in (1..layers).rev() {
-            let wi = self.widths[l];
-            let wo = self.widths[l + 1];
-            let (wofs, bofs) = offs[l];
-            let h = &cache.hs[l - 1];
-            let zprev = &cache.zs[l - 1];
-            let w = &theta[wofs..wofs + wo * wi];
-            // One parallel region per layer: each task takes its points' share of
-            // W̄ = Z̄ᵀH and b̄, then H̄ = Z̄W for its rows and the activation's adjoint.
-            let mut zb = scratch::take(n * b * wi);
-            let partial = zb
-                .par_chunks_mut(per * b * wi)
-                .zip(zbar.par_chunks(per * b * wo))
-                .zip(h.par_chunks(per * b * wi))
-                .zip(zprev.par_chunks(per * b * wi))
-                .map(|(((zbc, zbarc), hc), zc)| {
-                    let rows = zbarc.len() / wo;
-                    let mut g = vec![T::default(); wo * wi + wo];
+                for l in (1..layers).rev() {
+                    let wi = self.widths[l];
+                    let wo = self.widths[l + 1];
+                    let (wofs, bofs) = offs[l];
+                    let rows = np * b;
+                    let h = &cache.hs[l - 1][p0 * b * wi..(p0 + np) * b * wi];
+                    let zprev = &cache.zs[l - 1][p0 * b * wi..(p0 + np) * b * wi];
+                    let w = &theta[wofs..wofs + wo * wi];
+                    // Every element of hbar and zb is written (β = 0 product; the
+                    // activation's adjoint writes every row).
                     let mut hbar = scratch::take(rows * wi);
-                    // SAFETY: zbarc is rows×wo, hc and hbar rows×wi, W wo×wi, g wo×wi (+wo).
+                    // SAFETY: zbar is rows×wo, h and hbar rows×wi, W and W̄ wo×wi.
                     unsafe {
                         gemm_product(
                             wo,
                             rows,
                             wi,
-                            zbarc.as_ptr(),
+                            zbar.as_ptr(),
                             1,
                             wo as isize,
-                            hc.as_ptr(),
+                            h.as_ptr(),
                             wi as isize,
                             1,
-                            g.as_mut_ptr(),
+                            g[wofs..].as_mut_ptr(),
                             wi as isize,
                         );
                         gemm_product(
                             rows,
                             wo,
                             wi,
-                            zbarc.as_ptr(),
+                            zbar.as_ptr(),
                             wo as isize,
                             1,
                             w.as_ptr(),
@@ -936,35 +942,50 @@ impl FusedJet {
                             wi as isize,
                         );
                     }
-                    sum_rows(zbarc, b * wo, 0, &mut g[wo * wi..]);
-                    self.act_backward_points(zbc, &hbar, zc, b, wi, kk);
+                    sum_rows(&zbar, b * wo, 0, &mut g[bofs..bofs + wo]);
+                    let mut zb = scratch::take(rows * wi);
+                    self.act_backward_points(&mut zb, &hbar, zprev, b, wi, kk);
                     scratch::give(hbar);
-                    g
-                })
-                .reduce_with(|mut p, q| {
-                    p.iter_mut().zip(&q).for_each(|(a, b)| *a += *b);
-                    p
-                })
-                .unwrap_or_else(|| vec![T::default(); wo * wi + wo]);
-            gtheta[wofs..wofs + wo * wi].copy_from_slice(&partial[..wo * wi]);
-            gtheta[bofs..bofs + wo].copy_from_slice(&partial[wo * wi..]);
-            scratch::give(std::mem::replace(&mut zbar, zb));
+                    scratch::give(std::mem::replace(&mut zbar, zb));
+                }
+                // Layer 0: W̄₀ = Σᵢ z̄ᵢ xᵢᵀ + Σⱼ (Σᵢ ∂̄ⱼzᵢ) e_{dirⱼ}ᵀ; b̄₀ = Σᵢ z̄ᵢ.
+                let (wofs, bofs) = offs[0];
+                // SAFETY: zbar's value rows are np × w0 (row stride b·w0), x's block np × d,
+                // W̄₀ w0×d.
+                unsafe {
+                    gemm_product(
+                        w0,
+                        np,
+                        d,
+                        zbar.as_ptr(),
+                        1,
+                        (b * w0) as isize,
+                        x[p0 * d..].as_ptr(),
+                        d as isize,
+                        1,
+                        g[wofs..].as_mut_ptr(),
+                        d as isize,
+                    );
+                }
+                sum_rows(&zbar, b * w0, 0, &mut g[bofs..bofs + w0]);
+                let mut s = vec![T::default(); w0];
+                for (j, &dim) in self.dirs.iter().enumerate() {
+                    sum_rows(&zbar, b * w0, (1 + j) * w0, &mut s);
+                    for (o, &v) in s.iter().enumerate() {
+                        g[wofs + o * d + dim] += v;
+                    }
+                }
+                scratch::give(zbar);
+                g
+            })
+            .collect();
+        let mut shares = shares.into_iter();
+        let mut gtheta = shares
+            .next()
+            .unwrap_or_else(|| vec![T::default(); theta.len()]);
+        for s in shares {
+            gtheta.iter_mut().zip(&s).for_each(|(a, b)| *a += *b);
         }
-        // Layer 0: W̄₀ = Σᵢ z̄ᵢ xᵢᵀ + Σⱼ (Σᵢ ∂̄ⱼzᵢ) e_{dirⱼ}ᵀ; b̄₀ = Σᵢ z̄ᵢ.
-        let d = self.widths[0];
-        let w0 = self.widths[1];
-        let (wofs, bofs) = offs[0];
-        let gw = par_gemm_tn(w0, n, d, &zbar, b * w0, x, d);
-        gtheta[wofs..wofs + w0 * d].copy_from_slice(&gw);
-        sum_rows(&zbar, b * w0, 0, &mut gtheta[bofs..bofs + w0]);
-        let mut s = vec![T::default(); w0];
-        for (j, &dim) in self.dirs.iter().enumerate() {
-            sum_rows(&zbar, b * w0, (1 + j) * w0, &mut s);
-            for (o, &v) in s.iter().enumerate() {
-                gtheta[wofs + o * d + dim] += v;
-            }
-        }
-        scratch::give(zbar);
         gtheta
     }
 }
