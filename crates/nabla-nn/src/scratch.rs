@@ -18,11 +18,12 @@ pub(crate) trait Pooled: Copy + Default + 'static {
     fn with_pool<R>(f: impl FnOnce(&mut Vec<Vec<Self>>) -> R) -> R;
 }
 
-// One pool per element type for the whole process, not per thread: buffers are often taken on
-// one thread (a kernel's caller) and handed back on another (whichever thread drops the
-// autograd graph), and per-thread pools then never met a request — measured as a fresh
-// zero-filled allocation for every large buffer of every PINN step. The lock is taken a few
-// dozen times per step, never inside a kernel's loops.
+// One pool per element type for the whole process, not per thread, and a full pool frees its
+// smallest buffer rather than the one handed back. The per-thread pools this replaces missed
+// every large request of a PINN step (measured: a fresh zero-filled allocation for each): a
+// buffer handed back on another thread (whichever one drops the autograd graph) was out of
+// reach, and pools filled with small buffers nobody asked for again, so the large ones handed
+// back were dropped. The lock is taken a few dozen times per step, never inside a kernel.
 macro_rules! pooled {
     ($t:ty) => {
         impl Pooled for $t {

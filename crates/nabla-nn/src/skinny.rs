@@ -286,6 +286,24 @@ mod tests {
         c
     }
 
+    /// `len` deterministic values in [−1, 1) (a cheap hash of the index).
+    fn values(len: usize, mul: usize, modulus: usize) -> Vec<f32> {
+        let half = (modulus / 2) as f32;
+        (0..len)
+            .map(|i| ((i * mul % modulus) as f32 - half) / half)
+            .collect()
+    }
+
+    /// Every entry of `c` within f32 rounding (growing like √k) of the f64 reference.
+    fn assert_close(c: &[f32], want: &[f64], k: usize, what: &str) {
+        for (x, y) in c.iter().zip(want) {
+            assert!(
+                (f64::from(*x) - y).abs() <= 1e-5 * (1.0 + y.abs()) * (k as f64).sqrt(),
+                "{what}: {x} vs {y}"
+            );
+        }
+    }
+
     #[test]
     fn matches_the_definition_for_strided_a_and_ragged_shapes() {
         if !available() {
@@ -299,12 +317,8 @@ mod tests {
             (64, 500, 80),
             (5, 9, 208),
         ] {
-            let a: Vec<f32> = (0..m * k)
-                .map(|i| ((i * 37 % 101) as f32 - 50.0) / 50.0)
-                .collect();
-            let b: Vec<f32> = (0..k * n)
-                .map(|i| ((i * 53 % 97) as f32 - 48.0) / 48.0)
-                .collect();
+            let a = values(m * k, 37, 101);
+            let b = values(k * n, 53, 97);
             for transposed in [false, true] {
                 // A row-major (rsa = k, csa = 1) or stored transposed (rsa = 1, csa = m).
                 let (buf, rsa, csa) = if transposed {
@@ -336,12 +350,7 @@ mod tests {
                     )
                 };
                 assert!(ran);
-                for (x, y) in c.iter().zip(&want) {
-                    assert!(
-                        (f64::from(*x) - y).abs() <= 1e-5 * (1.0 + y.abs()) * (k as f64).sqrt(),
-                        "{m}x{k}x{n}: {x} vs {y}"
-                    );
-                }
+                assert_close(&c, &want, k, &format!("{m}x{k}x{n}"));
             }
         }
     }
@@ -353,12 +362,8 @@ mod tests {
         }
         for k in [1, 15, 16, 64, 70] {
             let m = 9;
-            let a: Vec<f32> = (0..m * k)
-                .map(|i| ((i * 37 % 101) as f32 - 50.0) / 50.0)
-                .collect();
-            let b: Vec<f32> = (0..k)
-                .map(|i| ((i * 53 % 97) as f32 - 48.0) / 48.0)
-                .collect();
+            let a = values(m * k, 37, 101);
+            let b = values(k, 53, 97);
             let want = reference(m, k, 1, &a, k, 1, &b);
             let mut c = vec![f32::NAN; m];
             // SAFETY: buffers sized for the shapes.
@@ -377,12 +382,7 @@ mod tests {
                 )
             };
             assert!(ran);
-            for (x, y) in c.iter().zip(&want) {
-                assert!(
-                    (f64::from(*x) - y).abs() <= 1e-5 * (1.0 + y.abs()) * (k as f64).sqrt(),
-                    "k = {k}: {x} vs {y}"
-                );
-            }
+            assert_close(&c, &want, k, &format!("k = {k}"));
         }
     }
 
