@@ -599,8 +599,8 @@ impl FusedJet {
     /// the default x86-64 target vectorizes them only 4 wide (SSE2).
     fn act_forward_points<T: Real>(&self, h: &mut [T], z: &[T], b: usize, w: usize, kk: usize) {
         #[cfg(target_arch = "x86_64")]
-        if std::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU has AVX-512F (checked just above).
+        if crate::skinny::available() {
+            // SAFETY: the CPU has AVX-512F (`available` checked it).
             unsafe { self.act_forward_points_avx512(h, z, b, w, kk) };
             return;
         }
@@ -647,8 +647,8 @@ impl FusedJet {
         kk: usize,
     ) {
         #[cfg(target_arch = "x86_64")]
-        if std::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU has AVX-512F (checked just above).
+        if crate::skinny::available() {
+            // SAFETY: the CPU has AVX-512F (`available` checked it).
             unsafe { self.act_backward_points_avx512(zbar, hbar, z, b, w, kk) };
             return;
         }

@@ -73,6 +73,7 @@ pub mod optim;
 pub mod params;
 mod scratch;
 mod skinny;
+pub use skinny::DISABLE_ENV as DISABLE_AVX512_ENV;
 mod spectral_conv;
 pub mod spectral_mix;
 pub mod train;

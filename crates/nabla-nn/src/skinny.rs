@@ -20,17 +20,26 @@ const NV: usize = 4;
 /// Chunk of the inner dimension per pass over C (see `panel`).
 const KC: usize = 64;
 
-/// Whether [`gemm`] can run here: AVX-512F present (checked once, cached by std).
+/// Environment variable that turns the AVX-512 code paths off (any value): the fused jet then
+/// runs on `matrixmultiply` and the baseline target, as on a CPU without AVX-512 — for
+/// comparing the two, and so the tests can cover that path on any machine.
+pub const DISABLE_ENV: &str = "NABLA_NO_AVX512";
+
+/// Whether the AVX-512 paths run here: AVX-512F present and [`DISABLE_ENV`] unset (decided once
+/// per process).
 #[inline]
 pub(crate) fn available() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::is_x86_feature_detected!("avx512f")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
+    static AVAILABLE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *AVAILABLE.get_or_init(|| {
+        #[cfg(target_arch = "x86_64")]
+        {
+            std::is_x86_feature_detected!("avx512f") && std::env::var_os(DISABLE_ENV).is_none()
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            false
+        }
+    })
 }
 
 /// C ← A·B (β = 0: C is only written) for an m×k A with row/column strides `rsa`, `csa`, a
