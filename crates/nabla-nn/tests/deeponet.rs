@@ -90,12 +90,7 @@ fn conv_branch_learns_a_known_operator() {
     let (a, u, pts) = data(64, 1);
     let (a_test, u_test, _) = data(32, 2);
     let before = rel_l2(&model.forward(&a_test, &pts).unwrap(), &u_test);
-    let vars: Vec<_> = model
-        .params()
-        .trainable()
-        .iter()
-        .map(|(_, v)| v.clone())
-        .collect();
+    let vars = model.params().vars();
     let mut adam = Adam::new(vars, AdamConfig::new(400, 1e-2)).unwrap();
     for _ in 0..400 {
         let pred = model.forward(&a, &pts).unwrap();

@@ -210,17 +210,17 @@ impl Adam {
         let lr_lambda = lr * p.weight_decay;
         let scale_m = 1f64 / (1f64 - beta1.powi(self.t as i32));
         let scale_v = 1f64 / (1f64 - beta2.powi(self.t as i32));
+        let h = CpuUpdate {
+            beta1,
+            beta2,
+            scale_m,
+            scale_v,
+            decay: 1f64 - lr_lambda,
+            lr,
+            eps: p.eps,
+        };
         for ((theta, m), v) in self.vars.iter().zip(&self.m).zip(&self.v) {
             if let Some(g) = grads.get(theta) {
-                let h = CpuUpdate {
-                    beta1,
-                    beta2,
-                    scale_m,
-                    scale_v,
-                    decay: 1f64 - lr_lambda,
-                    lr,
-                    eps: p.eps,
-                };
                 match (theta.device().is_cpu(), theta.dtype()) {
                     (true, DType::F32) => {
                         h.apply::<f32>(theta, m, v, g, f32::sqrt)?;

@@ -368,12 +368,7 @@ fn evaluate_split(
         if config.tuning.steps == 0 {
             continue;
         }
-        let vars: Vec<_> = model
-            .params()
-            .trainable()
-            .iter()
-            .map(|(_, v)| v.clone())
-            .collect();
+        let vars = model.params().vars();
         let mut adam = Adam::new(
             vars.clone(),
             AdamConfig::new(config.tuning.steps, config.tuning.lr),
