@@ -49,6 +49,7 @@ pub fn train(args: &TrainArgs, table: toml::Table) -> Result<()> {
         match s.loss {
             nabla_operator::wosno::LossKind::Wos => "wos",
             nabla_operator::wosno::LossKind::Physics => "physics",
+            nabla_operator::wosno::LossKind::Reference => "reference",
         },
         s.seconds,
         1e3 * s.seconds_per_step,

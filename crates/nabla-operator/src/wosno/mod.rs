@@ -15,8 +15,13 @@
 //!   noisy targets give unbiased gradients.
 //! - `train.loss = "physics"` ([`physics`]): the 5-point residual Δₕu − f at the grid nodes
 //!   inside Ω plus a weighted boundary misfit at random points on ∂Ω.
+//! - `train.loss = "reference"`: the `wos` regression on a near-exact solution instead of walk
+//!   estimates — a diagnostic bound on what any target values could give, not a method.
+//! - [`smooth`]: that near-exact solution s = closed-form particular solution + harmonic fit
+//!   of the boundary data, also the control variate of the held-out truth.
 //! - [`truth`]: held-out instances (seeded apart from training) with high-walk WoS truth at
-//!   the inside grid nodes, cached in `RUN_DIR/truth.h5`.
+//!   the inside grid nodes (walks on u − s, so its standard error is ~1e-4 relative), cached
+//!   in `RUN_DIR/truth.h5`.
 //! - [`run`]: the objective, [`train_wosno`] and the summary.
 //!
 //! ```
@@ -35,6 +40,7 @@ pub mod features;
 pub mod interp;
 pub mod physics;
 pub mod run;
+pub mod smooth;
 pub mod truth;
 
 pub use config::{LossKind, WosNoConfig};

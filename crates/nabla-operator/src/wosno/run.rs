@@ -6,6 +6,7 @@ use super::family::StarPoisson;
 use super::features::{grid_features, EmbeddingGrid, GridFeatures, CHANNELS};
 use super::interp::BilinearStencil;
 use super::physics::{boundary_loss, residual_loss};
+use super::smooth::{FitOptions, SmoothSolution};
 use super::truth::{held_out, HeldOut};
 use crate::objective::to_nn;
 use crate::{OperatorError, Result};
@@ -16,7 +17,7 @@ use nabla_nn::{
     train, Fno, FnoConfig, Model, Objective, Outcome, RunOptions, StepContext, TrainConfig,
     TrainReport,
 };
-use nabla_wos::{WosOptions, WosProblem, WosSolution, WosSolver};
+use nabla_wos::{PointEstimate, WosOptions, WosProblem, WosSolution, WosSolver};
 use rand::Rng;
 use rand_pcg::Pcg64;
 use rayon::prelude::*;
@@ -28,7 +29,7 @@ use std::time::Instant;
 /// What `summary.json` of a WoS-NO / physics-informed run holds.
 #[derive(Clone, Debug, Serialize)]
 pub struct WosNoSummary {
-    /// `wos` or `physics`.
+    /// `wos`, `physics` or `reference`.
     pub loss: LossKind,
     /// Mean over the held-out instances of ‖u_pred − u_WoS‖₂ / ‖u_WoS‖₂ over the embedding-grid
     /// nodes inside Ω (the headline figure).
@@ -68,7 +69,7 @@ pub struct WosNoSummary {
     pub target_seconds_per_step: f64,
     /// WoS: walks per training point (0 for physics).
     pub train_walks_per_point: usize,
-    /// WoS: points per instance per step (0 for physics).
+    /// WoS / reference: points per instance per step (0 for physics).
     pub train_points: usize,
     /// WoS: mean steps per training walk.
     pub mean_walk_steps: f64,
@@ -191,6 +192,46 @@ pub fn training_estimates(
     Ok(WosSolver::new(problem, opts)?.solve(points)?)
 }
 
+/// The `loss = "reference"` targets: the smooth near-solution s of [`SmoothSolution`] at
+/// `points`, as a noise-free [`WosSolution`] (zero standard errors, no walks).
+fn reference_targets(instance: &StarPoisson, points: &[f64]) -> Result<WosSolution> {
+    let s = SmoothSolution::fit(instance, &FitOptions::default())?;
+    let estimates = points
+        .chunks(2)
+        .map(|x| PointEstimate {
+            value: s.value(x),
+            variance: 0.0,
+            stderr: 0.0,
+            mean_steps: 0.0,
+            walks: 0,
+            unfinished: 0,
+            gradient: None,
+            gradient_stderr: None,
+        })
+        .collect();
+    Ok(WosSolution {
+        estimates,
+        total_walks: 0,
+        total_steps: 0,
+        seconds: 0.0,
+    })
+}
+
+/// 1/‖u‖² of one instance from its WoS targets: E[ŷ²] = u² + se², so the mean of ŷ² − se²
+/// estimates the mean of u² without the walk noise; floored at 1e-2 of the mean ŷ² (and an
+/// absolute 1e-6) so a nearly-zero solution cannot dominate a step.
+fn relative_weight(sol: &WosSolution) -> f64 {
+    let n = sol.estimates.len().max(1) as f64;
+    let y2 = sol.estimates.iter().map(|e| e.value * e.value).sum::<f64>() / n;
+    let se2 = sol
+        .estimates
+        .iter()
+        .map(|e| e.stderr * e.stderr)
+        .sum::<f64>()
+        / n;
+    1.0 / (y2 - se2).max(1e-2 * y2).max(1e-6)
+}
+
 /// The stream of instance `k` of a step: per-instance work is parallel and still a function
 /// of the step's seed alone.
 fn instance_rng(step_seed: u64, k: usize) -> Pcg64 {
@@ -237,37 +278,47 @@ impl<'a> WosNoObjective<'a> {
         instances: &[StarPoisson],
         domains: &[Arc<Star>],
         step_seed: u64,
-    ) -> Result<(BilinearStencil, Vec<f64>, WalkTotals)> {
+    ) -> Result<(BilinearStencil, Vec<f64>, Vec<f64>, WalkTotals)> {
         let t = &self.config.train;
-        let per: Vec<(Vec<f64>, Vec<f64>, WalkTotals)> = instances
+        let per: Vec<(Vec<f64>, Vec<f64>, f64, WalkTotals)> = instances
             .par_iter()
             .zip(domains.par_iter())
             .enumerate()
             .map(|(k, (inst, dom))| -> Result<_> {
                 let mut rng = instance_rng(step_seed, k);
                 let pts = sample_interior(dom, inst.max_radius(), t.points, &mut rng);
-                let sol = training_estimates(inst.problem(dom.clone()), &pts, t, rng.gen())?;
+                let sol = match t.loss {
+                    LossKind::Reference => reference_targets(inst, &pts)?,
+                    _ => training_estimates(inst.problem(dom.clone()), &pts, t, rng.gen())?,
+                };
                 let totals = WalkTotals {
                     walks: sol.total_walks,
                     steps: sol.total_steps,
                     capped: sol.estimates.iter().map(|e| e.unfinished as u64).sum(),
                 };
-                Ok((pts, sol.values(), totals))
+                let weight = if t.relative {
+                    relative_weight(&sol)
+                } else {
+                    1.0
+                };
+                Ok((pts, sol.values(), weight, totals))
             })
             .collect::<Result<_>>()?;
         let mut stencil = BilinearStencil::new();
         let mut values = Vec::new();
+        let mut weights = Vec::new();
         let mut totals = WalkTotals::default();
-        for (k, (pts, v, w)) in per.into_iter().enumerate() {
+        for (k, (pts, v, weight, w)) in per.into_iter().enumerate() {
             for x in pts.chunks(2) {
                 stencil.push(&self.grid, k, &[x[0], x[1]]);
             }
+            weights.extend(std::iter::repeat_n(weight, v.len()));
             values.extend(v);
             totals.walks += w.walks;
             totals.steps += w.steps;
             totals.capped += w.capped;
         }
-        Ok((stencil, values, totals))
+        Ok((stencil, values, weights, totals))
     }
 
     fn boundary_targets(
@@ -305,18 +356,23 @@ impl<'a> WosNoObjective<'a> {
             .collect();
         let (dtype, device) = model_kind(model);
         enum Targets {
-            Wos(BilinearStencil, Tensor),
+            Wos(BilinearStencil, Tensor, Option<Tensor>),
             Physics(BilinearStencil, Tensor, Tensor, Tensor),
         }
         let targets = match self.config.train.loss {
-            LossKind::Wos => {
-                let (stencil, values, totals) =
+            LossKind::Wos | LossKind::Reference => {
+                let (stencil, values, weights, totals) =
                     self.wos_targets(&instances, &domains, step_seed)?;
                 self.totals.walks += totals.walks;
                 self.totals.steps += totals.steps;
                 self.totals.capped += totals.capped;
                 let y = BilinearStencil::targets(&values, dtype, &device)?;
-                Targets::Wos(stencil, y)
+                let w = if self.config.train.relative {
+                    Some(BilinearStencil::targets(&weights, dtype, &device)?)
+                } else {
+                    None
+                };
+                Targets::Wos(stencil, y, w)
             }
             LossKind::Physics => {
                 let (stencil, values) = self.boundary_targets(&instances, step_seed);
@@ -345,7 +401,13 @@ impl<'a> WosNoObjective<'a> {
         let u = model.forward(&x)?;
         let u_flat = u.flatten_all()?;
         let loss = match targets {
-            Targets::Wos(stencil, y) => (stencil.apply(&u_flat)? - y)?.sqr()?.mean_all()?,
+            Targets::Wos(stencil, y, w) => {
+                let e2 = (stencil.apply(&u_flat)? - y)?.sqr()?;
+                match w {
+                    Some(w) => (e2 * w)?.mean_all()?,
+                    None => e2.mean_all()?,
+                }
+            }
             Targets::Physics(stencil, g, f, mask) => {
                 let u3 = u.reshape((b, n, n))?;
                 let r = residual_loss(&u3, &f, &mask, self.grid.spacing())?;
@@ -430,7 +492,11 @@ pub fn train_wosno(
         seconds_per_step: report.seconds / steps.max(1) as f64,
         target_seconds_per_step: objective.target_seconds / objective.steps_run.max(1) as f64,
         train_walks_per_point: if is_wos { config.train.walks } else { 0 },
-        train_points: if is_wos { config.train.points } else { 0 },
+        train_points: if config.train.loss == LossKind::Physics {
+            0
+        } else {
+            config.train.points
+        },
         mean_walk_steps: tot.steps as f64 / tot.walks.max(1) as f64,
         capped_walk_fraction: tot.capped as f64 / tot.walks.max(1) as f64,
         parameters: model.params().num_trainable(),
@@ -445,4 +511,42 @@ pub fn train_wosno(
         held_out: held,
         prediction,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn solution(values: &[f64], stderr: f64) -> WosSolution {
+        WosSolution {
+            estimates: values
+                .iter()
+                .map(|&value| PointEstimate {
+                    value,
+                    variance: 0.0,
+                    stderr,
+                    mean_steps: 0.0,
+                    walks: 10,
+                    unfinished: 0,
+                    gradient: None,
+                    gradient_stderr: None,
+                })
+                .collect(),
+            total_walks: 0,
+            total_steps: 0,
+            seconds: 0.0,
+        }
+    }
+
+    #[test]
+    fn relative_weight_removes_the_walk_noise_from_the_norm() {
+        // mean ŷ² = (1 + 1 + 4)/3 = 2, mean se² = 0.25 → 1/1.75.
+        let w = relative_weight(&solution(&[1.0, -1.0, 2.0], 0.5));
+        assert!((w - 1.0 / 1.75).abs() < 1e-12);
+        // Noise larger than the signal: floored at 1e-2 of mean ŷ².
+        let w = relative_weight(&solution(&[0.1, -0.1], 1.0));
+        assert!((w - 1.0 / (1e-2 * 0.01)).abs() < 1e-6);
+        // All zero: the absolute floor.
+        assert_eq!(relative_weight(&solution(&[0.0], 0.0)), 1e6);
+    }
 }
