@@ -337,8 +337,9 @@ pub(crate) unsafe fn par_gemm_into<T: Real>(
     });
 }
 
-/// C = Aᵀ·B summed over a long inner dimension, split across rayon tasks: A is k×m with row
-/// stride `rsa` (contiguous columns), B k×n row-major with row stride `rsb`; C m×n row-major.
+/// C = Aᵀ·B summed over a long inner dimension, split across rayon tasks whose partial products
+/// are added in order: A is k×m with row stride `rsa` (contiguous columns), B k×n row-major with
+/// row stride `rsb`; C m×n row-major.
 pub(crate) fn par_gemm_tn<T: Real>(
     m: usize,
     k: usize,
@@ -376,7 +377,11 @@ pub(crate) fn par_gemm_tn<T: Real>(
             }
             c
         })
-        .reduce_with(|mut x, y| {
+        .collect::<Vec<_>>()
+        .into_iter()
+        // Summed left to right, not by rayon's reduction tree (whose shape follows work
+        // stealing), so a given thread count always gives the same bits.
+        .reduce(|mut x, y| {
             x.iter_mut().zip(&y).for_each(|(p, q)| *p += *q);
             x
         })
