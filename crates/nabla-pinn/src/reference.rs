@@ -92,62 +92,6 @@ fn gl_rule() -> &'static (Vec<f64>, Vec<f64>) {
     })
 }
 
-/// Eigenvalues of the symmetric tridiagonal matrix with diagonal `d` and off-diagonal `e`
-/// (`e[i]` couples rows i and i + 1), by the implicit QL algorithm; overwrites `d`.
-fn tridiagonal_eigenvalues(d: &mut [f64], off: &[f64]) {
-    let n = d.len();
-    if n < 2 {
-        return;
-    }
-    let mut e = vec![0.0; n];
-    e[..n - 1].copy_from_slice(&off[..n - 1]);
-    for l in 0..n {
-        for _ in 0..100 {
-            let mut m = l;
-            while m < n - 1 {
-                let dd = d[m].abs() + d[m + 1].abs();
-                if e[m].abs() <= f64::EPSILON * dd {
-                    break;
-                }
-                m += 1;
-            }
-            if m == l {
-                break;
-            }
-            let mut g = (d[l + 1] - d[l]) / (2.0 * e[l]);
-            let mut r = g.hypot(1.0);
-            g = d[m] - d[l] + e[l] / (g + r.copysign(g));
-            let (mut s, mut c, mut p) = (1.0, 1.0, 0.0);
-            let mut underflow = false;
-            for i in (l..m).rev() {
-                let f = s * e[i];
-                let b = c * e[i];
-                r = f.hypot(g);
-                e[i + 1] = r;
-                if r == 0.0 {
-                    d[i + 1] -= p;
-                    e[m] = 0.0;
-                    underflow = true;
-                    break;
-                }
-                s = f / r;
-                c = g / r;
-                g = d[i + 1] - p;
-                r = (d[i] - g) * s + 2.0 * c * b;
-                p = s * r;
-                d[i + 1] = g + p;
-                g = c * r - b;
-            }
-            if underflow {
-                continue;
-            }
-            d[l] -= p;
-            e[l] = g;
-            e[m] = 0.0;
-        }
-    }
-}
-
 /// Orthonormal Hermite polynomials (weight e^{−z²}) at z, with overflow-safe rescaling:
 /// returns (p_n, p_n', Σ_{k<n} p_k², log_scale), where the first two are divided by
 /// e^{log_scale} and the sum by e^{2·log_scale}.
@@ -196,10 +140,10 @@ impl GaussHermite {
             n > 0,
             "GaussHermite::new: the number of nodes must be at least 1"
         );
-        let mut nodes = vec![0.0; n];
         let off: Vec<f64> = (1..n).map(|k| (k as f64 / 2.0).sqrt()).collect();
-        tridiagonal_eigenvalues(&mut nodes, &off);
-        nodes.sort_by(f64::total_cmp);
+        // The Jacobi matrix is symmetric with a nonzero off-diagonal: QL always converges.
+        let mut nodes = nabla_sparse::lanczos::tridiagonal_eigenvalues(&vec![0.0; n], &off)
+            .expect("implicit QL converges on the Hermite Jacobi matrix");
         let mut log_weights = vec![0.0; n];
         for (i, z) in nodes.iter_mut().enumerate() {
             for _ in 0..3 {
