@@ -250,7 +250,8 @@ pub struct TestConfig {
     /// Estimate the truth with a control variate (default true): the walks estimate only
     /// u − s, where s is the closed-form particular solution of the source plus a harmonic
     /// least-squares fit of the boundary data (`wosno::smooth`), so the standard error falls
-    /// by one to two orders of magnitude at equal walks; false runs plain WoS on u.
+    /// by two to three orders of magnitude at equal walks (measured 0.0196 → 5.7e-5 relative);
+    /// false runs plain WoS on u.
     #[serde(default = "yes")]
     pub control_variate: bool,
 }

@@ -1,8 +1,9 @@
 //! The held-out test set: instances seeded apart from training, their grid features, and the
 //! ground truth — high-walk WoS estimates with standard errors at every embedding-grid node
 //! inside Ω, by default with a control variate (the walks estimate only u − s for the smooth
-//! approximation s of [`super::smooth`]; unbiased, with a far smaller standard error) — cached in `RUN_DIR/truth.h5` so a run computes it once (also across `--resume`;
-//! a copy from another run with the same `[grid]` and `[test]` is reused as is).
+//! approximation s of [`super::smooth`]; unbiased, with a far smaller standard error) —
+//! cached in `RUN_DIR/truth.h5` so a run computes it once (also across `--resume`; a copy
+//! from another run with the same `[grid]` and `[test]` is reused as is).
 
 use super::config::WosNoConfig;
 use super::family::{StarPoisson, PARAMETERS};
