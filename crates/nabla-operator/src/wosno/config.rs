@@ -119,7 +119,7 @@ pub enum LossKind {
     /// A diagnostic bound, not a method: the same regression as `wos` at the same random
     /// points, but on the smooth near-solution of `wosno::smooth` (closed-form particular
     /// solution plus a harmonic least-squares fit of the boundary data; |error| ≤ its boundary
-    /// misfit, typically 1e-4) instead of walk estimates — what exact target values would
+    /// misfit, 6e-4 in the median instance) instead of walk estimates — what exact targets would
     /// give this operator and optimiser at equal steps.
     Reference,
 }

@@ -9,7 +9,8 @@
 //!   v(ρ) = Ein(ρ²)/4 has ρv′ = (1 − e^{−ρ²})/2 and so Δv = e^{−ρ²};
 //! - h is harmonic: a least-squares fit of g − p on ∂Ω by the method of fundamental solutions,
 //!   h(x) = a₀ + Σⱼ aⱼ ln|x − sⱼ|, with the source points sⱼ on the boundary curve pushed out
-//!   by a fixed fraction (a smooth star is fitted to ~1e-3 or better by 128 of them).
+//!   by a fixed fraction (with 128 of them, max |g − s| on ∂Ω is 6e-4 for the median
+//!   held-out instance and 9.8e-3 for the worst of 100).
 
 use super::family::StarPoisson;
 use crate::{OperatorError, Result};
