@@ -8,7 +8,8 @@ use nabla_core::atomic::write_atomic;
 use nabla_core::GridShape;
 use nabla_data::AttrValue;
 use nabla_sparse::{
-    mm, solve, GridPoisson, LinearOperator, RhsKind, SolveOptions, SolveReport, Solver, SolverKind,
+    mm, solve_with, AmgHierarchy, AmgLevelInfo, AmgOptions, AmgSmoother, GridPoisson,
+    LinearOperator, RhsKind, SolveOptions, SolveReport, Solver, SolverKind, SolverSettings,
     SparseMatrix, System,
 };
 use serde::Serialize;
@@ -56,10 +57,38 @@ pub struct PoissonArgs {
     #[arg(long, default_value_t = 0)]
     seed: u64,
 
-    /// cg | jacobi-pcg | ic0-pcg | ssor-pcg | mg-pcg (grids only) | sor | ssor | dcdm (grids
-    /// only, needs --model) [default: mg-pcg for --grid, ic0-pcg for --matrix].
+    /// cg | jacobi-pcg | ic0-pcg | ssor-pcg | mg-pcg (grids only) | amg-pcg | amg | sor | ssor |
+    /// dcdm (grids only, needs --model) | auto (mg-pcg on plain grids, amg-pcg otherwise; the
+    /// report says which and why) [default: mg-pcg for --grid, amg-pcg for --matrix].
     #[arg(long, value_parser = parse_solver)]
     solver: Option<SolverChoice>,
+
+    /// amg, amg-pcg: strength threshold θ ≥ 0 (couplings with |a_ij| ≤ θ·√(a_ii·a_jj) are weak).
+    #[arg(long, value_name = "THETA")]
+    amg_theta: Option<f64>,
+
+    /// amg, amg-pcg: smoother: spai0 | jacobi | chebyshev (degree 2) | chebyshevN | sgs
+    /// (symmetric Gauss–Seidel) [default: spai0].
+    #[arg(long, value_name = "NAME")]
+    amg_smoother: Option<String>,
+
+    /// amg, amg-pcg: smoothing steps before and after each coarse correction [default: 1].
+    #[arg(long, value_name = "NU")]
+    amg_sweeps: Option<usize>,
+
+    /// amg, amg-pcg: largest level solved directly (dense Cholesky) [default: 500].
+    #[arg(long, value_name = "ROWS")]
+    amg_coarse_size: Option<usize>,
+
+    /// amg, amg-pcg: unknowns per node of a system (e.g. 2 or 3 for elasticity, interleaved);
+    /// aggregation works on nodes and the near-nullspace is constant per component [default: 1].
+    #[arg(long, value_name = "B")]
+    amg_block_size: Option<usize>,
+
+    /// amg, amg-pcg: near-nullspace vectors (e.g. rigid-body modes) as a MatrixMarket dense
+    /// array with one column per vector and one row per unknown.
+    #[arg(long, value_name = "B.mtx")]
+    near_nullspace: Option<PathBuf>,
 
     /// The trained DCDM network for --solver dcdm: RUN_DIR/checkpoint.safetensors of a
     /// `nabla train` run with task = "dcdm" (the architecture is stored in the file).
@@ -117,11 +146,13 @@ fn parse_rhs(s: &str) -> std::result::Result<RhsKind, String> {
         .map_err(|e: nabla_sparse::SparseError| e.to_string())
 }
 
-/// A solver of `--solver`: one of nabla-sparse's, or the learned DCDM.
+/// A solver of `--solver`: one of nabla-sparse's, the learned DCDM, or `auto` (resolved once
+/// the problem is known).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum SolverChoice {
     Sparse(SolverKind),
     Dcdm,
+    Auto,
 }
 
 impl SolverChoice {
@@ -129,7 +160,15 @@ impl SolverChoice {
         match self {
             Self::Sparse(k) => k.name(),
             Self::Dcdm => "dcdm",
+            Self::Auto => "auto",
         }
+    }
+
+    fn is_amg(self) -> bool {
+        matches!(
+            self,
+            Self::Sparse(SolverKind::AmgPcg | SolverKind::Amg) | Self::Auto
+        )
     }
 
     fn uses_omega(self) -> bool {
@@ -141,17 +180,20 @@ impl SolverChoice {
         match self {
             Self::Sparse(k) => k.needs_matrix_on(Some(grid)),
             Self::Dcdm => grid.mask().is_some(),
+            Self::Auto => SolverKind::auto(Some(grid)).0.needs_matrix_on(Some(grid)),
         }
     }
 }
 
 fn parse_solver(s: &str) -> std::result::Result<SolverChoice, String> {
-    if s == "dcdm" {
-        return Ok(SolverChoice::Dcdm);
+    match s {
+        "dcdm" => return Ok(SolverChoice::Dcdm),
+        "auto" => return Ok(SolverChoice::Auto),
+        _ => {}
     }
     s.parse()
         .map(SolverChoice::Sparse)
-        .map_err(|e: nabla_sparse::SparseError| format!("{e}, or dcdm"))
+        .map_err(|e: nabla_sparse::SparseError| format!("{e}, dcdm or auto"))
 }
 
 /// What `--report` writes. The first fields are the contract other tools read.
@@ -188,15 +230,54 @@ struct PoissonReport<'a> {
     seconds_per_iteration: f64,
     threads: usize,
     nabla_version: &'static str,
+    /// `--solver auto`: what was asked for (`solver` holds what ran) and why it was chosen.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    requested_solver: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    solver_reason: Option<&'static str>,
+    /// Seconds spent reading `--matrix` and `--rhs-file` (part of `assembly_seconds`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    read_seconds: Option<f64>,
+    /// amg, amg-pcg: number of levels, Σ nonzeros / fine nonzeros, Σ rows / fine rows, and
+    /// every level's size (finest first).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    levels: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    operator_complexity: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    grid_complexity: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    amg_levels: Option<Vec<AmgLevelInfo>>,
+    /// amg, amg-pcg: the hierarchy's settings.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    amg_options: Option<AmgOptionsReport>,
+    /// amg, amg-pcg: seconds per set-up phase (strength, aggregation, ..., coarse solver).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    amg_setup_phases: Option<nabla_sparse::AmgSetupTimes>,
 }
 
-/// A loaded problem: the system and where it came from.
+/// The AMG settings recorded in the report.
+#[derive(Serialize)]
+struct AmgOptionsReport {
+    strength_threshold: f64,
+    smoother: String,
+    sweeps: usize,
+    coarse_size: usize,
+    block_size: usize,
+    near_nullspace_vectors: usize,
+}
+
+/// A loaded problem: the system, where it came from, and the solver it gets (`auto`
+/// resolved).
 struct Problem {
     grid: Option<GridPoisson>,
     matrix: Option<SparseMatrix>,
     b: Vec<f64>,
     rhs_label: String,
     assembly_seconds: f64,
+    read_seconds: Option<f64>,
+    kind: SolverChoice,
+    reason: Option<&'static str>,
 }
 
 /// Runs `nabla poisson`.
@@ -206,14 +287,15 @@ pub fn run(args: &PoissonArgs) -> Result<()> {
         (None, None) => Some(DEFAULT_GRID.parse()?),
         (None, Some(_)) => None,
     };
-    let kind = args
+    let requested = args
         .solver
         .unwrap_or(SolverChoice::Sparse(if grid_shape.is_some() {
             SolverKind::MgPcg
         } else {
-            SolverKind::Ic0Pcg
+            SolverKind::AmgPcg
         }));
-    check_flags(args, kind, grid_shape.as_ref())?;
+    check_flags(args, requested, grid_shape.as_ref())?;
+    let settings = solver_settings(args)?;
     if let Some(n) = args.threads {
         rayon::ThreadPoolBuilder::new()
             .num_threads(n)
@@ -223,12 +305,13 @@ pub fn run(args: &PoissonArgs) -> Result<()> {
 
     // Load the model before any work, so a bad file fails fast.
     let t_model = Instant::now();
-    let model = match (kind, &args.model) {
+    let model = match (requested, &args.model) {
         (SolverChoice::Dcdm, Some(path)) => Some(nabla_dcdm::DcdmModel::load_cpu(path)?),
         _ => None,
     };
     let model_seconds = t_model.elapsed().as_secs_f64();
-    let problem = load_problem(args, kind, grid_shape.as_ref())?;
+    let problem = load_problem(args, requested, grid_shape.as_ref())?;
+    let kind = problem.kind;
     let stencil = match (&problem.grid, &problem.matrix) {
         (Some(g), None) => g.stencil(),
         _ => None,
@@ -256,7 +339,7 @@ pub fn run(args: &PoissonArgs) -> Result<()> {
     let mut network_seconds = None;
     let result = match (kind, &model, &problem.grid) {
         (SolverChoice::Sparse(k), _, _) => {
-            solve(k, &system, args.omega, &problem.b, &mut x, &opts).map_err(CliError::from)
+            solve_with(k, &system, &settings, &problem.b, &mut x, &opts).map_err(CliError::from)
         }
         (SolverChoice::Dcdm, Some(model), Some(grid)) => {
             let mut solver = nabla_dcdm::Dcdm::new(model, operator, grid, args.directions)?;
@@ -268,7 +351,7 @@ pub fn run(args: &PoissonArgs) -> Result<()> {
             })
             .map_err(CliError::from)
         }
-        (SolverChoice::Dcdm, _, _) => Err(CliError::Usage(
+        (SolverChoice::Dcdm | SolverChoice::Auto, _, _) => Err(CliError::Usage(
             "--solver dcdm needs --grid and --model".into(),
         )),
     };
@@ -313,9 +396,29 @@ pub fn run(args: &PoissonArgs) -> Result<()> {
         },
         threads,
         nabla_version: env!("CARGO_PKG_VERSION"),
+        requested_solver: (requested == SolverChoice::Auto).then_some("auto"),
+        solver_reason: problem.reason,
+        read_seconds: problem.read_seconds,
+        levels: report.amg.as_ref().map(|h| h.levels.len()),
+        operator_complexity: report.amg.as_ref().map(|h| h.operator_complexity),
+        grid_complexity: report.amg.as_ref().map(|h| h.grid_complexity),
+        amg_levels: report.amg.as_ref().map(|h| h.levels.clone()),
+        amg_setup_phases: report.amg.as_ref().map(|h| h.setup_phases.clone()),
+        amg_options: report.amg.as_ref().map(|_| AmgOptionsReport {
+            strength_threshold: settings.amg.strength_threshold,
+            smoother: settings.amg.smoother.name(),
+            sweeps: settings.amg.sweeps,
+            coarse_size: settings.amg.coarse_size,
+            block_size: settings.amg.block_size,
+            near_nullspace_vectors: settings
+                .amg
+                .near_nullspace
+                .as_ref()
+                .map_or(settings.amg.block_size, Vec::len),
+        }),
     };
     write_outputs(args, &problem, &x, &report, &summary)?;
-    print_summary(&summary);
+    print_summary(&summary, report.amg.as_ref());
     if !report.converged {
         return Err(CliError::NotConverged(format!(
             "{} did not converge: relative residual {:.3e} > tol {:.1e} after {} iterations \
@@ -341,6 +444,35 @@ impl PoissonArgs {
             RhsKind::Ones
         }))
     }
+}
+
+/// The AMG options (and ω) from the flags; the near-nullspace file is read here.
+fn solver_settings(args: &PoissonArgs) -> Result<SolverSettings> {
+    let mut amg = AmgOptions::default();
+    if let Some(t) = args.amg_theta {
+        amg.strength_threshold = t;
+    }
+    if let Some(name) = &args.amg_smoother {
+        amg.smoother = name
+            .parse::<AmgSmoother>()
+            .map_err(|e| CliError::Usage(format!("--amg-smoother: {e}")))?;
+    }
+    if let Some(v) = args.amg_sweeps {
+        amg.sweeps = v;
+    }
+    if let Some(v) = args.amg_coarse_size {
+        amg.coarse_size = v;
+    }
+    if let Some(v) = args.amg_block_size {
+        amg.block_size = v;
+    }
+    if let Some(path) = &args.near_nullspace {
+        amg.near_nullspace = Some(mm::read_dense_columns(path)?);
+    }
+    Ok(SolverSettings {
+        omega: args.omega,
+        amg,
+    })
 }
 
 /// Flag checks that need no file: ranges and combinations, then output paths.
@@ -386,12 +518,44 @@ fn check_flags(args: &PoissonArgs, kind: SolverChoice, grid: Option<&GridShape>)
         }
         _ => {}
     }
+    let amg_flags = [
+        ("--amg-theta", args.amg_theta.is_some()),
+        ("--amg-smoother", args.amg_smoother.is_some()),
+        ("--amg-sweeps", args.amg_sweeps.is_some()),
+        ("--amg-coarse-size", args.amg_coarse_size.is_some()),
+        ("--amg-block-size", args.amg_block_size.is_some()),
+        ("--near-nullspace", args.near_nullspace.is_some()),
+    ];
+    if let Some((flag, _)) = amg_flags.iter().find(|(_, given)| *given) {
+        if !kind.is_amg() {
+            return Err(CliError::Usage(format!(
+                "{flag} sets up algebraic multigrid; it needs --solver amg-pcg, amg or auto, not {}",
+                kind.name()
+            )));
+        }
+    }
+    if let Some(t) = args.amg_theta {
+        if !(t.is_finite() && t >= 0.0) {
+            return Err(CliError::Usage(format!(
+                "--amg-theta must be finite and >= 0, got {t}"
+            )));
+        }
+    }
+    for (flag, v) in [
+        ("--amg-sweeps", args.amg_sweeps),
+        ("--amg-coarse-size", args.amg_coarse_size),
+        ("--amg-block-size", args.amg_block_size),
+    ] {
+        if v == Some(0) {
+            return Err(CliError::Usage(format!("{flag} must be at least 1")));
+        }
+    }
     if kind == SolverChoice::Dcdm && args.directions == 0 {
         return Err(CliError::Usage("--directions must be at least 1".into()));
     }
     if kind == SolverChoice::Sparse(SolverKind::MgPcg) && grid.is_none() {
         return Err(nabla_sparse::SparseError::NotAGrid(
-            "a MatrixMarket matrix has no grid hierarchy; use --solver ic0-pcg or cg".into(),
+            "a MatrixMarket matrix has no grid hierarchy; use --solver amg-pcg (algebraic multigrid)".into(),
         )
         .into());
     }
@@ -414,6 +578,7 @@ fn load_problem(
     shape: Option<&GridShape>,
 ) -> Result<Problem> {
     let t0 = Instant::now();
+    let mut read_seconds = None;
     let (grid, matrix) = match shape {
         Some(shape) => {
             let mut g = GridPoisson::new(shape.clone());
@@ -429,8 +594,18 @@ fn load_problem(
                 .matrix
                 .as_ref()
                 .ok_or_else(|| CliError::Usage("give --grid or --matrix".into()))?;
-            (None, Some(mm::read_matrix(path)?))
+            let t_read = Instant::now();
+            let m = mm::read_matrix(path)?;
+            read_seconds = Some(t_read.elapsed().as_secs_f64());
+            (None, Some(m))
         }
+    };
+    let (kind, reason) = match kind {
+        SolverChoice::Auto => {
+            let (k, why) = SolverKind::auto(grid.as_ref());
+            (SolverChoice::Sparse(k), Some(why))
+        }
+        k => (k, None),
     };
     let n = match (&grid, &matrix) {
         (_, Some(m)) => m.rows(),
@@ -439,7 +614,9 @@ fn load_problem(
     };
     let (b, rhs_label) = match (&args.rhs_file, args.rhs_or_default(grid.is_some())) {
         (Some(path), _) => {
+            let t_read = Instant::now();
             let b = mm::read_vector(path)?;
+            read_seconds = Some(read_seconds.unwrap_or(0.0) + t_read.elapsed().as_secs_f64());
             if b.len() != n {
                 return Err(nabla_sparse::SparseError::DimensionMismatch(format!(
                     "{} has {} entries, the system has {n} unknowns",
@@ -465,6 +642,9 @@ fn load_problem(
         b,
         rhs_label,
         assembly_seconds: t0.elapsed().as_secs_f64(),
+        read_seconds,
+        kind,
+        reason,
     })
 }
 
@@ -561,7 +741,7 @@ fn plot_solution(path: &Path, g: &GridPoisson, u: &[f64], summary: &PoissonRepor
 }
 
 /// The human-readable summary on stdout.
-fn print_summary(s: &PoissonReport) {
+fn print_summary(s: &PoissonReport, amg: Option<&AmgHierarchy>) {
     println!(
         "problem            {} ({} unknowns, {} nonzeros)",
         s.problem, s.unknowns, s.nonzeros
@@ -570,6 +750,23 @@ fn print_summary(s: &PoissonReport) {
     match s.omega {
         Some(w) => println!("solver             {} (omega = {w})", s.solver),
         None => println!("solver             {}", s.solver),
+    }
+    if let Some(why) = s.solver_reason {
+        println!("                   (auto: {why})");
+    }
+    if let Some(h) = amg {
+        println!(
+            "hierarchy          {} levels, operator complexity {:.3}, grid complexity {:.3}",
+            h.levels.len(),
+            h.operator_complexity,
+            h.grid_complexity
+        );
+        for (l, info) in h.levels.iter().enumerate() {
+            println!(
+                "  level {l:<2}         {:>10} rows {:>12} nonzeros",
+                info.rows, info.nonzeros
+            );
+        }
     }
     println!(
         "converged          {} in {} iterations (tol {:.1e})",
@@ -581,6 +778,9 @@ fn print_summary(s: &PoissonReport) {
         "relative residual  {:.3e} (recomputed from x)",
         s.relative_residual
     );
+    if let Some(r) = s.read_seconds {
+        println!("read               {r:.3} s (MatrixMarket input)");
+    }
     println!(
         "time               assembly {:.3} s, setup {:.3} s, solve {:.3} s ({:.3} ms/iteration, {} threads)",
         s.assembly_seconds,

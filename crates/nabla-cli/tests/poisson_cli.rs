@@ -146,12 +146,14 @@ fn check_solver(problem: &[&str], solver: &str, residual: &dyn Fn(&[f64], &[f64]
     }
 }
 
-const SOLVERS: [&str; 7] = [
+const SOLVERS: [&str; 9] = [
     "cg",
     "jacobi-pcg",
     "ic0-pcg",
     "ssor-pcg",
     "mg-pcg",
+    "amg-pcg",
+    "amg",
     "sor",
     "ssor",
 ];
@@ -366,6 +368,30 @@ fn bad_input_is_one_error_line_and_no_output() {
             [m(&indefinite), vec!["--solver".into(), "ic0-pcg".into()]].concat(),
             "not positive definite",
         ),
+        (m(&nonsym), "not symmetric"),
+        (m(&zero_diag), "zero diagonal entry at row 0; AMG"),
+        (m(&indefinite), "negative diagonal entry"),
+        (
+            [
+                m(&good),
+                vec![
+                    "--solver".into(),
+                    "cg".into(),
+                    "--amg-theta".into(),
+                    "0.1".into(),
+                ],
+            ]
+            .concat(),
+            "--amg-theta sets up algebraic multigrid",
+        ),
+        (
+            [m(&good), vec!["--amg-smoother".into(), "gs".into()]].concat(),
+            "unknown AMG smoother 'gs'",
+        ),
+        (
+            [m(&good), vec!["--amg-block-size".into(), "3".into()]].concat(),
+            "block size 3 does not divide",
+        ),
         (
             [m(&good), vec!["--rhs-file".into(), rhs3]].concat(),
             "dimension mismatch",
@@ -415,6 +441,65 @@ fn bad_input_is_one_error_line_and_no_output() {
     for (args, needle) in &cases {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         expect_error(&run, &args, needle);
+    }
+}
+
+#[test]
+fn amg_is_the_matrix_default_and_reports_its_hierarchy() {
+    let run = Run::new();
+    let a = repo_file("datasets/fe_p1_lshape.mtx");
+    let (out, rep) = (run.path("sol.h5"), run.path("r.json"));
+    let o = nabla(&[
+        "poisson",
+        "--matrix",
+        &a,
+        "--rhs",
+        "random",
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+        "--report",
+        rep.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        stdout.contains("hierarchy") && stdout.contains("level 1"),
+        "{stdout}"
+    );
+    let r = report(&rep);
+    assert_eq!(r["solver"], "amg-pcg");
+    let levels = r["amg_levels"].as_array().unwrap();
+    assert_eq!(levels.len() as u64, r["levels"].as_u64().unwrap());
+    assert!(levels.len() >= 2);
+    assert_eq!(levels[0]["rows"], r["unknowns"]);
+    assert_eq!(levels[0]["nonzeros"], r["nonzeros"]);
+    let nnz: f64 = levels.iter().map(|l| l["nonzeros"].as_f64().unwrap()).sum();
+    let oc = r["operator_complexity"].as_f64().unwrap();
+    assert!((oc - nnz / r["nonzeros"].as_f64().unwrap()).abs() < 1e-12);
+    assert!(r["grid_complexity"].as_f64().unwrap() > 1.0);
+    assert!(r["read_seconds"].as_f64().unwrap() >= 0.0);
+    let (_, x) = nabla_data::read_f64_dataset(&out, "x").unwrap();
+    let (_, b) = nabla_data::read_f64_dataset(&out, "b").unwrap();
+    assert!(mtx_relres(&a, &x, &b) <= 1e-8);
+    // auto: mg-pcg on a plain grid, amg-pcg on a matrix and on a masked grid, with the reason.
+    let mask = repo_file("datasets/mask_box_64x64.h5");
+    for (problem, want) in [
+        (vec!["--grid", "48x40"], "mg-pcg"),
+        (vec!["--matrix", a.as_str()], "amg-pcg"),
+        (vec!["--grid", "64x64", "--mask", mask.as_str()], "amg-pcg"),
+    ] {
+        let rep = run.path("auto.json");
+        let mut args = vec!["poisson", "--solver", "auto", "--quiet", "--report"];
+        args.push(rep.to_str().unwrap());
+        args.extend_from_slice(&problem);
+        let o = nabla(&args);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let r = report(&rep);
+        assert_eq!(r["solver"], want, "{problem:?}");
+        assert_eq!(r["requested_solver"], "auto");
+        assert!(r["solver_reason"].as_str().unwrap().len() > 10);
+        assert!(r["converged"].as_bool().unwrap());
     }
 }
 

@@ -176,6 +176,7 @@ impl Solver for Dcdm<'_> {
             setup_seconds: 0.0,
             solve_seconds: t0.elapsed().as_secs_f64(),
             residual_history: history,
+            amg: None,
         })
     }
 }

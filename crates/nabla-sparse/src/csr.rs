@@ -15,6 +15,9 @@ pub type Csr = CsMatI<f64, u32, usize>;
 #[derive(Clone, Debug)]
 pub struct SparseMatrix {
     csr: Csr,
+    /// Symmetric by construction (a mirrored `symmetric` MatrixMarket file, a grid stencil):
+    /// the entry-by-entry symmetry check is skipped.
+    symmetric_by_construction: bool,
 }
 
 impl SparseMatrix {
@@ -50,7 +53,17 @@ impl SparseMatrix {
         {
             return Err(SparseError::NonFinite(format!("A[{i},{j}] = {v}")));
         }
-        Ok(Self { csr })
+        Ok(Self {
+            csr,
+            symmetric_by_construction: false,
+        })
+    }
+
+    /// Records that the matrix was built symmetric (its lower triangle mirrored), so symmetry
+    /// checks need not compare entries.
+    pub(crate) fn built_symmetric(mut self) -> Self {
+        self.symmetric_by_construction = true;
+        self
     }
 
     /// The underlying sprs matrix.
@@ -115,6 +128,9 @@ impl SparseMatrix {
     /// Finds the first pair with `|A[i,j] − A[j,i]| > tol·max(|A[i,j]|, |A[j,i]|, max|A|·1e-300)`;
     /// `None` if the matrix is symmetric to relative tolerance `tol`.
     pub fn find_asymmetry(&self, tol: f64) -> Option<(usize, usize, f64, f64)> {
+        if self.symmetric_by_construction {
+            return None;
+        }
         let (ip, ix, vx) = (self.indptr(), self.indices(), self.values());
         (0..self.rows()).into_par_iter().find_map_first(|i| {
             for k in ip[i]..ip[i + 1] {

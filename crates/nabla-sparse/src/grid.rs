@@ -302,7 +302,9 @@ impl GridPoisson {
             data.extend_from_slice(&vals);
         }
         let csr = CsMatI::new((n_unknowns, n_unknowns), indptr, indices, data);
-        SparseMatrix::from_csr(csr).expect("grid assembly produces a square finite matrix")
+        SparseMatrix::from_csr(csr)
+            .expect("grid assembly produces a square finite matrix")
+            .built_symmetric()
     }
 
     /// A matrix-free operator applying the same matrix with the stencil, or `None` when the

@@ -24,6 +24,7 @@
 //! assert!(r / bn <= 1e-10);
 //! ```
 
+pub mod amg;
 pub mod csr;
 pub mod error;
 pub mod grid;
@@ -36,12 +37,13 @@ pub mod solvers;
 pub mod tuning;
 pub mod vecops;
 
+pub use amg::{Amg, AmgHierarchy, AmgLevelInfo, AmgOptions, AmgSetupTimes, AmgSmoother};
 pub use csr::SparseMatrix;
 pub use error::{Result, SparseError};
 pub use grid::{GridPoisson, RhsKind, StencilOperator};
 pub use multigrid::{Multigrid, MultigridOptions};
 pub use operator::{relative_residual, LinearOperator};
-pub use solve::{solve, SolverKind, System};
+pub use solve::{solve, solve_with, SolverKind, SolverSettings, System};
 pub use solvers::{
     Cg, Ic0, Jacobi, Pcg, Preconditioner, SolveOptions, SolveReport, Solver, Sor, Ssor,
     SsorPreconditioner,

@@ -105,7 +105,13 @@ pub fn parse_matrix(bytes: &[u8], name: &str) -> Result<SparseMatrix> {
     }
     let csr =
         assemble(rows, &parts, header.symmetry).map_err(|message| mm_err(name, 0, message))?;
-    SparseMatrix::from_csr(csr)
+    let m = SparseMatrix::from_csr(csr)?;
+    // A `symmetric` file stores one triangle and is mirrored on reading.
+    Ok(if header.symmetry == Symmetry::Symmetric {
+        m.built_symmetric()
+    } else {
+        m
+    })
 }
 
 /// Reads a dense vector: an `array` file of size `M 1` (or `1 N`), or a `coordinate` file
@@ -171,6 +177,32 @@ pub fn parse_vector(bytes: &[u8], name: &str) -> Result<Vec<f64>> {
             Ok(x)
         }
     }
+}
+
+/// Reads a dense `array` file of size `M K` as its K columns (each of length M), e.g. the
+/// near-nullspace vectors of an AMG hierarchy. Errors as for [`read_vector`].
+pub fn read_dense_columns(path: &Path) -> Result<Vec<Vec<f64>>> {
+    let bytes = read_file(path)?;
+    let name = path.display().to_string();
+    let (header, size, mut lines) = parse_header(&bytes, &name)?;
+    if header.format != Format::Array || header.symmetry != Symmetry::General {
+        return Err(mm_err(
+            &name,
+            1,
+            "dense columns must be stored as 'array real general' (one column per vector)",
+        ));
+    }
+    let (rows, cols) = (size[0], size[1]);
+    let total = rows.checked_mul(cols).ok_or_else(|| {
+        mm_err(
+            &name,
+            lines.size_line,
+            format!("{rows} x {cols} entries overflow"),
+        )
+    })?;
+    let values = parse_array_values(&mut lines, header.field, total, &name)?;
+    // MatrixMarket arrays are column-major.
+    Ok(values.chunks(rows.max(1)).map(<[f64]>::to_vec).collect())
 }
 
 /// Writes `a` as a MatrixMarket `coordinate real` file, atomically (temporary file in the same

@@ -1,6 +1,7 @@
 //! One entry point that builds any solver by name and runs it: what the CLI, benchmarks and
 //! sequence runners call.
 
+use crate::amg::{Amg, AmgOptions};
 use crate::csr::SparseMatrix;
 use crate::error::{Result, SparseError};
 use crate::grid::GridPoisson;
@@ -29,21 +30,28 @@ pub enum SolverKind {
     Sor,
     /// Stand-alone SSOR(ω).
     Ssor,
+    /// PCG with one smoothed-aggregation AMG V-cycle as preconditioner (any SPD matrix).
+    AmgPcg,
+    /// The stand-alone smoothed-aggregation AMG iteration `x ← x + V(b − A x)`.
+    Amg,
 }
 
 impl SolverKind {
     /// Every solver, in CLI order.
-    pub const ALL: [SolverKind; 7] = [
+    pub const ALL: [SolverKind; 9] = [
         Self::Cg,
         Self::JacobiPcg,
         Self::Ic0Pcg,
         Self::SsorPcg,
         Self::MgPcg,
+        Self::AmgPcg,
+        Self::Amg,
         Self::Sor,
         Self::Ssor,
     ];
 
-    /// The CLI name (`cg`, `jacobi-pcg`, `ic0-pcg`, `ssor-pcg`, `mg-pcg`, `sor`, `ssor`).
+    /// The CLI name (`cg`, `jacobi-pcg`, `ic0-pcg`, `ssor-pcg`, `mg-pcg`, `amg-pcg`, `amg`,
+    /// `sor`, `ssor`).
     pub fn name(self) -> &'static str {
         match self {
             Self::Cg => "cg",
@@ -53,6 +61,32 @@ impl SolverKind {
             Self::MgPcg => "mg-pcg",
             Self::Sor => "sor",
             Self::Ssor => "ssor",
+            Self::AmgPcg => "amg-pcg",
+            Self::Amg => "amg",
+        }
+    }
+
+    /// What `--solver auto` runs on a problem, and why: geometric multigrid on a plain grid
+    /// (no mask, constant coefficient: its matrix-free hierarchy is the fastest there), AMG-PCG
+    /// on everything else (masked and variable-coefficient grids, user matrices).
+    pub fn auto(grid: Option<&GridPoisson>) -> (SolverKind, &'static str) {
+        match grid {
+            Some(g) if g.mask().is_none() && g.is_constant_coefficient() => (
+                Self::MgPcg,
+                "plain grid: geometric multigrid runs matrix-free on its stencil",
+            ),
+            Some(g) if g.mask().is_some() => (
+                Self::AmgPcg,
+                "masked grid: algebraic multigrid coarsens around the obstacle",
+            ),
+            Some(_) => (
+                Self::AmgPcg,
+                "variable-coefficient grid: algebraic multigrid follows the coefficient",
+            ),
+            None => (
+                Self::AmgPcg,
+                "assembled matrix with no grid behind it: algebraic multigrid",
+            ),
         }
     }
 
@@ -115,14 +149,35 @@ pub struct System<'a> {
     pub grid: Option<&'a GridPoisson>,
 }
 
+/// Parameters of the solvers that take any: ω for SOR/SSOR/SSOR-PCG, the AMG hierarchy's
+/// options for `amg` and `amg-pcg`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SolverSettings {
+    /// Relaxation factor ω in (0, 2).
+    pub omega: f64,
+    /// Options of the AMG hierarchy.
+    pub amg: AmgOptions,
+}
+
+impl Default for SolverSettings {
+    fn default() -> Self {
+        Self {
+            omega: 1.0,
+            amg: AmgOptions::default(),
+        }
+    }
+}
+
 /// Builds `kind` for `system` and solves `A x = b` from the given `x`. `omega` is used by SOR,
-/// SSOR and SSOR-PCG. The report's `setup_seconds` covers building the solver (and, for a
-/// matrix with no grid behind it, checking its symmetry when the method needs it).
+/// SSOR and SSOR-PCG; AMG uses its default options (see [`solve_with`]). The report's
+/// `setup_seconds` covers building the solver (and, for a matrix with no grid behind it,
+/// checking its symmetry when the method needs it).
 ///
 /// Errors: [`SparseError::NotSymmetric`] for a nonsymmetric matrix given to a method that
 /// needs symmetry (all but SOR), [`SparseError::NotAGrid`] for `mg-pcg` without a grid,
-/// [`SparseError::ZeroDiagonal`] for SOR/SSOR/Jacobi on a zero diagonal,
-/// [`SparseError::NotPositiveDefinite`] on a CG breakdown, and input-size or NaN errors.
+/// [`SparseError::ZeroDiagonal`] for SOR/SSOR/Jacobi/AMG on a zero diagonal,
+/// [`SparseError::NotPositiveDefinite`] on a CG breakdown or a negative diagonal, and
+/// input-size or NaN errors.
 pub fn solve(
     kind: SolverKind,
     system: &System,
@@ -131,6 +186,23 @@ pub fn solve(
     x: &mut [f64],
     opts: &SolveOptions,
 ) -> Result<SolveReport> {
+    let settings = SolverSettings {
+        omega,
+        ..Default::default()
+    };
+    solve_with(kind, system, &settings, b, x, opts)
+}
+
+/// [`solve`] with every solver parameter given.
+pub fn solve_with(
+    kind: SolverKind,
+    system: &System,
+    settings: &SolverSettings,
+    b: &[f64],
+    x: &mut [f64],
+    opts: &SolveOptions,
+) -> Result<SolveReport> {
+    let omega = settings.omega;
     let op: &dyn LinearOperator = match (system.operator, system.matrix) {
         (Some(op), _) => op,
         (None, Some(m)) => m,
@@ -148,7 +220,8 @@ pub fn solve(
     let t0 = Instant::now();
     // Grid matrices are symmetric by construction; a user's matrix is checked, because CG on a
     // nonsymmetric matrix can "converge" to a wrong answer or stall without saying why.
-    if kind.needs_symmetry() && system.grid.is_none() {
+    let checks_itself = matches!(kind, SolverKind::AmgPcg | SolverKind::Amg);
+    if kind.needs_symmetry() && system.grid.is_none() && !checks_itself {
         if let Some(m) = system.matrix {
             m.check_symmetric(kind.name())?;
         }
@@ -173,6 +246,11 @@ pub fn solve(
             };
             Box::new(Pcg::new(op, Box::new(mg)))
         }
+        SolverKind::AmgPcg => Box::new(Pcg::new(
+            op,
+            Box::new(Amg::new(need_matrix()?, settings.amg.clone())?),
+        )),
+        SolverKind::Amg => Box::new(Amg::new(need_matrix()?, settings.amg.clone())?),
         SolverKind::Sor => Box::new(Sor::new(need_matrix()?, omega)?),
         SolverKind::Ssor => Box::new(Ssor::new(need_matrix()?, omega)?),
     };

@@ -201,6 +201,7 @@ impl Solver for Pcg<'_> {
             setup_seconds: self.setup_seconds(),
             solve_seconds,
             residual_history: prog.history,
+            amg: self.precond.as_ref().and_then(|m| m.hierarchy()),
         })
     }
 }

@@ -70,6 +70,9 @@ pub struct SolveReport {
     pub solve_seconds: f64,
     /// Relative residual after each iteration (index 0 = initial guess).
     pub residual_history: Vec<f64>,
+    /// The AMG hierarchy, for `amg` and `amg-pcg`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amg: Option<crate::amg::AmgHierarchy>,
 }
 
 /// A solver for `A x = b` bound to its operator (and any set-up it needed). Reusable: solving
@@ -98,6 +101,11 @@ pub trait Preconditioner: Send {
     /// Seconds spent building it.
     fn setup_seconds(&self) -> f64 {
         0.0
+    }
+
+    /// The multigrid hierarchy behind it, for AMG preconditioners.
+    fn hierarchy(&self) -> Option<crate::amg::AmgHierarchy> {
+        None
     }
 }
 

@@ -137,6 +137,7 @@ fn iterate(
         setup_seconds: 0.0,
         solve_seconds: t0.elapsed().as_secs_f64(),
         residual_history: history,
+        amg: None,
     })
 }
 

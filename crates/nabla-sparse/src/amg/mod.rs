@@ -1,0 +1,711 @@
+//! Smoothed-aggregation algebraic multigrid (Vaněk, Mandel & Brezina 1996) for the symmetric
+//! positive definite matrices users bring: unstructured finite elements, jumping
+//! coefficients, systems with a near-nullspace of their own.
+//!
+//! Set-up, level by level until a level has at most [`AmgOptions::coarse_size`] rows:
+//! 1. **strength** `|a_ij| > θ √(|a_ii a_jj|)` (block norms for a block size > 1);
+//! 2. **aggregation**, greedy in three passes (nodes with no strong neighbour stay out);
+//! 3. **tentative prolongator** `T`: the near-nullspace (constant by default) restricted to each
+//!    aggregate and orthonormalised (QR), its R factors the coarse near-nullspace;
+//! 4. **smoothed prolongator** `P = (I − ω D_f⁻¹ A_f) T`, `ω = 4/(3 ρ)`, `ρ = ρ(D_f⁻¹ A_f)` from
+//!    a few Lanczos steps, `A_f` the matrix with weak couplings lumped onto the diagonal;
+//! 5. **Galerkin** coarse operator `A_c = Pᵀ A P` by two parallel sparse products.
+//!
+//! The coarsest level is solved by dense Cholesky. Every step runs on rayon threads but the
+//! greedy aggregation (a linear pass). One application of the preconditioner is a symmetric
+//! V(ν, ν)-cycle, so [`Amg`] serves PCG (`amg-pcg`) and, through its own [`Solver`] impl, is
+//! also a stand-alone iteration `x ← x + V(b − A x)` (`amg`).
+//!
+//! [`Amg::refactor`] takes new values on the same sparsity pattern (a time step, a new
+//! coefficient) and redoes only the numeric half: aggregates, tentative prolongator and every
+//! sparsity pattern are kept, so its result equals a fresh set-up whenever the new values give
+//! the same strength graph.
+//!
+//! ```
+//! use nabla_sparse::{Amg, AmgOptions, GridPoisson, Pcg, RhsKind, SolveOptions, Solver};
+//!
+//! let problem = GridPoisson::new("60x50".parse().unwrap());
+//! let a = problem.matrix();
+//! let b = problem.rhs(RhsKind::Random, 3);
+//! let amg = Amg::new(&a, AmgOptions::default()).unwrap();
+//! assert!(amg.hierarchy().levels.len() >= 2);
+//! let mut x = vec![0.0; b.len()];
+//! let report = Pcg::new(&a, Box::new(amg))
+//!     .solve(&b, &mut x, &SolveOptions { tol: 1e-10, ..Default::default() })
+//!     .unwrap();
+//! assert_eq!(report.solver, "amg-pcg");
+//! assert!(report.converged && report.iterations <= 20);
+//! ```
+
+mod aggregate;
+mod dense;
+mod matrix;
+mod prolong;
+mod smoother;
+
+pub use smoother::AmgSmoother;
+
+use crate::csr::SparseMatrix;
+use crate::error::{Result, SparseError};
+use crate::solvers::{check_inputs, Preconditioner, SolveOptions, SolveReport, Solver};
+use crate::vecops;
+use dense::DenseCholesky;
+use matrix::{spgemm, spgemm_values, Csr};
+use serde::{Deserialize, Serialize};
+use smoother::LevelSmoother;
+use std::time::Instant;
+
+/// Seed of the Lanczos start vectors (set-up is deterministic).
+const LANCZOS_SEED: u64 = 0x5eed;
+
+/// A coarsest level that could not be coarsened further yet has more rows than this is
+/// smoothed ([`COARSE_SMOOTHING_STEPS`] steps) instead of factored.
+const DIRECT_MAX: usize = 1500;
+
+/// Smoothing steps standing in for the exact solve on a large, uncoarsenable coarsest level.
+const COARSE_SMOOTHING_STEPS: usize = 8;
+
+/// Settings of the AMG hierarchy and cycle. The defaults are those measured fastest for
+/// PCG on unstructured finite-element Poisson matrices with 2 threads (`benches/amg_bench.sh`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct AmgOptions {
+    /// Strength threshold θ ≥ 0 of the fine level: couplings with `|a_ij| ≤ θ √(|a_ii a_jj|)`
+    /// are weak, left out of aggregation and lumped onto the diagonal when smoothing the
+    /// prolongator. It is halved on each coarser level (as AMGCL does): Galerkin operators
+    /// spread small entries that a fixed θ would call weak, and the halving measured 1.5–2.5×
+    /// fewer CG iterations on the 1:1000 checkerboard and on P1 tetrahedra.
+    pub strength_threshold: f64,
+    /// Relaxation on every level but the coarsest.
+    pub smoother: AmgSmoother,
+    /// Smoothing steps ν before and after the coarse correction (V(ν, ν)); at least 1.
+    pub sweeps: usize,
+    /// A level with at most this many rows is the coarsest and is solved by dense Cholesky;
+    /// at least 1.
+    pub coarse_size: usize,
+    /// Maximum number of levels, the fine one included; at least 1.
+    pub max_levels: usize,
+    /// Lanczos steps of each spectral-radius estimate `ρ(D⁻¹A)`; at least 1.
+    pub spectral_steps: usize,
+    /// Unknowns per node (e.g. 2 or 3 for displacement elasticity, interleaved: node `i` is rows
+    /// `b·i .. b·i + b`); aggregation works on nodes. Must divide the row count.
+    pub block_size: usize,
+    /// Near-nullspace vectors (each of length n), e.g. rigid-body modes; `None` means the
+    /// constant per component: `block_size` vectors, vector `c` = 1 on the rows `≡ c (mod b)`.
+    pub near_nullspace: Option<Vec<Vec<f64>>>,
+}
+
+impl Default for AmgOptions {
+    fn default() -> Self {
+        Self {
+            strength_threshold: 0.08,
+            smoother: AmgSmoother::Spai0,
+            sweeps: 1,
+            coarse_size: 500,
+            max_levels: 25,
+            spectral_steps: 3,
+            block_size: 1,
+            near_nullspace: None,
+        }
+    }
+}
+
+impl AmgOptions {
+    /// Checks every field against the matrix size `n`.
+    pub fn validate(&self, n: usize) -> Result<()> {
+        let bad = |m: String| Err(SparseError::InvalidParameter(m));
+        if !(self.strength_threshold.is_finite() && self.strength_threshold >= 0.0) {
+            return bad(format!(
+                "AMG strength threshold must be finite and ≥ 0, got {}",
+                self.strength_threshold
+            ));
+        }
+        if self.sweeps == 0 || self.coarse_size == 0 || self.max_levels == 0 {
+            return bad("AMG sweeps, coarse_size and max_levels must be at least 1".into());
+        }
+        if self.spectral_steps == 0 {
+            return bad("AMG spectral_steps must be at least 1".into());
+        }
+        if self.block_size == 0 || !n.is_multiple_of(self.block_size) {
+            return bad(format!(
+                "AMG block size {} does not divide the {n} rows",
+                self.block_size
+            ));
+        }
+        if let Some(ns) = &self.near_nullspace {
+            if ns.is_empty() {
+                return bad("AMG near-nullspace is empty (give at least one vector)".into());
+            }
+            for (c, v) in ns.iter().enumerate() {
+                if v.len() != n {
+                    return Err(SparseError::DimensionMismatch(format!(
+                        "near-nullspace vector {c} has {} entries, the matrix has {n} rows",
+                        v.len()
+                    )));
+                }
+                if let Some(i) = vecops::first_non_finite(v) {
+                    return Err(SparseError::NonFinite(format!(
+                        "near-nullspace vector {c} entry {i} is {}",
+                        v[i]
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The near-nullspace as an `n × k` row-major array.
+    fn nullspace_rows(&self, n: usize) -> (Vec<f64>, usize) {
+        match &self.near_nullspace {
+            Some(ns) => {
+                let k = ns.len();
+                let mut b = vec![0.0; n * k];
+                for (c, v) in ns.iter().enumerate() {
+                    for i in 0..n {
+                        b[i * k + c] = v[i];
+                    }
+                }
+                (b, k)
+            }
+            None => {
+                let k = self.block_size;
+                let mut b = vec![0.0; n * k];
+                for i in 0..n {
+                    b[i * k + i % k] = 1.0;
+                }
+                (b, k)
+            }
+        }
+    }
+}
+
+/// Size of one level of the hierarchy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AmgLevelInfo {
+    /// Rows (unknowns) of the level.
+    pub rows: usize,
+    /// Stored entries of the level matrix.
+    pub nonzeros: usize,
+}
+
+/// Wall-clock seconds of each set-up phase, summed over the levels (what to attack when
+/// set-up dominates).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct AmgSetupTimes {
+    /// Diagonal and symmetry checks of the input, and its copy.
+    pub check: f64,
+    /// Strength of connection.
+    pub strength: f64,
+    /// Aggregation.
+    pub aggregation: f64,
+    /// Tentative prolongators.
+    pub tentative: f64,
+    /// `D_f⁻¹ A_f` and its spectral radius (Lanczos).
+    pub spectral_radius: f64,
+    /// `P = (I − ω D_f⁻¹ A_f) T` and `R = Pᵀ`.
+    pub prolongator: f64,
+    /// Galerkin products `A P` and `R (A P)`.
+    pub galerkin: f64,
+    /// Smoother set-up on every level.
+    pub smoothers: f64,
+    /// Dense Cholesky of the coarsest level.
+    pub coarse_solver: f64,
+}
+
+/// The shape of an AMG hierarchy, as reported by `nabla poisson`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AmgHierarchy {
+    /// Every level, finest first.
+    pub levels: Vec<AmgLevelInfo>,
+    /// Σ nonzeros over all levels / nonzeros of the fine matrix (memory and cost of a cycle
+    /// relative to one product with A).
+    pub operator_complexity: f64,
+    /// Σ rows over all levels / rows of the fine matrix.
+    pub grid_complexity: f64,
+    /// Seconds per set-up phase (of the last `new` or `refactor`).
+    pub setup_phases: AmgSetupTimes,
+}
+
+/// What is kept between a level and the next: the symbolic set-up (strength, tentative
+/// prolongator, patterns) and the numeric operators built on it.
+struct Transfer {
+    /// Per stored entry of the level matrix: kept by the filtered matrix.
+    keep: Vec<bool>,
+    /// Whether any coupling is weak (then `ρ(D⁻¹A)` differs from the filtered one).
+    filtered: bool,
+    /// `ρ(D_f⁻¹ A_f)` of the last numeric set-up.
+    rho_filtered: f64,
+    /// `I − ω D_f⁻¹ A_f`, stored only for the general product with `T` (several
+    /// near-nullspace vectors or a block size > 1).
+    jacobi: Option<Csr>,
+    tentative: Csr,
+    p: Csr,
+    r: Csr,
+    r_perm: Vec<usize>,
+    ap: Csr,
+}
+
+struct Level {
+    a: Csr,
+    smoother: LevelSmoother,
+    transfer: Option<Transfer>,
+    /// Right-hand side, iterate and residual of the level (the finest uses the caller's
+    /// vectors and keeps only its residual).
+    b: Vec<f64>,
+    x: Vec<f64>,
+    res: Vec<f64>,
+}
+
+enum Coarsest {
+    Direct(DenseCholesky),
+    Smooth,
+}
+
+/// A smoothed-aggregation AMG hierarchy: a PCG preconditioner (one symmetric V-cycle per
+/// application) and, as a [`Solver`], the stand-alone AMG iteration.
+pub struct Amg {
+    opts: AmgOptions,
+    levels: Vec<Level>,
+    coarsest: Coarsest,
+    setup_seconds: f64,
+    phases: AmgSetupTimes,
+    /// Stand-alone iteration workspace (residual, correction).
+    work: (Vec<f64>, Vec<f64>),
+}
+
+impl Amg {
+    /// Builds the hierarchy for the symmetric positive definite `a`.
+    ///
+    /// Errors: an empty matrix, invalid options, a zero diagonal entry
+    /// ([`SparseError::ZeroDiagonal`]), a negative one ([`SparseError::NotPositiveDefinite`]) or
+    /// an asymmetric pair ([`SparseError::NotSymmetric`]).
+    pub fn new(a: &SparseMatrix, opts: AmgOptions) -> Result<Self> {
+        let t0 = Instant::now();
+        let n = a.rows();
+        if n == 0 {
+            return Err(SparseError::InvalidParameter(
+                "AMG needs a matrix with at least one row".into(),
+            ));
+        }
+        opts.validate(n)?;
+        let mut ph = AmgSetupTimes::default();
+        let fine = timed(&mut ph.check, || {
+            check_matrix(a).map(|()| Csr {
+                rows: n,
+                cols: n,
+                indptr: a.indptr().to_vec(),
+                indices: a.indices().to_vec(),
+                values: a.values().to_vec(),
+            })
+        })?;
+        let (mut nullspace, k) = opts.nullspace_rows(n);
+        let mut bs = opts.block_size;
+        let mut levels: Vec<Level> = Vec::new();
+        let mut current = fine;
+        loop {
+            let rows = current.rows;
+            let last = rows <= opts.coarse_size || levels.len() + 1 >= opts.max_levels;
+            let built = if last {
+                None
+            } else {
+                let theta = opts.strength_threshold * 0.5f64.powi(levels.len() as i32);
+                new_transfer(&current, theta, &opts, bs, &nullspace, k, &mut ph)
+            };
+            let finest = levels.is_empty();
+            let Some((transfer, coarse_ns, coarse)) = built else {
+                let level = timed(&mut ph.smoothers, || {
+                    new_level(current, None, &opts, finest)
+                });
+                levels.push(level);
+                break;
+            };
+            let level = timed(&mut ph.smoothers, || {
+                new_level(current, Some(transfer), &opts, finest)
+            });
+            levels.push(level);
+            current = coarse;
+            nullspace = coarse_ns;
+            bs = k;
+        }
+        let coarsest = timed(&mut ph.coarse_solver, || {
+            coarsest_solver(levels.last().map(|l| &l.a))
+        });
+        Ok(Self {
+            opts,
+            levels,
+            coarsest,
+            setup_seconds: t0.elapsed().as_secs_f64(),
+            phases: ph,
+            work: (Vec::new(), Vec::new()),
+        })
+    }
+
+    /// Takes new values for the fine matrix (same dimension and sparsity pattern) and redoes
+    /// the numeric set-up on the kept aggregates and patterns. Errors when the pattern differs
+    /// or the new matrix fails [`Amg::new`]'s checks; the hierarchy is unchanged then.
+    pub fn refactor(&mut self, a: &SparseMatrix) -> Result<()> {
+        let t0 = Instant::now();
+        let fine = &self.levels[0].a;
+        if a.rows() != fine.rows
+            || a.indptr() != fine.indptr.as_slice()
+            || a.indices() != fine.indices.as_slice()
+        {
+            return Err(SparseError::DimensionMismatch(
+                "refactor needs the sparsity pattern of the matrix the hierarchy was built for \
+                 (build a new Amg for a new pattern)"
+                    .into(),
+            ));
+        }
+        let mut ph = AmgSetupTimes::default();
+        timed(&mut ph.check, || check_matrix(a))?;
+        self.levels[0].a.values.copy_from_slice(a.values());
+        for l in 0..self.levels.len() {
+            let (head, tail) = self.levels.split_at_mut(l + 1);
+            let level = &mut head[l];
+            if let (Some(tr), Some(next)) = (level.transfer.as_mut(), tail.first_mut()) {
+                refactor_transfer(&level.a, tr, &mut next.a, &self.opts, &mut ph);
+            }
+            timed(&mut ph.smoothers, || {
+                let (diag, rho) = smoother_inputs(&level.a, level.transfer.as_ref(), &self.opts);
+                level.smoother.refresh(&level.a, &diag, rho);
+            });
+        }
+        self.coarsest = timed(&mut ph.coarse_solver, || {
+            coarsest_solver(self.levels.last().map(|l| &l.a))
+        });
+        self.phases = ph;
+        self.setup_seconds = t0.elapsed().as_secs_f64();
+        Ok(())
+    }
+
+    /// Rows and nonzeros per level, operator and grid complexity.
+    pub fn hierarchy(&self) -> AmgHierarchy {
+        let levels: Vec<AmgLevelInfo> = self
+            .levels
+            .iter()
+            .map(|l| AmgLevelInfo {
+                rows: l.a.rows,
+                nonzeros: l.a.nnz(),
+            })
+            .collect();
+        let (r0, z0) = (
+            levels[0].rows.max(1) as f64,
+            levels[0].nonzeros.max(1) as f64,
+        );
+        AmgHierarchy {
+            operator_complexity: levels.iter().map(|l| l.nonzeros as f64).sum::<f64>() / z0,
+            grid_complexity: levels.iter().map(|l| l.rows as f64).sum::<f64>() / r0,
+            levels,
+            setup_phases: self.phases.clone(),
+        }
+    }
+
+    /// The options the hierarchy was built with.
+    pub fn options(&self) -> &AmgOptions {
+        &self.opts
+    }
+
+    /// `x ← V(b)`: one V-cycle from a zero guess.
+    pub fn vcycle(&mut self, b: &[f64], x: &mut [f64]) {
+        cycle(&mut self.levels, &mut self.coarsest, self.opts.sweeps, b, x);
+    }
+}
+
+/// Diagonal checks shared by `new` and `refactor` (symmetry too: CG needs it, and a
+/// nonsymmetric matrix would give a nonsymmetric hierarchy).
+fn check_matrix(a: &SparseMatrix) -> Result<()> {
+    let d = a.diag();
+    if let Some(row) = d.iter().position(|v| *v == 0.0) {
+        return Err(SparseError::ZeroDiagonal {
+            row,
+            method: "AMG".into(),
+        });
+    }
+    if let Some(row) = d.iter().position(|v| *v < 0.0) {
+        return Err(SparseError::NotPositiveDefinite {
+            detail: format!(
+                "negative diagonal entry {:e} at row {row}; AMG needs a symmetric positive definite matrix",
+                d[row]
+            ),
+        });
+    }
+    a.check_symmetric("AMG")
+}
+
+/// A fresh transfer: strength, aggregates and tentative prolongator (the symbolic set-up
+/// that [`Amg::refactor`] keeps), then `P`, `R = Pᵀ` and `A_c = R A P` with their patterns.
+/// `None` when the level does not coarsen (no aggregate, or as many coarse rows as fine ones).
+fn new_transfer(
+    a: &Csr,
+    theta: f64,
+    opts: &AmgOptions,
+    bs: usize,
+    nullspace: &[f64],
+    k: usize,
+    ph: &mut AmgSetupTimes,
+) -> Option<(Transfer, Vec<f64>, Csr)> {
+    let st = timed(&mut ph.strength, || aggregate::strength(a, theta, bs));
+    let (agg, count) = timed(&mut ph.aggregation, || aggregate::aggregate(&st.graph(a)));
+    if count == 0 || count * k >= a.rows {
+        return None;
+    }
+    let tent = timed(&mut ph.tentative, || {
+        prolong::tentative(&agg, count, bs, nullspace, k)
+    });
+    let (dfilt, rho) = timed(&mut ph.spectral_radius, || filtered_rho(a, &st.keep, opts));
+    let (p, jacobi, r, r_perm) = timed(&mut ph.prolongator, || {
+        let (p, jacobi) = if k == 1 && bs == 1 {
+            let p = prolong::smoothed_prolongator_scalar(a, &st.keep, &dfilt, omega(rho), &tent.t);
+            (p, None)
+        } else {
+            let mut jacobi = prolong::smoother_pattern(a, &st.keep);
+            jacobi_values(a, &st.keep, &dfilt, rho, &mut jacobi);
+            (spgemm(&jacobi, &tent.t), Some(jacobi))
+        };
+        let (r, r_perm) = p.transpose();
+        (p, jacobi, r, r_perm)
+    });
+    let (ap, coarse) = timed(&mut ph.galerkin, || {
+        let ap = spgemm(a, &p);
+        let coarse = spgemm(&r, &ap);
+        (ap, coarse)
+    });
+    let filtered = st.keep.iter().any(|k| !k);
+    Some((
+        Transfer {
+            keep: st.keep,
+            filtered,
+            rho_filtered: rho,
+            jacobi,
+            tentative: tent.t,
+            p,
+            r,
+            r_perm,
+            ap,
+        },
+        tent.coarse_nullspace,
+        coarse,
+    ))
+}
+
+/// The filtered diagonal `D_f` and `ρ(D_f⁻¹ A_f)`.
+fn filtered_rho(a: &Csr, keep: &[bool], opts: &AmgOptions) -> (Vec<f64>, f64) {
+    let dfilt = prolong::filtered_diagonal(a, keep);
+    let rho = prolong::filtered_spectral_radius(a, keep, &dfilt, opts.spectral_steps, LANCZOS_SEED);
+    (dfilt, rho)
+}
+
+/// The prolongator smoothing weight `ω = 4 / (3ρ)`.
+fn omega(rho: f64) -> f64 {
+    if rho > 0.0 {
+        4.0 / (3.0 * rho)
+    } else {
+        0.0
+    }
+}
+
+/// Fills `jacobi` (pattern from `smoother_pattern`) with `I − ω D_f⁻¹ A_f`.
+fn jacobi_values(a: &Csr, keep: &[bool], dfilt: &[f64], rho: f64, jacobi: &mut Csr) {
+    prolong::fill_scaled_filtered(a, keep, dfilt, jacobi);
+    prolong::to_jacobi_smoother(jacobi, omega(rho));
+}
+
+/// The numeric half of a transfer on its kept aggregates and patterns (what [`new_transfer`]
+/// computes, in the same order: the same bits for the same values).
+fn refactor_transfer(
+    a: &Csr,
+    tr: &mut Transfer,
+    coarse: &mut Csr,
+    opts: &AmgOptions,
+    ph: &mut AmgSetupTimes,
+) {
+    let (dfilt, rho) = timed(&mut ph.spectral_radius, || filtered_rho(a, &tr.keep, opts));
+    tr.rho_filtered = rho;
+    timed(&mut ph.prolongator, || {
+        match tr.jacobi.as_mut() {
+            None => {
+                tr.p = prolong::smoothed_prolongator_scalar(
+                    a,
+                    &tr.keep,
+                    &dfilt,
+                    omega(rho),
+                    &tr.tentative,
+                );
+            }
+            Some(jacobi) => {
+                jacobi_values(a, &tr.keep, &dfilt, rho, jacobi);
+                spgemm_values(jacobi, &tr.tentative, &mut tr.p);
+            }
+        }
+        tr.p.transpose_values(&tr.r_perm, &mut tr.r);
+    });
+    timed(&mut ph.galerkin, || {
+        spgemm_values(a, &tr.p, &mut tr.ap);
+        spgemm_values(&tr.r, &tr.ap, coarse);
+    });
+}
+
+/// Runs `f`, adding its wall-clock seconds to `acc`.
+fn timed<T>(acc: &mut f64, f: impl FnOnce() -> T) -> T {
+    let t0 = Instant::now();
+    let out = f();
+    *acc += t0.elapsed().as_secs_f64();
+    out
+}
+
+/// The diagonal and, when the smoother needs it, `ρ(D⁻¹A)` of a level.
+fn smoother_inputs(a: &Csr, tr: Option<&Transfer>, opts: &AmgOptions) -> (Vec<f64>, f64) {
+    let diag = a.diagonal();
+    let rho = match tr {
+        _ if !opts.smoother.needs_spectral_radius() => 0.0,
+        // With no weak coupling D_f⁻¹A_f is D⁻¹A: the prolongator's estimate serves.
+        Some(t) if !t.filtered => t.rho_filtered,
+        _ => {
+            let (_, isq) = prolong::sqrt_scalings(&diag);
+            prolong::spectral_radius(a, &isq, &isq, opts.spectral_steps, LANCZOS_SEED)
+        }
+    };
+    (diag, rho)
+}
+
+fn new_level(a: Csr, transfer: Option<Transfer>, opts: &AmgOptions, finest: bool) -> Level {
+    let (diag, rho) = smoother_inputs(&a, transfer.as_ref(), opts);
+    // The coarsest level, when it is smoothed rather than factored, uses Jacobi-type
+    // smoothing of the chosen kind like any other level.
+    let smoother = LevelSmoother::new(opts.smoother, &a, &diag, rho);
+    let n = a.rows;
+    Level {
+        smoother,
+        transfer,
+        b: if finest { Vec::new() } else { vec![0.0; n] },
+        x: if finest { Vec::new() } else { vec![0.0; n] },
+        res: vec![0.0; n],
+        a,
+    }
+}
+
+fn coarsest_solver(a: Option<&Csr>) -> Coarsest {
+    match a {
+        Some(a) if a.rows <= DIRECT_MAX => Coarsest::Direct(DenseCholesky::new(a)),
+        _ => Coarsest::Smooth,
+    }
+}
+
+/// One V(ν, ν)-cycle on `levels` from a zero initial guess: `x ← V(b)`.
+fn cycle(levels: &mut [Level], coarsest: &mut Coarsest, sweeps: usize, b: &[f64], x: &mut [f64]) {
+    let Some((level, rest)) = levels.split_first_mut() else {
+        return;
+    };
+    let Some(next) = rest.first_mut() else {
+        match coarsest {
+            Coarsest::Direct(chol) => chol.solve(b, x),
+            Coarsest::Smooth => {
+                for s in 0..COARSE_SMOOTHING_STEPS {
+                    level.smoother.smooth(&level.a, b, x, s == 0);
+                }
+            }
+        }
+        return;
+    };
+    let Some(tr) = level.transfer.as_ref() else {
+        return;
+    };
+    if sweeps == 1 {
+        level
+            .smoother
+            .first_step_and_residual(&level.a, b, x, &mut level.res);
+    } else {
+        for s in 0..sweeps {
+            level.smoother.smooth(&level.a, b, x, s == 0);
+        }
+        level.a.residual(b, x, &mut level.res);
+    }
+    let mut nb = std::mem::take(&mut next.b);
+    let mut nx = std::mem::take(&mut next.x);
+    tr.r.spmv(&level.res, &mut nb);
+    cycle(rest, coarsest, sweeps, &nb, &mut nx);
+    tr.p.spmv_add(&nx, x);
+    rest[0].b = nb;
+    rest[0].x = nx;
+    for _ in 0..sweeps {
+        level.smoother.smooth(&level.a, b, x, false);
+    }
+}
+
+impl Preconditioner for Amg {
+    fn name(&self) -> String {
+        "amg".into()
+    }
+
+    fn apply(&mut self, r: &[f64], z: &mut [f64]) {
+        self.vcycle(r, z);
+    }
+
+    fn setup_seconds(&self) -> f64 {
+        self.setup_seconds
+    }
+
+    fn hierarchy(&self) -> Option<AmgHierarchy> {
+        Some(Amg::hierarchy(self))
+    }
+}
+
+impl Solver for Amg {
+    fn name(&self) -> String {
+        "amg".into()
+    }
+
+    fn setup_seconds(&self) -> f64 {
+        self.setup_seconds
+    }
+
+    /// The stand-alone iteration `x ← x + V(b − A x)`, stopped on the recomputed residual.
+    fn solve(&mut self, b: &[f64], x: &mut [f64], opts: &SolveOptions) -> Result<SolveReport> {
+        opts.validate()?;
+        let n = self.levels[0].a.rows;
+        check_inputs(n, b, x)?;
+        let t0 = Instant::now();
+        let (mut r, mut z) = std::mem::take(&mut self.work);
+        r.resize(n, 0.0);
+        z.resize(n, 0.0);
+        let bn = vecops::norm2(b);
+        let scale = if bn > 0.0 { bn } else { 1.0 };
+        let mut history = Vec::new();
+        self.levels[0].a.residual(b, x, &mut r);
+        let mut rel = vecops::norm2(&r) / scale;
+        let mut record = |it: usize, rel: f64| {
+            if opts.record_history {
+                history.push(rel);
+            }
+            if let Some(m) = opts.monitor {
+                m(it, rel);
+            }
+        };
+        record(0, rel);
+        let mut iters = 0;
+        while rel > opts.tol && iters < opts.max_iters {
+            self.vcycle(&r, &mut z);
+            vecops::axpy(1.0, &z, x);
+            self.levels[0].a.residual(b, x, &mut r);
+            iters += 1;
+            let new_rel = vecops::norm2(&r) / scale;
+            if !new_rel.is_finite() {
+                return Err(SparseError::NonFinite(format!(
+                    "AMG iteration {iters} produced a non-finite residual"
+                )));
+            }
+            rel = new_rel;
+            record(iters, rel);
+        }
+        self.work = (r, z);
+        Ok(SolveReport {
+            solver: "amg".into(),
+            iterations: iters,
+            relative_residual: rel,
+            converged: rel <= opts.tol,
+            setup_seconds: self.setup_seconds,
+            solve_seconds: t0.elapsed().as_secs_f64(),
+            residual_history: history,
+            amg: Some(Amg::hierarchy(self)),
+        })
+    }
+}
