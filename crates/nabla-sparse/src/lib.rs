@@ -1,7 +1,8 @@
 //! Sparse linear algebra for nabla: grid Poisson assembly (2-D 5-point, 3-D 7-point,
 //! variable coefficient, obstacle masks), MatrixMarket I/O, a [`LinearOperator`] abstraction
 //! with matrix-free stencils, and iterative solvers behind one [`Solver`] trait: CG, PCG with
-//! Jacobi / IC(0) / SSOR / geometric multigrid preconditioners, and SOR / SSOR iterations.
+//! Jacobi / IC(0) / SSOR / geometric multigrid / smoothed-aggregation algebraic multigrid
+//! ([`Amg`], for any SPD matrix) preconditioners, and SOR / SSOR / AMG iterations.
 //!
 //! Assemble, solve and check the residual independently:
 //!

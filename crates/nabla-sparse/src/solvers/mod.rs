@@ -109,6 +109,26 @@ pub trait Preconditioner: Send {
     }
 }
 
+/// A borrowed preconditioner is one too, so a hierarchy can outlive the solver that uses it
+/// (a time loop keeps its `Amg` and refactors it between steps).
+impl<P: Preconditioner + ?Sized> Preconditioner for &mut P {
+    fn name(&self) -> String {
+        (**self).name()
+    }
+
+    fn apply(&mut self, r: &[f64], z: &mut [f64]) {
+        (**self).apply(r, z)
+    }
+
+    fn setup_seconds(&self) -> f64 {
+        (**self).setup_seconds()
+    }
+
+    fn hierarchy(&self) -> Option<crate::amg::AmgHierarchy> {
+        (**self).hierarchy()
+    }
+}
+
 /// Checks that `b` and `x` match the operator size and `b` is finite.
 pub(crate) fn check_inputs(n: usize, b: &[f64], x: &[f64]) -> Result<()> {
     if b.len() != n {
