@@ -58,12 +58,13 @@ pub struct PoissonArgs {
     seed: u64,
 
     /// cg | jacobi-pcg | ic0-pcg | ssor-pcg | mg-pcg (grids only) | amg-pcg | amg | sor | ssor |
-    /// dcdm (grids only, needs --model) | auto (mg-pcg on plain grids, amg-pcg otherwise; the
+    /// dcdm (grids only, needs --model) | auto (mg-pcg on grids, amg-pcg on matrices; the
     /// report says which and why) [default: mg-pcg for --grid, amg-pcg for --matrix].
     #[arg(long, value_parser = parse_solver)]
     solver: Option<SolverChoice>,
 
-    /// amg, amg-pcg: strength threshold θ ≥ 0 (couplings with |a_ij| ≤ θ·√(a_ii·a_jj) are weak).
+    /// amg, amg-pcg: strength threshold θ ≥ 0 of the fine level (couplings with
+    /// |a_ij| ≤ θ·√(a_ii·a_jj) are weak), halved on each coarser level [default: 0.08].
     #[arg(long, value_name = "THETA")]
     amg_theta: Option<f64>,
 

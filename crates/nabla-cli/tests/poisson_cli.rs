@@ -482,12 +482,36 @@ fn amg_is_the_matrix_default_and_reports_its_hierarchy() {
     let (_, x) = nabla_data::read_f64_dataset(&out, "x").unwrap();
     let (_, b) = nabla_data::read_f64_dataset(&out, "b").unwrap();
     assert!(mtx_relres(&a, &x, &b) <= 1e-8);
-    // auto: mg-pcg on a plain grid, amg-pcg on a matrix and on a masked grid, with the reason.
+    // A near-nullspace file holding the constant vector reproduces the default hierarchy.
+    let n = r["unknowns"].as_u64().unwrap() as usize;
+    let ns = run.path("ones.mtx");
+    fs::write(
+        &ns,
+        format!(
+            "%%MatrixMarket matrix array real general\n{n} 1\n{}",
+            "1\n".repeat(n)
+        ),
+    )
+    .unwrap();
+    let iterations = |extra: &[&str]| {
+        let rep = run.path("ns.json");
+        let mut args = vec!["poisson", "--matrix", a.as_str(), "--quiet", "--report"];
+        args.push(rep.to_str().unwrap());
+        args.extend_from_slice(extra);
+        let o = nabla(&args);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        report(&rep)["iterations"].as_u64().unwrap()
+    };
+    assert_eq!(
+        iterations(&["--near-nullspace", ns.to_str().unwrap()]),
+        iterations(&[])
+    );
+    // auto: mg-pcg on plain and masked grids, amg-pcg on a matrix, with the reason.
     let mask = repo_file("datasets/mask_box_64x64.h5");
     for (problem, want) in [
         (vec!["--grid", "48x40"], "mg-pcg"),
         (vec!["--matrix", a.as_str()], "amg-pcg"),
-        (vec!["--grid", "64x64", "--mask", mask.as_str()], "amg-pcg"),
+        (vec!["--grid", "64x64", "--mask", mask.as_str()], "mg-pcg"),
     ] {
         let rep = run.path("auto.json");
         let mut args = vec!["poisson", "--solver", "auto", "--quiet", "--report"];

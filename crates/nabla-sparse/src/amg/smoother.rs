@@ -211,34 +211,19 @@ impl LevelSmoother {
         } else {
             a.residual(b, x, &mut self.r);
         }
-        // d = D⁻¹ r / θ; x += d.
-        self.d
-            .par_chunks_mut(CHUNK)
-            .zip(x.par_chunks_mut(CHUNK))
-            .enumerate()
-            .for_each(|(c, (dc, xc))| {
-                let o = c * CHUNK;
-                for i in 0..dc.len() {
-                    dc[i] = w[o + i] * self.r[o + i] / theta;
-                    xc[i] += dc[i];
-                }
-            });
+        // d = D⁻¹ r / θ; x += d; then the three-term recurrence d ← c₁ d + c₂ D⁻¹ r.
+        chebyshev_update(&mut self.d, x, w, &self.r, 0.0, 1.0 / theta);
         for _ in 1..degree {
             let rho_new = 1.0 / (2.0 * sigma - rho);
-            let (c1, c2) = (rho_new * rho, 2.0 * rho_new / delta);
             a.residual(b, x, &mut self.r);
-            let r = &self.r;
-            self.d
-                .par_chunks_mut(CHUNK)
-                .zip(x.par_chunks_mut(CHUNK))
-                .enumerate()
-                .for_each(|(c, (dc, xc))| {
-                    let o = c * CHUNK;
-                    for i in 0..dc.len() {
-                        dc[i] = c1 * dc[i] + c2 * w[o + i] * r[o + i];
-                        xc[i] += dc[i];
-                    }
-                });
+            chebyshev_update(
+                &mut self.d,
+                x,
+                w,
+                &self.r,
+                rho_new * rho,
+                2.0 * rho_new / delta,
+            );
             rho = rho_new;
         }
     }
@@ -288,6 +273,20 @@ impl LevelSmoother {
                 });
         }
     }
+}
+
+/// `d ← c₁ d + c₂ (w ⊙ r)`, `x ← x + d`, in parallel chunks.
+fn chebyshev_update(d: &mut [f64], x: &mut [f64], w: &[f64], r: &[f64], c1: f64, c2: f64) {
+    d.par_chunks_mut(CHUNK)
+        .zip(x.par_chunks_mut(CHUNK))
+        .enumerate()
+        .for_each(|(c, (dc, xc))| {
+            let o = c * CHUNK;
+            for i in 0..dc.len() {
+                dc[i] = c1 * dc[i] + c2 * w[o + i] * r[o + i];
+                xc[i] += dc[i];
+            }
+        });
 }
 
 /// `f(x_i, y_i, z_i)` over three vectors in parallel chunks.
