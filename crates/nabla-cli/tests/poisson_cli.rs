@@ -234,27 +234,29 @@ fn default_problem_runs_and_threads_do_not_change_iterations() {
         "{stdout}"
     );
     let run = Run::new();
-    let iters: Vec<u64> = ["1", "2"]
-        .iter()
-        .map(|t| {
-            let rep = run.path(&format!("r{t}.json"));
-            let o = nabla(&[
-                "poisson",
-                "--grid",
-                "40x30x20",
-                "--solver",
-                "cg",
-                "--threads",
-                t,
-                "--quiet",
-                "--report",
-                rep.to_str().unwrap(),
-            ]);
-            assert!(o.status.success());
-            report(&rep)["iterations"].as_u64().unwrap()
-        })
-        .collect();
-    assert_eq!(iters[0], iters[1]);
+    for solver in ["cg", "amg-pcg"] {
+        let histories: Vec<serde_json::Value> = ["1", "2"]
+            .iter()
+            .map(|t| {
+                let rep = run.path(&format!("r{t}.json"));
+                let o = nabla(&[
+                    "poisson",
+                    "--grid",
+                    "40x30x20",
+                    "--solver",
+                    solver,
+                    "--threads",
+                    t,
+                    "--quiet",
+                    "--report",
+                    rep.to_str().unwrap(),
+                ]);
+                assert!(o.status.success());
+                report(&rep)["residual_history"].clone()
+            })
+            .collect();
+        assert_eq!(histories[0], histories[1], "{solver}");
+    }
 }
 
 #[test]
