@@ -165,11 +165,14 @@ impl SolverChoice {
         }
     }
 
-    fn is_amg(self) -> bool {
-        matches!(
-            self,
-            Self::Sparse(SolverKind::AmgPcg | SolverKind::Amg) | Self::Auto
-        )
+    /// Whether the solver builds an AMG hierarchy; `auto` does so only on a matrix (it keeps
+    /// geometric multigrid for grids).
+    fn is_amg(self, is_grid: bool) -> bool {
+        match self {
+            Self::Sparse(k) => matches!(k, SolverKind::AmgPcg | SolverKind::Amg),
+            Self::Auto => !is_grid,
+            Self::Dcdm => false,
+        }
     }
 
     fn uses_omega(self) -> bool {
@@ -528,10 +531,12 @@ fn check_flags(args: &PoissonArgs, kind: SolverChoice, grid: Option<&GridShape>)
         ("--near-nullspace", args.near_nullspace.is_some()),
     ];
     if let Some((flag, _)) = amg_flags.iter().find(|(_, given)| *given) {
-        if !kind.is_amg() {
+        if !kind.is_amg(grid.is_some()) {
             return Err(CliError::Usage(format!(
-                "{flag} sets up algebraic multigrid; it needs --solver amg-pcg, amg or auto, not {}",
-                kind.name()
+                "{flag} sets up algebraic multigrid; it needs --solver amg-pcg or amg (or auto on \
+                 a --matrix), not {}{}",
+                kind.name(),
+                if grid.is_some() { " on a grid" } else { "" }
             )));
         }
     }

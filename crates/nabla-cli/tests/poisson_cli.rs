@@ -387,6 +387,17 @@ fn bad_input_is_one_error_line_and_no_output() {
             "--amg-theta sets up algebraic multigrid",
         ),
         (
+            vec![
+                "--grid".into(),
+                "8x8".into(),
+                "--solver".into(),
+                "auto".into(),
+                "--amg-sweeps".into(),
+                "2".into(),
+            ],
+            "--amg-sweeps sets up algebraic multigrid",
+        ),
+        (
             [m(&good), vec!["--amg-smoother".into(), "gs".into()]].concat(),
             "unknown AMG smoother 'gs'",
         ),
