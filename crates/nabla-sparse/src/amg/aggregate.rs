@@ -59,14 +59,15 @@ impl Graph<'_> {
     }
 }
 
-/// Computes the strength graph of `a` with threshold `theta` and block size `bs`.
-pub(crate) fn strength(a: &Csr, theta: f64, bs: usize) -> Strength {
+/// Computes the strength graph of `a` (main diagonal `diag`) with threshold `theta` and block
+/// size `bs`.
+pub(crate) fn strength(a: &Csr, diag: &[f64], theta: f64, bs: usize) -> Strength {
     let n = a.rows;
     let nodes = n / bs;
     let (ip, ix, vx) = (&a.indptr, &a.indices, &a.values);
     let mut keep = vec![false; a.nnz()];
     if bs == 1 {
-        let diag: Vec<f64> = a.diagonal().iter().map(|d| d.abs()).collect();
+        let diag: Vec<f64> = diag.iter().map(|d| d.abs()).collect();
         let t2 = theta * theta;
         for_each_row_mut(ip, &mut keep, |i, row| {
             for (o, k) in (ip[i]..ip[i + 1]).enumerate() {
@@ -231,7 +232,7 @@ mod tests {
     #[test]
     fn aggregates_of_a_chain_are_triples() {
         let a = laplace_1d(9);
-        let s = strength(&a, 0.25, 1);
+        let s = strength(&a, &a.diagonal(), 0.25, 1);
         let (agg, count) = aggregate(&s.graph(&a));
         assert_eq!(count, 3);
         // Pass 1 takes {0,1}, {2,3,4}, {5,6,7}; node 8 joins the last in pass 2.
@@ -250,14 +251,14 @@ mod tests {
             indices: vec![0, 1, 0, 1],
             values: vec![1.0, -0.01, -0.01, 1.0],
         };
-        let s = strength(&a, 0.5, 1);
+        let s = strength(&a, &a.diagonal(), 0.5, 1);
         assert_eq!(s.keep, vec![true, false, false, true]);
         let (agg, count) = aggregate(&s.graph(&a));
         assert_eq!(count, 0);
         assert_eq!(agg, vec![NO_AGGREGATE; 2]);
         // Block size 2 on a 4×4 matrix of two 2×2 nodes coupled strongly.
         let b = laplace_1d(4);
-        let s = strength(&b, 0.1, 2);
+        let s = strength(&b, &b.diagonal(), 0.1, 2);
         assert_eq!(s.node_graph.as_ref().unwrap().0, vec![0, 1, 2]);
         assert!(s.keep.iter().all(|&k| k));
     }

@@ -305,22 +305,24 @@ impl Amg {
         loop {
             let rows = current.rows;
             let last = rows <= opts.coarse_size || levels.len() + 1 >= opts.max_levels;
+            // One diagonal per level serves the strength test and the smoother.
+            let diag = current.diagonal();
             let built = if last {
                 None
             } else {
                 let theta = opts.strength_threshold * 0.5f64.powi(levels.len() as i32);
-                new_transfer(&current, theta, &opts, bs, &nullspace, k, &mut ph)
+                new_transfer(&current, &diag, theta, &opts, bs, &nullspace, k, &mut ph)
             };
             let finest = levels.is_empty();
             let Some((transfer, coarse_ns, coarse)) = built else {
                 let level = timed(&mut ph.smoothers, || {
-                    new_level(current, None, &opts, finest)
+                    new_level(current, diag, None, &opts, finest)
                 });
                 levels.push(level);
                 break;
             };
             let level = timed(&mut ph.smoothers, || {
-                new_level(current, Some(transfer), &opts, finest)
+                new_level(current, diag, Some(transfer), &opts, finest)
             });
             levels.push(level);
             current = coarse;
@@ -366,7 +368,8 @@ impl Amg {
                 refactor_transfer(&level.a, tr, &mut next.a, &self.opts, &mut ph);
             }
             timed(&mut ph.smoothers, || {
-                let (diag, rho) = smoother_inputs(&level.a, level.transfer.as_ref(), &self.opts);
+                let diag = level.a.diagonal();
+                let rho = smoother_rho(&level.a, &diag, level.transfer.as_ref(), &self.opts);
                 level.smoother.refresh(&level.a, &diag, rho);
             });
         }
@@ -435,8 +438,10 @@ fn check_matrix(a: &SparseMatrix) -> Result<()> {
 /// A fresh transfer: strength, aggregates and tentative prolongator (the symbolic set-up
 /// that [`Amg::refactor`] keeps), then `P`, `R = Pᵀ` and `A_c = R A P` with their patterns.
 /// `None` when the level does not coarsen (no aggregate, or as many coarse rows as fine ones).
+#[allow(clippy::too_many_arguments)]
 fn new_transfer(
     a: &Csr,
+    diag: &[f64],
     theta: f64,
     opts: &AmgOptions,
     bs: usize,
@@ -444,7 +449,7 @@ fn new_transfer(
     k: usize,
     ph: &mut AmgSetupTimes,
 ) -> Option<(Transfer, Vec<f64>, Csr)> {
-    let st = timed(&mut ph.strength, || aggregate::strength(a, theta, bs));
+    let st = timed(&mut ph.strength, || aggregate::strength(a, diag, theta, bs));
     let (agg, count) = timed(&mut ph.aggregation, || aggregate::aggregate(&st.graph(a)));
     if count == 0 || count * k >= a.rows {
         return None;
@@ -555,23 +560,27 @@ fn timed<T>(acc: &mut f64, f: impl FnOnce() -> T) -> T {
     out
 }
 
-/// The diagonal and, when the smoother needs it, `ρ(D⁻¹A)` of a level.
-fn smoother_inputs(a: &Csr, tr: Option<&Transfer>, opts: &AmgOptions) -> (Vec<f64>, f64) {
-    let diag = a.diagonal();
-    let rho = match tr {
+/// `ρ(D⁻¹A)` of a level (`diag` its diagonal) when the smoother needs it, else 0.
+fn smoother_rho(a: &Csr, diag: &[f64], tr: Option<&Transfer>, opts: &AmgOptions) -> f64 {
+    match tr {
         _ if !opts.smoother.needs_spectral_radius() => 0.0,
         // With no weak coupling D_f⁻¹A_f is D⁻¹A: the prolongator's estimate serves.
         Some(t) if !t.filtered => t.rho_filtered,
         _ => {
-            let (_, isq) = prolong::sqrt_scalings(&diag);
+            let (_, isq) = prolong::sqrt_scalings(diag);
             prolong::spectral_radius(a, &isq, &isq, opts.spectral_steps, LANCZOS_SEED)
         }
-    };
-    (diag, rho)
+    }
 }
 
-fn new_level(a: Csr, transfer: Option<Transfer>, opts: &AmgOptions, finest: bool) -> Level {
-    let (diag, rho) = smoother_inputs(&a, transfer.as_ref(), opts);
+fn new_level(
+    a: Csr,
+    diag: Vec<f64>,
+    transfer: Option<Transfer>,
+    opts: &AmgOptions,
+    finest: bool,
+) -> Level {
+    let rho = smoother_rho(&a, &diag, transfer.as_ref(), opts);
     // The coarsest level, when it is smoothed rather than factored, uses Jacobi-type
     // smoothing of the chosen kind like any other level.
     let smoother = LevelSmoother::new(opts.smoother, &a, &diag, rho);
