@@ -3,7 +3,7 @@
 //!
 //! ```sh
 //! cargo run --release -p nabla-dcdm --example dcdm_bench -- MODEL.safetensors [--sizes 64,128,256]
-//!     [--mask none|circle|boxes] [--rhs random|point|ones] [--seeds 2] [--tol 1e-6] [--directions 2]
+//!     [--mask none|circle|boxes] [--rhs random|point|ones] [--seeds 2] [--tol 1e-6] [--directions 16]
 //! ```
 //!
 //! `--mask circle` puts a disc obstacle (radius N/5, centre (0.55N, 0.45N)) in every grid: a
@@ -48,7 +48,7 @@ fn boxes(n: usize) -> Vec<bool> {
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let Some(model_path) = args.first().filter(|a| !a.starts_with("--")) else {
-        eprintln!("usage: dcdm_bench MODEL.safetensors [--sizes 64,128,256] [--mask none|circle|boxes] [--rhs random|point|ones] [--seeds 2] [--tol 1e-6] [--directions 2]");
+        eprintln!("usage: dcdm_bench MODEL.safetensors [--sizes 64,128,256] [--mask none|circle|boxes] [--rhs random|point|ones] [--seeds 2] [--tol 1e-6] [--directions 16]");
         std::process::exit(2);
     };
     let sizes: Vec<usize> = arg(&args, "--sizes")
@@ -72,7 +72,7 @@ fn main() {
         .unwrap_or(1e-6);
     let directions: usize = arg(&args, "--directions")
         .and_then(|s| s.parse().ok())
-        .unwrap_or(2);
+        .unwrap_or(nabla_dcdm::solver::DEFAULT_DIRECTIONS);
     let model = match DcdmModel::load_cpu(std::path::Path::new(model_path)) {
         Ok(m) => m,
         Err(e) => {

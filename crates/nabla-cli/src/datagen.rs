@@ -1,6 +1,7 @@
 //! `nabla datagen`: operator-learning data sets generated with nabla's own solvers — Darcy
 //! flow and 1-D viscous Burgers — written atomically in the PDEBench HDF5 layouts.
 
+use crate::console::outln;
 use crate::error::{CliError, Result};
 use crate::progress::DelayedBar;
 use nabla_data::datagen::{
@@ -147,10 +148,8 @@ fn check_common(c: &Common) -> Result<()> {
     if c.samples == 0 {
         return Err(CliError::Usage("--samples must be at least 1".into()));
     }
-    if c.threads == Some(0) {
-        return Err(CliError::Usage("--threads must be at least 1".into()));
-    }
-    crate::outputs::check_outputs(&[&Some(c.out.clone())])?;
+    crate::resources::check_threads(c.threads)?;
+    crate::outputs::check_outputs(&[&Some(c.out.clone())], &[])?;
     if let Some(nt) = c.threads {
         rayon::ThreadPoolBuilder::new()
             .num_threads(nt)
@@ -158,6 +157,15 @@ fn check_common(c: &Common) -> Result<()> {
             .map_err(|e| CliError::Usage(format!("--threads {nt}: {e}")))?;
     }
     Ok(())
+}
+
+/// Refuses a data set whose samples (`data_bytes`, held in memory until the file is written,
+/// then written to disk) plus the generators' working memory (`work_bytes`) exceed the
+/// memory limit, or whose file would not fit on the output's file system.
+fn check_output_size(c: &Common, data_bytes: f64, work_bytes: f64) -> Result<()> {
+    let what = format!("{} samples", c.samples);
+    crate::resources::check_memory(&what, 1.1 * data_bytes + work_bytes)?;
+    crate::resources::check_disk(&what, data_bytes, &c.out)
 }
 
 /// Settings errors are usage errors; a failed solve or check exits with 3.
@@ -200,6 +208,14 @@ fn darcy(args: &DarcyArgs) -> Result<()> {
     };
     check_common(c)?;
     settings.validate().map_err(gen_error)?;
+    let cells = (args.resolution as f64).powi(2);
+    check_output_size(
+        c,
+        // coefficient and solution (f32) of every sample, kept until the file is written
+        c.samples as f64 * cells * 8.0,
+        // plus each thread's solver: matrix, IC(0) factor and vectors
+        rayon::current_num_threads() as f64 * cells * 200.0,
+    )?;
 
     let t0 = Instant::now();
     let bar = progress_bar(c.samples, c.quiet);
@@ -245,7 +261,7 @@ fn darcy(args: &DarcyArgs) -> Result<()> {
         ("axis_order", "tensor[n,0,i,j] = u(x_i, y_j), nu[n,i,j] = a(x_i, y_j)".into()),
     ];
     write_darcy(&c.out, &data, &attrs)?;
-    println!(
+    outln!(
         "darcy      {} samples on the {r}x{r} vertex grid, a in {{{}, {}}}, seed {}",
         s.samples,
         s.a_pos,
@@ -253,11 +269,11 @@ fn darcy(args: &DarcyArgs) -> Result<()> {
         s.seed,
         r = s.resolution
     );
-    println!(
+    outln!(
         "solver     ic0-pcg to relative residual {:.0e}, each residual recomputed",
         s.tol
     );
-    print_tail(c, seconds);
+    print_tail(c, seconds)?;
     Ok(())
 }
 
@@ -297,6 +313,11 @@ fn burgers(args: &BurgersArgs) -> Result<()> {
         )));
     }
     check_common(c)?;
+    check_output_size(
+        c,
+        c.samples as f64 * args.steps as f64 * args.resolution as f64 * 4.0,
+        rayon::current_num_threads() as f64 * args.resolution as f64 * 400.0,
+    )?;
     settings.validate().map_err(gen_error)?;
 
     let t0 = Instant::now();
@@ -352,28 +373,34 @@ fn burgers(args: &BurgersArgs) -> Result<()> {
         ("step_halving_tolerance", s.verify_tol.into()),
     ];
     write_series_1d(&c.out, &data, &attrs)?;
-    println!(
+    outln!(
         "burgers    {} trajectories on {} points, nu = {}, {} snapshots on [0, {}], seed {}",
-        s.samples, s.resolution, s.nu, s.steps, s.t_final, s.seed
+        s.samples,
+        s.resolution,
+        s.nu,
+        s.steps,
+        s.t_final,
+        s.seed
     );
-    println!(
+    outln!(
         "solver     pseudo-spectral ETDRK4, dt = {:.3e} ({} steps per snapshot), {} trajectories checked by step halving to {:.0e}",
         s.dt(),
         s.substeps(),
         checked,
         s.verify_tol
     );
-    print_tail(c, seconds);
+    print_tail(c, seconds)?;
     Ok(())
 }
 
-fn print_tail(c: &Common, seconds: f64) {
-    println!(
+fn print_tail(c: &Common, seconds: f64) -> Result<()> {
+    outln!(
         "time       {seconds:.2} s ({:.1} samples/s, {} threads)",
         c.samples as f64 / seconds.max(1e-9),
         rayon::current_num_threads()
     );
-    println!("wrote      {} ({})", c.out.display(), file_size(&c.out));
+    outln!("wrote      {} ({})", c.out.display(), file_size(&c.out));
+    Ok(())
 }
 
 fn file_size(path: &Path) -> String {

@@ -1,8 +1,9 @@
 //! `nabla train` for `task = "dcdm"` configs: the DCDM network on Ritz-vector right-hand sides.
 
 use crate::config;
+use crate::console::note;
 use crate::error::{CliError, Result};
-use crate::train::{note_if_stopped, start_run, write_summary, TrainArgs};
+use crate::train::{fail_if_stopped, start_run, write_summary, TrainArgs};
 use nabla_dcdm::{train_dcdm, DcdmConfig};
 
 /// `nabla train` for a DCDM config.
@@ -18,7 +19,7 @@ pub fn train(args: &TrainArgs, table: toml::Table) -> Result<()> {
     let run = train_dcdm(&cfg, &options)?;
     write_summary(&out, &run.summary)?;
     let s = &run.summary;
-    eprintln!(
+    note!(
         "{} steps in {:.1} s, final loss {:.3e}; on {} (tol {:.0e}): DCDM {:?} iterations, CG {:?}; \
          run directory {}",
         s.steps,
@@ -30,6 +31,6 @@ pub fn train(args: &TrainArgs, table: toml::Table) -> Result<()> {
         s.cg_iterations,
         out.display()
     );
-    note_if_stopped(s.outcome, &out);
+    fail_if_stopped(s.outcome, &out)?;
     Ok(())
 }

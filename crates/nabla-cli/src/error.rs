@@ -51,16 +51,30 @@ pub enum CliError {
     /// The solver stopped at `--max-iters` above the tolerance; outputs were still written.
     #[error("{0}")]
     NotConverged(String),
+    /// Writing the summary to stdout failed (closed pipe, full disk).
+    #[error("cannot write to stdout: {0}")]
+    Stdout(#[source] std::io::Error),
+    /// Training stopped at the user's request (Ctrl-C) after saving its checkpoint.
+    #[error("{0}")]
+    Interrupted(String),
 }
 
 impl CliError {
-    /// 3 for a solve that ran but did not reach the tolerance, 1 for everything else (clap
+    /// 3 for a solve that ran but did not reach the tolerance, 130 (128 + SIGINT) for a run
+    /// stopped by Ctrl-C, 1 for everything else (clap
     /// itself exits with 2 on malformed flags).
     pub fn exit_code(&self) -> u8 {
         match self {
             Self::NotConverged(_) => 3,
+            Self::Interrupted(_) => 130,
             _ => 1,
         }
+    }
+
+    /// True for a write to a stdout whose reader has gone (`nabla ... | head`): the command
+    /// then ends quietly with exit 0, as `head` users expect.
+    pub fn is_broken_pipe(&self) -> bool {
+        matches!(self, Self::Stdout(e) if e.kind() == std::io::ErrorKind::BrokenPipe)
     }
 }
 

@@ -2,6 +2,7 @@
 //! `nabla eval RUN_DIR --input in.h5 --out pred.h5`: a trained operator's predictions.
 
 use crate::config;
+use crate::console::note;
 use crate::error::{CliError, Result};
 use clap::Args;
 use nabla_pinn::{PinnConfig, PinnModel};
@@ -36,8 +37,24 @@ pub fn run(args: &EvalArgs) -> Result<()> {
             args.run_dir.display()
         )));
     }
+    let ckpt = args.run_dir.join(nabla_nn::train::CHECKPOINT_FILE);
+    crate::outputs::check_outputs(
+        &[&Some(args.out.clone())],
+        &[
+            &args.points,
+            &args.input,
+            &Some(cfg_path.clone()),
+            &Some(ckpt.clone()),
+        ],
+    )?;
     let table = config::load(&cfg_path, &[])?;
     if config::task(&table) == "operator" {
+        if args.points.is_some() {
+            return Err(CliError::Usage(format!(
+                "{} is an operator run: it takes --input FILE.h5, not --points",
+                args.run_dir.display()
+            )));
+        }
         let input = args.input.as_ref().ok_or_else(|| {
             CliError::Usage(format!(
                 "{} is an operator run: pass --input FILE.h5",
@@ -52,8 +69,13 @@ pub fn run(args: &EvalArgs) -> Result<()> {
             args.run_dir.display()
         ))
     })?;
+    if args.input.is_some() {
+        return Err(CliError::Usage(format!(
+            "{} is a PINN run: it takes --points FILE.csv, not --input",
+            args.run_dir.display()
+        )));
+    }
     let cfg: PinnConfig = config::parse(table, &cfg_path)?;
-    let ckpt = args.run_dir.join(nabla_nn::train::CHECKPOINT_FILE);
     if !ckpt.is_file() {
         return Err(CliError::Input(format!(
             "{}: no checkpoint.safetensors (did training start?)",
@@ -64,62 +86,8 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     let names = model.problem.coordinate_names();
     let text = std::fs::read_to_string(points)
         .map_err(|e| CliError::Input(format!("{}: {e}", points.display())))?;
-    let mut lines = text
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty());
-    let (_, header) = lines
-        .next()
-        .ok_or_else(|| CliError::Input(format!("{}: empty file", points.display())))?;
-    let cols: Vec<String> = header.split(',').map(|s| s.trim().to_string()).collect();
-    let mut order = Vec::with_capacity(names.len());
-    for n in &names {
-        let c = cols.iter().position(|c| c == n).ok_or_else(|| {
-            CliError::Input(format!(
-                "{}: header has no column '{n}' (the model takes {})",
-                points.display(),
-                names.join(",")
-            ))
-        })?;
-        order.push(c);
-    }
-    if let Some(extra) = cols.iter().find(|c| !names.contains(c)) {
-        return Err(CliError::Input(format!(
-            "{}: unknown column '{extra}' (the model takes {})",
-            points.display(),
-            names.join(",")
-        )));
-    }
-    let mut pts = Vec::new();
-    let mut rows = Vec::new();
-    for (i, line) in lines {
-        let f: Vec<&str> = line.split(',').map(str::trim).collect();
-        if f.len() != cols.len() {
-            return Err(CliError::Input(format!(
-                "{} line {}: {} values, the header has {}",
-                points.display(),
-                i + 1,
-                f.len(),
-                cols.len()
-            )));
-        }
-        for &c in &order {
-            let v: f64 = f[c]
-                .parse()
-                .ok()
-                .filter(|v: &f64| v.is_finite())
-                .ok_or_else(|| {
-                    CliError::Input(format!(
-                        "{} line {}: '{}' is not a finite number",
-                        points.display(),
-                        i + 1,
-                        f[c]
-                    ))
-                })?;
-            pts.push(v);
-        }
-        rows.push(line.trim().to_string());
-    }
+    let table = parse_points_table(&text, &points.display().to_string(), &names)?;
+    let (cols, pts, rows) = (table.columns, table.points, table.rows);
     let u = model.predict(&pts)?;
     let mut out = String::with_capacity(rows.len() * 32);
     out.push_str(&cols.join(","));
@@ -133,6 +101,131 @@ pub fn run(args: &EvalArgs) -> Result<()> {
             source,
         },
     )?;
-    eprintln!("{} points → {}", u.len(), args.out.display());
+    note!("{} points → {}", u.len(), args.out.display());
     Ok(())
+}
+
+/// A points CSV as read for a PINN: the header's columns, the points in the model's coordinate
+/// order (flat, row-major) and each data line as written (for echoing in the output).
+#[derive(Debug)]
+struct PointsTable {
+    columns: Vec<String>,
+    points: Vec<f64>,
+    rows: Vec<String>,
+}
+
+/// Parses the text of the points CSV `name` for a model whose inputs are `names`: a header
+/// naming exactly those columns (any order), then one finite number per column per line.
+fn parse_points_table(text: &str, name: &str, names: &[String]) -> Result<PointsTable> {
+    let mut lines = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty());
+    let (_, header) = lines
+        .next()
+        .ok_or_else(|| CliError::Input(format!("{}: empty file", name)))?;
+    let cols: Vec<String> = header.split(',').map(|s| s.trim().to_string()).collect();
+    if let Some((k, c)) = cols
+        .iter()
+        .enumerate()
+        .find(|(k, c)| cols[..*k].contains(c))
+    {
+        return Err(CliError::Input(format!(
+            "{name}: column '{c}' appears twice in the header (column {})",
+            k + 1
+        )));
+    }
+    let mut order = Vec::with_capacity(names.len());
+    for n in names {
+        let c = cols.iter().position(|c| c == n).ok_or_else(|| {
+            CliError::Input(format!(
+                "{}: header has no column '{n}' (the model takes {})",
+                name,
+                names.join(",")
+            ))
+        })?;
+        order.push(c);
+    }
+    if let Some(extra) = cols.iter().find(|c| !names.contains(c)) {
+        return Err(CliError::Input(format!(
+            "{}: unknown column '{extra}' (the model takes {})",
+            name,
+            names.join(",")
+        )));
+    }
+    let mut pts = Vec::new();
+    let mut rows = Vec::new();
+    for (i, line) in lines {
+        let f: Vec<&str> = line.split(',').map(str::trim).collect();
+        if f.len() != cols.len() {
+            return Err(CliError::Input(format!(
+                "{} line {}: {} values, the header has {}",
+                name,
+                i + 1,
+                f.len(),
+                cols.len()
+            )));
+        }
+        for &c in &order {
+            let v: f64 = f[c]
+                .parse()
+                .ok()
+                .filter(|v: &f64| v.is_finite())
+                .ok_or_else(|| {
+                    CliError::Input(format!(
+                        "{} line {}: '{}' is not a finite number",
+                        name,
+                        i + 1,
+                        f[c]
+                    ))
+                })?;
+            pts.push(v);
+        }
+        rows.push(line.trim().to_string());
+    }
+    if rows.is_empty() {
+        return Err(CliError::Input(format!(
+            "{name}: no points after the header"
+        )));
+    }
+    Ok(PointsTable {
+        columns: cols,
+        points: pts,
+        rows,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+        /// Any text: a table of finite points with one value per model input, or one error
+        /// line naming the file.
+        #[test]
+        fn points_table_never_panics(text in "([-+0-9.eE, xytNaif]{0,24}\\n){0,6}") {
+            let names = vec!["x".to_string(), "y".to_string()];
+            match parse_points_table(&text, "p.csv", &names) {
+                Ok(t) => {
+                    prop_assert_eq!(t.points.len(), 2 * t.rows.len());
+                    prop_assert!(t.points.iter().all(|v| v.is_finite()));
+                }
+                Err(e) => {
+                    let m = e.to_string();
+                    prop_assert!(m.starts_with("p.csv") && !m.contains('\n'), "{}", m);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn columns_in_any_order_are_reordered() {
+        let names = vec!["x".to_string(), "y".to_string()];
+        let t = parse_points_table("y,x\n2,1\n4,3\n", "p.csv", &names).unwrap();
+        assert_eq!(t.points, vec![1.0, 2.0, 3.0, 4.0]);
+        let e = parse_points_table("x,y\n", "p.csv", &names).unwrap_err();
+        assert!(e.to_string().contains("no points"), "{e}");
+    }
 }

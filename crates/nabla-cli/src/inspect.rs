@@ -17,6 +17,6 @@ pub struct InspectArgs {
 /// Runs `nabla inspect`.
 pub fn run(args: &InspectArgs) -> Result<()> {
     let report = nabla_data::inverse::inspect(&args.path)?;
-    print!("{report}");
+    crate::console::out_str(&report.to_string())?;
     Ok(())
 }

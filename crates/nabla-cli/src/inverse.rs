@@ -3,8 +3,9 @@
 //! on the PDE residual.
 
 use crate::config;
+use crate::console::note;
 use crate::error::Result;
-use crate::train::{note_if_stopped, start_run, write_file, write_summary, TrainArgs};
+use crate::train::{fail_if_stopped, start_run, write_file, write_summary, TrainArgs};
 use nabla_operator::inverse::data::Folder;
 use nabla_operator::inverse::{train_inverse, Estimate, InverseConfig};
 use std::fmt::Write as _;
@@ -17,7 +18,7 @@ pub fn train(args: &TrainArgs, table: toml::Table) -> Result<()> {
     // A missing or malformed folder is reported before the run directory is touched.
     Folder::open(&cfg.data)?;
     let (out, options) = start_run(args, &cfg)?;
-    let run = train_inverse(&cfg, &options, &|stage| eprintln!("{stage} ..."))?;
+    let run = train_inverse(&cfg, &options, &|stage| note!("{stage} ..."))?;
     write_summary(&out, &run.summary)?;
     write_estimates(
         &out.join("estimates.csv"),
@@ -25,7 +26,7 @@ pub fn train(args: &TrainArgs, table: toml::Table) -> Result<()> {
         &run.estimates,
     )?;
     let s = &run.summary;
-    eprintln!(
+    note!(
         "{} ({} parameters: {}), {} training windows, {:.1} epochs in {:.1} s; validation relative error {:.4}",
         s.family,
         s.estimated_parameters.len(),
@@ -35,12 +36,16 @@ pub fn train(args: &TrainArgs, table: toml::Table) -> Result<()> {
         s.seconds,
         s.validation_rel_error
     );
-    eprintln!(
+    note!(
         "{:<8} {:>6} {:>14} {:>14} {:>14}",
-        "split", "traj.", "before tuning", "after tuning", "least squares"
+        "split",
+        "traj.",
+        "before tuning",
+        "after tuning",
+        "least squares"
     );
     for (label, split) in &s.splits {
-        eprintln!(
+        note!(
             "{:<8} {:>6} {:>14.4} {:>14.4} {:>14.4}",
             label,
             split.trajectories,
@@ -49,7 +54,7 @@ pub fn train(args: &TrainArgs, table: toml::Table) -> Result<()> {
             split.least_squares_rel_error
         );
     }
-    eprintln!(
+    note!(
         "(mean relative parameter error; tuning: {} Adam steps at {} per trajectory, α = {}, {:.1} s); run directory {}",
         s.tuning.steps,
         s.tuning.lr,
@@ -57,7 +62,7 @@ pub fn train(args: &TrainArgs, table: toml::Table) -> Result<()> {
         s.tuning.seconds,
         out.display()
     );
-    note_if_stopped(s.outcome, &out);
+    fail_if_stopped(s.outcome, &out)?;
     Ok(())
 }
 

@@ -8,6 +8,7 @@
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod config;
+mod console;
 mod datagen;
 mod datagen_inverse;
 mod dcdm;
@@ -20,6 +21,7 @@ mod outputs;
 mod plot;
 mod poisson;
 mod progress;
+mod resources;
 mod sequence;
 mod train;
 mod wos;
@@ -34,6 +36,12 @@ use std::process::ExitCode;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+
+    /// Memory a command may plan to use, e.g. 64G [default: MemAvailable of /proc/meminfo,
+    /// or NABLA_MAX_MEMORY]. Requests estimated above it are refused before any allocation;
+    /// raise it to run a large job on purpose.
+    #[arg(long, global = true, value_name = "SIZE", value_parser = resources::parse_size_flag)]
+    max_memory: Option<f64>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -66,6 +74,10 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Err(e) = resources::set_limit(cli.max_memory) {
+        console::note!("error: {e}");
+        return ExitCode::from(e.exit_code());
+    }
     let result = match cli.command {
         Command::Poisson(args) => poisson::run(&args),
         Command::Sequence(args) => sequence::run(&args),
@@ -84,8 +96,13 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.is_broken_pipe() => ExitCode::SUCCESS,
+        Err(e @ error::CliError::Interrupted(_)) => {
+            console::note!("{e}");
+            ExitCode::from(e.exit_code())
+        }
         Err(e) => {
-            eprintln!("error: {e}");
+            console::note!("error: {e}");
             ExitCode::from(e.exit_code())
         }
     }

@@ -2,9 +2,10 @@
 //! `nabla eval RUN --input in.h5 --out pred.h5`.
 
 use crate::config;
+use crate::console::note;
 use crate::error::{CliError, Result};
 use crate::plot::{self, Panel};
-use crate::train::{note_if_stopped, start_run, write_summary, TrainArgs};
+use crate::train::{fail_if_stopped, start_run, write_summary, TrainArgs};
 use nabla_data::{AttrValue, DarcyData, Series1dData};
 
 use nabla_operator::config::Layout;
@@ -14,6 +15,10 @@ use std::path::Path;
 /// `nabla train` for an operator config.
 pub fn train(args: &TrainArgs, table: toml::Table) -> Result<()> {
     let cfg: OperatorConfig = config::parse(table, &args.config)?;
+    crate::resources::check_memory(
+        "this operator's parameters and optimizer state",
+        cfg.model.parameter_memory_bytes(),
+    )?;
     cfg.validate()?;
     if !cfg.data.file.is_file() {
         return Err(CliError::Input(format!(
@@ -27,7 +32,7 @@ pub fn train(args: &TrainArgs, table: toml::Table) -> Result<()> {
     write_summary(&out, &run.summary)?;
     samples_plot(&out.join("samples.png"), &run)?;
     let s = &run.summary;
-    eprintln!(
+    note!(
         "{} epochs ({} steps) in {:.1} s ({:.1} samples/s): test relative L2 {:.4}, train {:.4}; \
          run directory {}",
         s.epochs,
@@ -38,7 +43,7 @@ pub fn train(args: &TrainArgs, table: toml::Table) -> Result<()> {
         s.train_rel_l2,
         out.display()
     );
-    note_if_stopped(s.outcome, &out);
+    fail_if_stopped(s.outcome, &out)?;
     Ok(())
 }
 
@@ -138,6 +143,7 @@ pub fn eval(
     match cfg.data.layout {
         Layout::Darcy => {
             let (n, s, nu) = nabla_data::read_darcy_coefficients(input)?;
+            check_finite(input, "nu", &nu, s * s)?;
             let pred = model.predict(&nu, n, &[s, s], 20)?;
             let coords: Vec<f32> = (0..s)
                 .map(|i| {
@@ -158,7 +164,7 @@ pub fn eval(
                 beta: 1.0,
             };
             nabla_data::write_darcy(out, &data, &[("nabla_run", run_attr)])?;
-            eprintln!("{n} predictions on {s}x{s} written to {}", out.display());
+            note!("{n} predictions on {s}x{s} written to {}", out.display());
         }
         Layout::Series1d => {
             let d = nabla_data::read_series_1d(input, None)?;
@@ -175,6 +181,7 @@ pub fn eval(
                 let base = (k * d.nt + i) * d.nx;
                 inputs.extend_from_slice(&d.tensor[base..base + d.nx]);
             }
+            check_finite(input, &format!("tensor[:, {i}]"), &inputs, d.nx)?;
             let pred = model.predict(&inputs, d.n, &[d.nx], 50)?;
             let mut tensor = Vec::with_capacity(2 * d.n * d.nx);
             for k in 0..d.n {
@@ -197,7 +204,7 @@ pub fn eval(
                 nu: d.nu,
             };
             nabla_data::write_series_1d(out, &data, &[("nabla_run", run_attr)])?;
-            eprintln!(
+            note!(
                 "{} predictions on {} points written to {} (tensor[:, 0] input, tensor[:, 1] prediction)",
                 d.n,
                 d.nx,
@@ -206,4 +213,20 @@ pub fn eval(
         }
     }
     Ok(())
+}
+
+/// Errors at the first NaN or infinite input value: the network would turn it into a whole
+/// sample of NaN predictions.
+fn check_finite(file: &Path, name: &str, values: &[f32], per_sample: usize) -> Result<()> {
+    match values.iter().position(|v| !v.is_finite()) {
+        None => Ok(()),
+        Some(k) => Err(CliError::Input(format!(
+            "{}: {name} of sample {} has the non-finite value {} at index {}; predictions need \
+             finite inputs",
+            file.display(),
+            k / per_sample.max(1),
+            values[k],
+            k % per_sample.max(1)
+        ))),
+    }
 }

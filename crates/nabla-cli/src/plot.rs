@@ -15,6 +15,7 @@ use std::sync::OnceLock;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::{register_font, FontStyle};
+use plotters_bitmap::BitMapBackendError;
 
 /// Errors raised while plotting. Each message is one line naming the file and the problem.
 #[derive(Debug, thiserror::Error)]
@@ -599,12 +600,34 @@ fn format_value(v: f64) -> String {
     }
 }
 
-fn err(e: impl std::fmt::Display) -> String {
-    e.to_string()
-        .lines()
-        .next()
-        .unwrap_or("drawing error")
-        .to_string()
+/// One line naming the cause of a drawing error. plotters' bitmap backend displays its errors
+/// with `Debug` (`IOError(Os { code: 28, kind: StorageFull, ... })`), so the operating-system
+/// and encoder errors inside are unwrapped and shown by their own messages.
+fn err(e: DrawingAreaErrorKind<BitMapBackendError>) -> String {
+    use plotters_backend::DrawingErrorKind as Backend;
+    use DrawingAreaErrorKind as Area;
+    let text = match &e {
+        Area::BackendError(Backend::DrawingError(b)) => match b {
+            BitMapBackendError::IOError(io) => io.to_string(),
+            BitMapBackendError::InvalidBuffer => "invalid pixel buffer".to_string(),
+            #[allow(unreachable_patterns)]
+            other => match std::error::Error::source(other) {
+                Some(inner) => inner.to_string(),
+                None => encoder_message(other),
+            },
+        },
+        Area::BackendError(Backend::FontError(f)) => format!("font error: {f}"),
+        other => other.to_string(),
+    };
+    text.lines().next().unwrap_or("drawing error").to_string()
+}
+
+/// The image encoder's own message for a bitmap error that is not an I/O error.
+fn encoder_message(e: &BitMapBackendError) -> String {
+    match e {
+        BitMapBackendError::ImageError(i) => format!("image encoding failed: {i}"),
+        _ => "drawing error".to_string(),
+    }
 }
 
 /// Renders into a bitmap of `size` through `draw`, saves it as PNG under a temporary `.png`
@@ -643,6 +666,20 @@ fn write_png_atomic(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn drawing_errors_name_the_os_cause_not_debug_text() {
+        let full = std::io::Error::from_raw_os_error(28);
+        let e = DrawingAreaErrorKind::BackendError(
+            plotters_backend::DrawingErrorKind::DrawingError(BitMapBackendError::IOError(full)),
+        );
+        let text = err(e);
+        assert!(text.contains("No space left on device"), "{text}");
+        assert!(
+            !text.contains("Os {") && !text.contains("IOError"),
+            "{text}"
+        );
+    }
 
     fn is_png(path: &Path) -> u64 {
         let bytes = fs::read(path).unwrap();

@@ -1,7 +1,9 @@
 //! `nabla poisson`: build a Poisson system (a generated grid, optionally with an obstacle mask,
 //! or a MatrixMarket matrix), solve it, and write the solution, a JSON report and plots.
 
+use crate::console::outln;
 use crate::error::{CliError, Result};
+use crate::outputs::Staged;
 use crate::plot;
 use crate::progress::SolveProgress;
 use nabla_core::atomic::write_atomic;
@@ -53,9 +55,9 @@ pub struct PoissonArgs {
     #[arg(long, value_parser = parse_rhs)]
     rhs: Option<RhsKind>,
 
-    /// Seed of the random right-hand side (PCG64).
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
+    /// Seed of the random right-hand side (PCG64) [default: 0].
+    #[arg(long)]
+    seed: Option<u64>,
 
     /// cg | jacobi-pcg | ic0-pcg | ssor-pcg | mg-pcg (grids only) | amg-pcg | amg | sor | ssor |
     /// dcdm (grids only, needs --model) | auto (mg-pcg on grids, amg-pcg on matrices; the
@@ -96,10 +98,12 @@ pub struct PoissonArgs {
     #[arg(long, value_name = "checkpoint.safetensors")]
     model: Option<PathBuf>,
 
-    /// --solver dcdm: A-orthogonalize each direction against this many previous ones (16 keeps
-    /// the iteration count nearly flat on grids larger than the training grid).
-    #[arg(long, default_value_t = 2)]
-    directions: usize,
+    /// --solver dcdm: A-orthogonalize each direction against this many previous ones (16
+    /// measured better than 2 at every size: 64² takes 17 iterations with 2 against CG's 165, and
+    /// with 2 the count grows 1.9× at 256²; 16 keeps it nearly flat).
+    /// [default: 16]
+    #[arg(long)]
+    directions: Option<usize>,
 
     /// Stop when ‖b − A x‖₂ ≤ tol·‖b‖₂.
     #[arg(long, default_value_t = 1e-8)]
@@ -110,9 +114,9 @@ pub struct PoissonArgs {
     max_iters: usize,
 
     /// Relaxation factor ω in (0, 2) for sor, ssor and ssor-pcg; the default 1.0 makes sor
-    /// Gauss–Seidel and ssor symmetric Gauss–Seidel.
-    #[arg(long, default_value_t = 1.0)]
-    omega: f64,
+    /// Gauss–Seidel and ssor symmetric Gauss–Seidel [default: 1.0].
+    #[arg(long)]
+    omega: Option<f64>,
 
     /// Worker threads [default: all cores].
     #[arg(long)]
@@ -299,6 +303,12 @@ pub fn run(args: &PoissonArgs) -> Result<()> {
             SolverKind::AmgPcg
         }));
     check_flags(args, requested, grid_shape.as_ref())?;
+    if let Some(shape) = &grid_shape {
+        crate::resources::check_memory(
+            &format!("--grid {shape} with {}", requested.name()),
+            grid_solve_bytes(shape, requested),
+        )?;
+    }
     let settings = solver_settings(args)?;
     if let Some(n) = args.threads {
         rayon::ThreadPoolBuilder::new()
@@ -346,7 +356,7 @@ pub fn run(args: &PoissonArgs) -> Result<()> {
             solve_with(k, &system, &settings, &problem.b, &mut x, &opts).map_err(CliError::from)
         }
         (SolverChoice::Dcdm, Some(model), Some(grid)) => {
-            let mut solver = nabla_dcdm::Dcdm::new(model, operator, grid, args.directions)?;
+            let mut solver = nabla_dcdm::Dcdm::new(model, operator, grid, args.directions())?;
             let r = solver.solve(&problem.b, &mut x, &opts);
             network_seconds = Some(solver.network_seconds());
             r.map(|mut r| {
@@ -377,7 +387,7 @@ pub fn run(args: &PoissonArgs) -> Result<()> {
         model: args.model.as_ref().map(|p| p.display().to_string()),
         tolerance: args.tol,
         max_iters: args.max_iters,
-        omega: kind.uses_omega().then_some(args.omega),
+        omega: kind.uses_omega().then_some(args.omega()),
         problem: match (&problem.grid, &args.matrix) {
             (Some(g), _) => format!("grid {}", g.shape()),
             (None, Some(m)) => format!("matrix {}", m.display()),
@@ -391,7 +401,7 @@ pub fn run(args: &PoissonArgs) -> Result<()> {
             args.rhs_or_default(problem.grid.is_some()),
             Some(RhsKind::Random)
         )
-        .then_some(args.seed),
+        .then_some(args.seed()),
         assembly_seconds: problem.assembly_seconds,
         seconds_per_iteration: if report.iterations > 0 {
             report.solve_seconds / report.iterations as f64
@@ -422,7 +432,7 @@ pub fn run(args: &PoissonArgs) -> Result<()> {
         }),
     };
     write_outputs(args, &problem, &x, &report, &summary)?;
-    print_summary(&summary, report.amg.as_ref());
+    print_summary(&summary, report.amg.as_ref())?;
     if !report.converged {
         return Err(CliError::NotConverged(format!(
             "{} did not converge: relative residual {:.3e} > tol {:.1e} after {} iterations \
@@ -437,6 +447,22 @@ pub fn run(args: &PoissonArgs) -> Result<()> {
 }
 
 impl PoissonArgs {
+    /// `--omega` or its default 1.0.
+    fn omega(&self) -> f64 {
+        self.omega.unwrap_or(1.0)
+    }
+
+    /// `--directions` or its default 16.
+    fn directions(&self) -> usize {
+        self.directions
+            .unwrap_or(nabla_dcdm::solver::DEFAULT_DIRECTIONS)
+    }
+
+    /// `--seed` or its default 0.
+    fn seed(&self) -> u64 {
+        self.seed.unwrap_or(0)
+    }
+
     /// The generated right-hand side in effect, `None` when it comes from `--rhs-file`.
     fn rhs_or_default(&self, is_grid: bool) -> Option<RhsKind> {
         if self.rhs_file.is_some() {
@@ -474,9 +500,38 @@ fn solver_settings(args: &PoissonArgs) -> Result<SolverSettings> {
         amg.near_nullspace = Some(mm::read_dense_columns(path)?);
     }
     Ok(SolverSettings {
-        omega: args.omega,
+        omega: args.omega(),
         amg,
     })
+}
+
+/// A rough upper estimate of the peak memory of a grid solve, in bytes: a dozen work vectors
+/// (including the outputs), the assembled CSR matrix (12 bytes per nonzero, 8 per row) as often
+/// as the solver keeps a matrix-sized object (matrix, IC(0) factor, AMG hierarchy), and the
+/// multigrid levels (a third more vectors).
+fn grid_solve_bytes(shape: &GridShape, kind: SolverChoice) -> f64 {
+    let n = shape.len() as f64;
+    let matrix = n * (12.0 * (2 * shape.ndim() + 1) as f64 + 8.0);
+    let vectors = 12.0 * 8.0 * n;
+    let matrices = match kind {
+        SolverChoice::Sparse(k) => match k {
+            SolverKind::Cg | SolverKind::JacobiPcg => 0.0,
+            SolverKind::MgPcg => 0.5,
+            SolverKind::Ic0Pcg => 2.0,
+            SolverKind::AmgPcg | SolverKind::Amg => 3.5,
+            _ => 1.0,
+        },
+        SolverChoice::Auto => 0.5,
+        // The network's feature maps: tens of channels per cell.
+        SolverChoice::Dcdm => 1.0 + 256.0 * n / matrix,
+    };
+    vectors
+        * if kind == SolverChoice::Sparse(SolverKind::MgPcg) {
+            1.34
+        } else {
+            1.0
+        }
+        + matrices * matrix
 }
 
 /// Flag checks that need no file: ranges and combinations, then output paths.
@@ -490,16 +545,15 @@ fn check_flags(args: &PoissonArgs, kind: SolverChoice, grid: Option<&GridShape>)
     if args.max_iters == 0 {
         return Err(CliError::Usage("--max-iters must be at least 1".into()));
     }
-    if kind.uses_omega() && !(args.omega.is_finite() && args.omega > 0.0 && args.omega < 2.0) {
+    let omega = args.omega();
+    if kind.uses_omega() && !(omega.is_finite() && omega > 0.0 && omega < 2.0) {
         return Err(CliError::Usage(format!(
             "--omega must be in (0, 2) for {}, got {}",
             kind.name(),
-            args.omega
+            omega
         )));
     }
-    if args.threads == Some(0) {
-        return Err(CliError::Usage("--threads must be at least 1".into()));
-    }
+    crate::resources::check_threads(args.threads)?;
     match (kind, &args.model) {
         (SolverChoice::Dcdm, None) => {
             return Err(CliError::Usage(
@@ -521,6 +575,33 @@ fn check_flags(args: &PoissonArgs, kind: SolverChoice, grid: Option<&GridShape>)
             ))
         }
         _ => {}
+    }
+    if args.mask.is_some() && grid.is_none() {
+        return Err(CliError::Usage(
+            "--mask removes cells of a --grid; a --matrix has no cells (remove those rows and \
+             columns from the matrix yourself)"
+                .into(),
+        ));
+    }
+    if args.omega.is_some() && !kind.uses_omega() {
+        return Err(CliError::Usage(format!(
+            "--omega is the relaxation factor of sor, ssor and ssor-pcg; {} does not use it",
+            kind.name()
+        )));
+    }
+    if args.directions.is_some() && kind != SolverChoice::Dcdm {
+        return Err(CliError::Usage(format!(
+            "--directions is used by --solver dcdm, not {}",
+            kind.name()
+        )));
+    }
+    if args.seed.is_some() && !matches!(args.rhs_or_default(grid.is_some()), Some(RhsKind::Random))
+    {
+        return Err(CliError::Usage(
+            "--seed seeds the random right-hand side (--rhs random); the right-hand side here \
+             is not random"
+                .into(),
+        ));
     }
     let amg_flags = [
         ("--amg-theta", args.amg_theta.is_some()),
@@ -556,7 +637,7 @@ fn check_flags(args: &PoissonArgs, kind: SolverChoice, grid: Option<&GridShape>)
             return Err(CliError::Usage(format!("{flag} must be at least 1")));
         }
     }
-    if kind == SolverChoice::Dcdm && args.directions == 0 {
+    if kind == SolverChoice::Dcdm && args.directions() == 0 {
         return Err(CliError::Usage("--directions must be at least 1".into()));
     }
     if kind == SolverChoice::Sparse(SolverKind::MgPcg) && grid.is_none() {
@@ -572,7 +653,16 @@ fn check_flags(args: &PoissonArgs, kind: SolverChoice, grid: Option<&GridShape>)
                 .into(),
         ));
     }
-    crate::outputs::check_outputs(&[&args.out, &args.report, &args.plot, &args.history_plot])?;
+    crate::outputs::check_outputs(
+        &[&args.out, &args.report, &args.plot, &args.history_plot],
+        &[
+            &args.matrix,
+            &args.rhs_file,
+            &args.mask,
+            &args.near_nullspace,
+            &args.model,
+        ],
+    )?;
     Ok(())
 }
 
@@ -635,8 +725,8 @@ fn load_problem(
         }
         (None, Some(k)) => {
             let b = match &grid {
-                Some(g) => g.rhs(k, args.seed),
-                None => k.vector(n, args.seed),
+                Some(g) => g.rhs(k, args.seed()),
+                None => k.vector(n, args.seed()),
             };
             (b, k.name().to_string())
         }
@@ -654,7 +744,8 @@ fn load_problem(
     })
 }
 
-/// Writes `--out`, `--report`, `--plot` and `--history-plot`, each atomically.
+/// Writes `--out`, `--report`, `--plot` and `--history-plot` together: all of them, or (when
+/// one fails) none.
 fn write_outputs(
     args: &PoissonArgs,
     problem: &Problem,
@@ -663,6 +754,7 @@ fn write_outputs(
     summary: &PoissonReport,
 ) -> Result<()> {
     let u = problem.grid.as_ref().map(|g| g.to_grid(x));
+    let mut staged = Staged::new();
     if let Some(path) = &args.out {
         let attrs: Vec<(&str, AttrValue)> = vec![
             ("solver", summary.solver.into()),
@@ -675,27 +767,27 @@ fn write_outputs(
             ("unknowns", summary.unknowns.into()),
             ("nonzeros", summary.nonzeros.into()),
         ];
-        nabla_data::write_solution(
-            path,
-            x,
-            &problem.b,
-            problem.grid.as_ref().map(|g| g.shape()),
-            u.as_deref(),
-            &attrs,
-        )?;
+        staged.write(path, |tmp| {
+            nabla_data::write_solution(
+                tmp,
+                x,
+                &problem.b,
+                problem.grid.as_ref().map(|g| g.shape()),
+                u.as_deref(),
+                &attrs,
+            )
+        })?;
     }
     if let Some(path) = &args.report {
         let json = serde_json::to_vec_pretty(summary)
             .map_err(|e| CliError::Usage(format!("cannot encode the report: {e}")))?;
-        write_atomic(path, |w| std::io::Write::write_all(w, &json)).map_err(|source| {
-            CliError::Output {
-                path: path.clone(),
-                source,
-            }
+        staged.write(path, |tmp| {
+            write_atomic(tmp, |w| std::io::Write::write_all(w, &json))
+                .map_err(|e| format!("{}: {e}", path.display()))
         })?;
     }
     if let (Some(path), Some(g), Some(u)) = (&args.plot, &problem.grid, &u) {
-        plot_solution(path, g, u, summary)?;
+        staged.write(path, |tmp| plot_solution(tmp, g, u, summary))?;
     }
     if let Some(path) = &args.history_plot {
         let pts: Vec<(f64, f64)> = report
@@ -704,16 +796,18 @@ fn write_outputs(
             .enumerate()
             .map(|(i, r)| (i as f64, *r))
             .collect();
-        plot::line_chart(
-            path,
-            &format!("{} on {}", summary.solver, summary.problem),
-            "iteration",
-            "‖b − Ax‖ / ‖b‖",
-            &[(summary.solver.to_string(), pts)],
-            true,
-        )?;
+        staged.write(path, |tmp| {
+            plot::line_chart(
+                tmp,
+                &format!("{} on {}", summary.solver, summary.problem),
+                "iteration",
+                "‖b − Ax‖ / ‖b‖",
+                &[(summary.solver.to_string(), pts)],
+                true,
+            )
+        })?;
     }
-    Ok(())
+    staged.commit()
 }
 
 /// Draws the solution: a colour map in 2-D, the middle z-slice in 3-D, a line in 1-D.
@@ -747,47 +841,50 @@ fn plot_solution(path: &Path, g: &GridPoisson, u: &[f64], summary: &PoissonRepor
 }
 
 /// The human-readable summary on stdout.
-fn print_summary(s: &PoissonReport, amg: Option<&AmgHierarchy>) {
-    println!(
+fn print_summary(s: &PoissonReport, amg: Option<&AmgHierarchy>) -> Result<()> {
+    outln!(
         "problem            {} ({} unknowns, {} nonzeros)",
-        s.problem, s.unknowns, s.nonzeros
+        s.problem,
+        s.unknowns,
+        s.nonzeros
     );
-    println!("right-hand side    {}", s.rhs);
+    outln!("right-hand side    {}", s.rhs);
     match s.omega {
-        Some(w) => println!("solver             {} (omega = {w})", s.solver),
-        None => println!("solver             {}", s.solver),
+        Some(w) => outln!("solver             {} (omega = {w})", s.solver),
+        None => outln!("solver             {}", s.solver),
     }
     if let Some(why) = s.solver_reason {
-        println!("                   (auto: {why})");
+        outln!("                   (auto: {why})");
     }
     if let Some(h) = amg {
-        println!(
+        outln!(
             "hierarchy          {} levels, operator complexity {:.3}, grid complexity {:.3}",
             h.levels.len(),
             h.operator_complexity,
             h.grid_complexity
         );
         for (l, info) in h.levels.iter().enumerate() {
-            println!(
+            outln!(
                 "  level {l:<2}         {:>10} rows {:>12} nonzeros",
-                info.rows, info.nonzeros
+                info.rows,
+                info.nonzeros
             );
         }
     }
-    println!(
+    outln!(
         "converged          {} in {} iterations (tol {:.1e})",
         if s.converged { "yes" } else { "NO" },
         s.iterations,
         s.tolerance
     );
-    println!(
+    outln!(
         "relative residual  {:.3e} (recomputed from x)",
         s.relative_residual
     );
     if let Some(r) = s.read_seconds {
-        println!("read               {r:.3} s (MatrixMarket input)");
+        outln!("read               {r:.3} s (MatrixMarket input)");
     }
-    println!(
+    outln!(
         "time               assembly {:.3} s, setup {:.3} s, solve {:.3} s ({:.3} ms/iteration, {} threads)",
         s.assembly_seconds,
         s.setup_seconds,
@@ -795,4 +892,5 @@ fn print_summary(s: &PoissonReport, amg: Option<&AmgHierarchy>) {
         s.seconds_per_iteration * 1e3,
         s.threads
     );
+    Ok(())
 }

@@ -2,7 +2,9 @@
 //! instance-optimal ω*) over a generated sequence of systems, and write the totals, the
 //! per-instance ω and iteration counts, and a cumulative-iterations plot.
 
+use crate::console::outln;
 use crate::error::{CliError, Result};
+use crate::outputs::Staged;
 use crate::plot;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use nabla_core::atomic::write_atomic;
@@ -162,6 +164,23 @@ struct SequenceReport<'a> {
 /// Runs `nabla sequence`.
 pub fn run(args: &SequenceArgs) -> Result<()> {
     let choice = check_flags(args)?;
+    // Per instance in flight (one per thread unless --serial): the matrix (12 bytes per
+    // nonzero), a dozen vectors; plus the source's base operator.
+    let n = args.grid.len() as f64;
+    let system = n * (12.0 * (2 * args.grid.ndim() + 1) as f64 + 8.0 + 12.0 * 8.0);
+    let in_flight = if args.serial {
+        1.0
+    } else {
+        rayon::current_num_threads() as f64
+    };
+    crate::resources::check_memory(
+        &format!(
+            "--grid {} ({} unknowns per system)",
+            args.grid,
+            args.grid.len()
+        ),
+        system * (in_flight + 1.0),
+    )?;
     let mut source: Box<dyn InstanceSource> = match args.problem.as_str() {
         "heat" => Box::new(HeatSequence::new(HeatConfig::new(
             args.grid.clone(),
@@ -238,7 +257,7 @@ pub fn run(args: &SequenceArgs) -> Result<()> {
         nabla_version: env!("CARGO_PKG_VERSION"),
     };
     write_outputs(args, &outcome, &report)?;
-    print_summary(&report);
+    print_summary(&report)?;
     Ok(())
 }
 
@@ -318,7 +337,7 @@ fn check_flags(args: &SequenceArgs) -> Result<TunerChoice> {
             TunerChoice::Fixed(w)
         }
     };
-    crate::outputs::check_outputs(&[&args.report, &args.plot])?;
+    crate::outputs::check_outputs(&[&args.report, &args.plot], &[])?;
     Ok(choice)
 }
 
@@ -343,14 +362,14 @@ fn write_outputs(
     outcome: &SequenceOutcome,
     report: &SequenceReport,
 ) -> Result<()> {
+    let mut staged = Staged::new();
     if let Some(path) = &args.report {
-        write_atomic(path, |w| {
-            serde_json::to_writer_pretty(&mut *w, report).map_err(std::io::Error::other)?;
-            std::io::Write::write_all(w, b"\n")
-        })
-        .map_err(|source| CliError::Output {
-            path: path.clone(),
-            source,
+        staged.write(path, |tmp| {
+            write_atomic(tmp, |w| {
+                serde_json::to_writer_pretty(&mut *w, report).map_err(std::io::Error::other)?;
+                std::io::Write::write_all(w, b"\n")
+            })
+            .map_err(|e| format!("{}: {e}", path.display()))
         })?;
     }
     if let Some(path) = &args.plot {
@@ -378,30 +397,41 @@ fn write_outputs(
             args.grid,
             args.solver.name()
         );
-        plot::line_chart(
-            path,
-            &title,
-            "instance",
-            "cumulative iterations",
-            &series,
-            false,
-        )?;
+        staged.write(path, |tmp| {
+            plot::line_chart(
+                tmp,
+                &title,
+                "instance",
+                "cumulative iterations",
+                &series,
+                false,
+            )
+        })?;
     }
-    Ok(())
+    staged.commit()
 }
 
-fn print_summary(report: &SequenceReport) {
-    println!(
+fn print_summary(report: &SequenceReport) -> Result<()> {
+    outln!(
         "{} {} {} ({} instances, tol {:.0e})",
-        report.problem, report.grid, report.solver, report.instances, report.tolerance
+        report.problem,
+        report.grid,
+        report.solver,
+        report.instances,
+        report.tolerance
     );
     let fmt_ratio = |r: Option<f64>| r.map_or_else(|| "-".to_string(), |v| format!("{v:.3}"));
-    println!(
+    outln!(
         "  {:<18} {:>14} {:>13} {:>10} {:>12} {:>12}",
-        "run", "iterations", "vs best fixed", "vs ω=1", "vs optimal", "overhead"
+        "run",
+        "iterations",
+        "vs best fixed",
+        "vs ω=1",
+        "vs optimal",
+        "overhead"
     );
     for r in report.runs.iter().chain(report.cg_baseline.as_ref()) {
-        println!(
+        outln!(
             "  {:<18} {:>14} {:>13} {:>10} {:>12} {:>11.3}%",
             r.name,
             r.total_iterations,
@@ -412,6 +442,7 @@ fn print_summary(report: &SequenceReport) {
         );
     }
     if let Some(w) = report.best_fixed_omega {
-        println!("  best fixed omega in hindsight: {w:.2}");
+        outln!("  best fixed omega in hindsight: {w:.2}");
     }
+    Ok(())
 }

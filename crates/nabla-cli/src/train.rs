@@ -1,6 +1,7 @@
 //! `nabla train CONFIG.toml`: trains the model a config describes into a run directory.
 
 use crate::config;
+use crate::console::note;
 use crate::error::{CliError, Result};
 use crate::plot;
 use clap::Args;
@@ -29,6 +30,39 @@ pub struct TrainArgs {
 
 /// Runs `nabla train`: dispatches on the config's top-level `task`.
 pub fn run(args: &TrainArgs) -> Result<()> {
+    let out = run_dir(args);
+    let is_new = !args.resume && !out.exists();
+    let result = dispatch(args);
+    match result {
+        Err(e) if is_new && !matches!(e, CliError::Interrupted(_)) => {
+            Err(discard_failed_run(&out, e))
+        }
+        other => other,
+    }
+}
+
+/// A failed run that this command created is removed unless its checkpoint holds training
+/// progress worth resuming; then the error says so.
+fn discard_failed_run(out: &Path, e: CliError) -> CliError {
+    if !out.exists() {
+        return e;
+    }
+    if out.join(nabla_nn::train::CHECKPOINT_FILE).exists() {
+        return CliError::Input(format!(
+            "{e} (the checkpoint in {} is kept: fix the cause and continue with --resume)",
+            out.display()
+        ));
+    }
+    match std::fs::remove_dir_all(out) {
+        Ok(()) => e,
+        Err(rm) => CliError::Input(format!(
+            "{e} (and the new run directory {} could not be removed: {rm})",
+            out.display()
+        )),
+    }
+}
+
+fn dispatch(args: &TrainArgs) -> Result<()> {
     let table = config::load(&args.config, &args.sets)?;
     match config::task(&table).as_str() {
         "pinn" => run_pinn(args, table),
@@ -43,17 +77,31 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     }
 }
 
-/// The run directory of `args` (default runs/<config stem>), checked against `--resume` and
-/// created, with the resolved config written into it.
-pub(crate) fn prepare_run_dir(args: &TrainArgs, resolved: &str) -> Result<PathBuf> {
-    let out = args.out.clone().unwrap_or_else(|| {
+/// `--out`, or runs/<config stem>.
+fn run_dir(args: &TrainArgs) -> PathBuf {
+    args.out.clone().unwrap_or_else(|| {
         let stem = args
             .config
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| "run".into());
         Path::new("runs").join(stem)
-    });
+    })
+}
+
+/// The run directory of `args` (default runs/<config stem>), checked against `--resume` and
+/// created, with the resolved config written into it.
+pub(crate) fn prepare_run_dir(args: &TrainArgs, resolved: &str) -> Result<PathBuf> {
+    let out = run_dir(args);
+    if args.config.canonicalize().ok() == out.join("config.toml").canonicalize().ok()
+        && !args.resume
+    {
+        return Err(CliError::Usage(format!(
+            "{} is the run's own config.toml; pass --resume to continue that run or choose \
+             another --out",
+            args.config.display()
+        )));
+    }
     let cfg_path = out.join("config.toml");
     let ckpt = out.join(nabla_nn::train::CHECKPOINT_FILE);
     if args.resume {
@@ -105,18 +153,27 @@ pub(crate) fn write_summary(out: &Path, summary: &impl serde::Serialize) -> Resu
     loss_plot(out)
 }
 
-/// Tells the user how to continue a run that Ctrl-C stopped early.
-pub(crate) fn note_if_stopped(outcome: Outcome, out: &Path) {
+/// Ends a run that Ctrl-C stopped early with [`CliError::Interrupted`] (exit 130), telling the
+/// user how to continue it; its checkpoint and summary are already written.
+pub(crate) fn fail_if_stopped(outcome: Outcome, out: &Path) -> Result<()> {
     if outcome == Outcome::Stopped {
-        eprintln!(
-            "stopped early; continue with --resume --out {}",
+        return Err(CliError::Interrupted(format!(
+            "stopped early by Ctrl-C (checkpoint kept); continue with --resume --out {}",
             out.display()
-        );
+        )));
     }
+    Ok(())
 }
 
 fn run_pinn(args: &TrainArgs, table: toml::Table) -> Result<()> {
     let cfg: PinnConfig = config::parse(table, &args.config)?;
+    crate::resources::check_memory(
+        &format!(
+            "this PINN (hidden {:?}, {} interior points, eval grid {})",
+            cfg.model.hidden, cfg.sampling.interior, cfg.eval.grid
+        ),
+        cfg.memory_estimate_bytes(),
+    )?;
     // Check everything (expressions, domain, constraints) before touching the run directory.
     PinnModel::new(&cfg)?;
     let (out, options) = start_run(args, &cfg)?;
@@ -125,7 +182,7 @@ fn run_pinn(args: &TrainArgs, table: toml::Table) -> Result<()> {
     field_plots(&out, &run.model, &run.evaluation)?;
     let s = &run.summary;
     match s.rel_l2 {
-        Some(e) => eprintln!(
+        Some(e) => note!(
             "{} steps in {:.1} s ({:.2} ms/step), relative L2 error {e:.3e} on {} points; run \
              directory {}",
             s.iterations,
@@ -134,7 +191,7 @@ fn run_pinn(args: &TrainArgs, table: toml::Table) -> Result<()> {
             s.eval_points,
             out.display()
         ),
-        None => eprintln!(
+        None => note!(
             "{} steps in {:.1} s, final loss {:.3e}; run directory {}",
             s.iterations,
             s.seconds,
@@ -142,7 +199,7 @@ fn run_pinn(args: &TrainArgs, table: toml::Table) -> Result<()> {
             out.display()
         ),
     }
-    note_if_stopped(s.outcome, &out);
+    fail_if_stopped(s.outcome, &out)?;
     Ok(())
 }
 

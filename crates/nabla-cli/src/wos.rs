@@ -2,7 +2,9 @@
 //! of a CSV file or a grid, with standard errors; a CSV of predictions, a JSON report and a
 //! colour map.
 
+use crate::console::{note, outln};
 use crate::error::{CliError, Result};
+use crate::outputs::Staged;
 use crate::plot;
 use crate::progress::DelayedBar;
 use nabla_core::atomic::write_atomic;
@@ -199,6 +201,15 @@ pub fn run(args: &WosArgs) -> Result<()> {
     check_flags(args)?;
     let domain = parse_domain(&args.domain)?;
     let d = domain.dim();
+    if let Some(grid) = &args.grid {
+        // Per point: its coordinates, the estimate (value, standard error, steps, gradient),
+        // the grid map, and the CSV line written for it.
+        let per_point = 8.0 * d as f64 * if args.gradient { 2.0 } else { 1.0 } + 160.0;
+        crate::resources::check_memory(
+            &format!("--grid {grid} ({} query points)", grid.len()),
+            grid.len() as f64 * per_point,
+        )?;
+    }
     let parse = |flag: &str, text: &str| -> Result<Expr> {
         let e: Expr = text
             .parse()
@@ -285,9 +296,9 @@ pub fn run(args: &WosArgs) -> Result<()> {
         .map(|e| pts.chunks(d).map(|p| e.eval(p)).collect());
     let report = make_report(args, &sol, &origin, exact_vals.as_deref(), n);
     write_outputs(args, &pts, d, &sol, exact_vals.as_deref(), &origin, &report)?;
-    print_summary(&report);
+    print_summary(&report)?;
     if report.unfinished_walks > 0 {
-        eprintln!(
+        note!(
             "warning: {} walks reached --max-steps {} ({}); raise --max-steps or --epsilon",
             report.unfinished_walks,
             args.max_steps,
@@ -346,24 +357,27 @@ fn check_flags(args: &WosArgs) -> Result<()> {
             args.sigma
         )));
     }
-    if args.threads == Some(0) {
-        return Err(CliError::Usage("--threads must be at least 1".into()));
-    }
+    crate::resources::check_threads(args.threads)?;
     if args.plot.is_some() && args.grid.is_none() {
         return Err(CliError::Usage(
             "--plot draws a grid; use --grid NXxNY (or plot the --out CSV yourself)".into(),
         ));
     }
-    crate::outputs::check_outputs(&[&args.out, &args.report, &args.plot])?;
+    crate::outputs::check_outputs(&[&args.out, &args.report, &args.plot], &[&args.points])?;
     Ok(())
 }
 
 /// Reads a points CSV: `d` numbers per line, comma- (or whitespace-) separated; blank lines,
 /// `#` comments and one leading header line are skipped. Every point must lie inside Ω.
 fn read_points(path: &Path, domain: &dyn Domain) -> Result<Vec<f64>> {
-    let d = domain.dim();
     let text = std::fs::read_to_string(path)
         .map_err(|e| CliError::Input(format!("{}: {e}", path.display())))?;
+    parse_points(&text, &path.display().to_string(), domain)
+}
+
+/// [`read_points`] on the text of the file `name`.
+fn parse_points(text: &str, name: &str, domain: &dyn Domain) -> Result<Vec<f64>> {
+    let d = domain.dim();
     let mut pts = Vec::new();
     let mut seen_data = false;
     for (i, line) in text.lines().enumerate() {
@@ -391,7 +405,7 @@ fn read_points(path: &Path, domain: &dyn Domain) -> Result<Vec<f64>> {
                     .unwrap_or("");
                 return Err(CliError::Input(format!(
                     "{} line {}: '{bad}' is not a number",
-                    path.display(),
+                    name,
                     i + 1
                 )));
             }
@@ -400,17 +414,23 @@ fn read_points(path: &Path, domain: &dyn Domain) -> Result<Vec<f64>> {
         if nums.len() != d {
             return Err(CliError::Input(format!(
                 "{} line {}: expected {d} coordinates for the {d}-D domain, got {}",
-                path.display(),
+                name,
                 i + 1,
                 nums.len()
             )));
         }
-        if nums.iter().any(|v| !v.is_finite()) || !domain.contains(&nums) {
+        if let Some(v) = nums.iter().find(|v| !v.is_finite()) {
             return Err(CliError::Input(format!(
-                "{} line {}: point {:?} is not inside the domain",
-                path.display(),
+                "{name} line {}: '{v}' is not a finite coordinate",
+                i + 1
+            )));
+        }
+        if !domain.contains(&nums) {
+            let coords: Vec<String> = nums.iter().map(|v| v.to_string()).collect();
+            return Err(CliError::Input(format!(
+                "{name} line {}: point ({}) is not inside the domain",
                 i + 1,
-                nums
+                coords.join(", ")
             )));
         }
         pts.extend_from_slice(&nums);
@@ -418,7 +438,7 @@ fn read_points(path: &Path, domain: &dyn Domain) -> Result<Vec<f64>> {
     if pts.is_empty() {
         return Err(CliError::Input(format!(
             "{}: no points (expected lines of {d} comma-separated numbers)",
-            path.display()
+            name
         )));
     }
     Ok(pts)
@@ -542,47 +562,53 @@ fn write_outputs(
     origin: &Points,
     report: &WosReport,
 ) -> Result<()> {
-    let out_err = |path: &PathBuf| {
+    let mut staged = Staged::new();
+    let io_err = |path: &PathBuf| {
         let path = path.clone();
-        move |source| CliError::Output { path, source }
+        move |e: std::io::Error| format!("{}: {e}", path.display())
     };
     if let Some(path) = &args.out {
-        write_atomic(path, |w| {
-            let names = ["x", "y", "z"];
-            let mut header: Vec<String> = names[..d.min(3)].iter().map(|s| s.to_string()).collect();
-            header.extend(["u", "stderr", "mean_steps"].map(String::from));
-            if args.gradient {
-                header.extend(names[..d.min(3)].iter().map(|s| format!("du_d{s}")));
-            }
-            if exact.is_some() {
-                header.extend(["exact", "error"].map(String::from));
-            }
-            writeln!(w, "{}", header.join(","))?;
-            for (i, e) in sol.estimates.iter().enumerate() {
-                let mut row: Vec<String> = pts[i * d..(i + 1) * d]
-                    .iter()
-                    .map(|v| v.to_string())
-                    .collect();
-                row.push(e.value.to_string());
-                row.push(e.stderr.to_string());
-                row.push(e.mean_steps.to_string());
-                if let Some(g) = &e.gradient {
-                    row.extend(g.iter().map(|v| v.to_string()));
+        staged.write(path, |tmp| {
+            write_atomic(tmp, |w| {
+                let names = ["x", "y", "z"];
+                let mut header: Vec<String> =
+                    names[..d.min(3)].iter().map(|s| s.to_string()).collect();
+                header.extend(["u", "stderr", "mean_steps"].map(String::from));
+                if args.gradient {
+                    header.extend(names[..d.min(3)].iter().map(|s| format!("du_d{s}")));
                 }
-                if let Some(ex) = exact {
-                    row.push(ex[i].to_string());
-                    row.push((e.value - ex[i]).to_string());
+                if exact.is_some() {
+                    header.extend(["exact", "error"].map(String::from));
                 }
-                writeln!(w, "{}", row.join(","))?;
-            }
-            Ok(())
-        })
-        .map_err(out_err(path))?;
+                writeln!(w, "{}", header.join(","))?;
+                for (i, e) in sol.estimates.iter().enumerate() {
+                    let mut row: Vec<String> = pts[i * d..(i + 1) * d]
+                        .iter()
+                        .map(|v| v.to_string())
+                        .collect();
+                    row.push(e.value.to_string());
+                    row.push(e.stderr.to_string());
+                    row.push(e.mean_steps.to_string());
+                    if let Some(g) = &e.gradient {
+                        row.extend(g.iter().map(|v| v.to_string()));
+                    }
+                    if let Some(ex) = exact {
+                        row.push(ex[i].to_string());
+                        row.push((e.value - ex[i]).to_string());
+                    }
+                    writeln!(w, "{}", row.join(","))?;
+                }
+                Ok(())
+            })
+            .map_err(io_err(path))
+        })?;
     }
     if let Some(path) = &args.report {
         let json = serde_json::to_vec_pretty(report)
             .map_err(|e| CliError::Usage(format!("cannot encode the report: {e}")))?;
-        write_atomic(path, |w| w.write_all(&json)).map_err(out_err(path))?;
+        staged.write(path, |tmp| {
+            write_atomic(tmp, |w| w.write_all(&json)).map_err(io_err(path))
+        })?;
     }
     if let (Some(path), Points::Grid(grid, map)) = (&args.plot, origin) {
         let dims = grid.dims();
@@ -591,48 +617,104 @@ fn write_outputs(
             .map(|m| m.map_or(f64::NAN, |i| sol.estimates[i].value))
             .collect();
         let title = format!("u (WoS, {} walks/point): {}", args.walks, args.domain);
-        match *dims {
-            [nx, ny] => plot::heatmap(path, &field, nx, ny, &title)?,
+        staged.write(path, |tmp| match *dims {
+            [nx, ny] => plot::heatmap(tmp, &field, nx, ny, &title),
             [nx, ny, nz] => {
                 let k = nz / 2;
                 plot::heatmap(
-                    path,
+                    tmp,
                     &field[nx * ny * k..nx * ny * (k + 1)],
                     nx,
                     ny,
                     &format!("{title}, slice k = {k}"),
-                )?
+                )
             }
-            _ => {}
-        }
+            _ => Ok(()),
+        })?;
     }
+    staged.commit()
+}
+
+fn print_summary(r: &WosReport) -> Result<()> {
+    outln!("equation           {EQUATION} ({SIGN_NOTE})");
+    outln!("domain             {}", r.domain);
+    outln!(
+        "problem            f = {}, g = {}, sigma = {}",
+        r.source,
+        r.boundary,
+        r.sigma
+    );
+    outln!(
+        "points             {} x {} walks (epsilon {:.0e}, max {} steps, seed {})",
+        r.points,
+        r.walks_per_point,
+        r.epsilon,
+        r.max_steps,
+        r.seed
+    );
+    outln!(
+        "work               {} walks, {} steps ({:.1} per walk), {} unfinished",
+        r.total_walks,
+        r.total_steps,
+        r.mean_steps_per_walk,
+        r.unfinished_walks
+    );
+    outln!(
+        "standard error     mean {:.3e}, max {:.3e}",
+        r.mean_stderr,
+        r.max_stderr
+    );
+    if let (Some(m), Some(rms), Some(z)) = (r.max_abs_error, r.rms_error, r.max_error_in_stderrs) {
+        outln!("error vs exact     max {m:.3e}, rms {rms:.3e}, max {z:.2} standard errors");
+    }
+    outln!(
+        "time               {:.3} s, {:.3e} steps/s ({}, {} threads)",
+        r.seconds,
+        r.steps_per_second,
+        r.device,
+        r.threads
+    );
     Ok(())
 }
 
-fn print_summary(r: &WosReport) {
-    println!("equation           {EQUATION} ({SIGN_NOTE})");
-    println!("domain             {}", r.domain);
-    println!(
-        "problem            f = {}, g = {}, sigma = {}",
-        r.source, r.boundary, r.sigma
-    );
-    println!(
-        "points             {} x {} walks (epsilon {:.0e}, max {} steps, seed {})",
-        r.points, r.walks_per_point, r.epsilon, r.max_steps, r.seed
-    );
-    println!(
-        "work               {} walks, {} steps ({:.1} per walk), {} unfinished",
-        r.total_walks, r.total_steps, r.mean_steps_per_walk, r.unfinished_walks
-    );
-    println!(
-        "standard error     mean {:.3e}, max {:.3e}",
-        r.mean_stderr, r.max_stderr
-    );
-    if let (Some(m), Some(rms), Some(z)) = (r.max_abs_error, r.rms_error, r.max_error_in_stderrs) {
-        println!("error vs exact     max {m:.3e}, rms {rms:.3e}, max {z:.2} standard errors");
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+        /// Any text: points inside the domain, or one error line naming the file.
+        #[test]
+        fn points_csv_never_panics(text in "(([-+0-9.eE,# xyzinfa]{0,24})\\n){0,6}") {
+            let domain = parse_domain("ball:dim=2").unwrap();
+            match parse_points(&text, "p.csv", domain.as_ref()) {
+                Ok(pts) => {
+                    prop_assert!(!pts.is_empty() && pts.len() % 2 == 0);
+                    for p in pts.chunks(2) {
+                        prop_assert!(domain.contains(p));
+                    }
+                }
+                Err(e) => {
+                    let m = e.to_string();
+                    prop_assert!(m.starts_with("p.csv") && !m.contains('\n'), "{}", m);
+                }
+            }
+        }
     }
-    println!(
-        "time               {:.3} s, {:.3e} steps/s ({}, {} threads)",
-        r.seconds, r.steps_per_second, r.device, r.threads
-    );
+
+    #[test]
+    fn non_finite_coordinates_are_named_as_such() {
+        let domain = parse_domain("ball:dim=2").unwrap();
+        let e = parse_points("x,y\n0.1,NaN\n", "p.csv", domain.as_ref()).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "p.csv line 2: 'NaN' is not a finite coordinate"
+        );
+        let e = parse_points("0.1,2\n", "p.csv", domain.as_ref()).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "p.csv line 1: point (0.1, 2) is not inside the domain"
+        );
+    }
 }

@@ -3,10 +3,11 @@
 //! (`"physics"`), with held-out WoS ground truth.
 
 use crate::config;
+use crate::console::note;
 use crate::error::Result;
 use crate::plot::{self, Panel};
 use crate::progress::DelayedBar;
-use crate::train::{note_if_stopped, start_run, write_summary, TrainArgs};
+use crate::train::{fail_if_stopped, start_run, write_summary, TrainArgs};
 
 use nabla_operator::wosno::features::CHANNELS;
 use nabla_operator::wosno::{run::build_model, train_wosno, WosNoConfig, WosNoRun};
@@ -29,9 +30,9 @@ pub fn train(args: &TrainArgs, table: toml::Table) -> Result<()> {
     bar.finish();
     let s = &run.summary;
     if s.truth_cached {
-        eprintln!("ground truth read from {}", out.join("truth.h5").display());
+        note!("ground truth read from {}", out.join("truth.h5").display());
     } else {
-        eprintln!(
+        note!(
             "ground truth: {} nodes × {} walks in {:.1} s (mean relative standard error {:.2e}), cached in {}",
             s.truth_nodes,
             s.truth_walks,
@@ -42,7 +43,7 @@ pub fn train(args: &TrainArgs, table: toml::Table) -> Result<()> {
     }
     write_summary(&out, s)?;
     samples_plot(&out.join("samples.png"), &run)?;
-    eprintln!(
+    note!(
         "{} steps ({} loss) in {:.1} s ({:.1} ms/step): held-out relative L2 {:.4} (initial {:.4}; \
          truth's relative standard error {:.2e}), peak RSS {:.0} MiB; run directory {}",
         s.steps,
@@ -59,7 +60,7 @@ pub fn train(args: &TrainArgs, table: toml::Table) -> Result<()> {
         s.peak_rss_mib.unwrap_or(f64::NAN),
         out.display()
     );
-    note_if_stopped(s.outcome, &out);
+    fail_if_stopped(s.outcome, &out)?;
     Ok(())
 }
 

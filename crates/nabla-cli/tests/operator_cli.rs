@@ -134,6 +134,46 @@ fn fno_darcy_trains_writes_the_run_directory_and_evaluates_at_another_resolution
     let den: f64 = t.solution.iter().map(|&b| (b as f64).powi(2)).sum();
     assert!((num / den).sqrt() < 0.8, "{}", (num / den).sqrt());
 
+    // A NaN in the inputs is refused (it would give a sample of NaN predictions), nothing
+    // written; an output naming the input is refused before anything is read.
+    let mut bad = t.clone();
+    bad.coefficient[3 * 24 * 24 + 5] = f32::NAN;
+    let nan_in = d.join("nan.h5");
+    nabla_data::write_darcy(&nan_in, &bad, &[]).unwrap();
+    let nan_pred = d.join("nan_pred.h5");
+    let out = nabla(&[
+        "eval",
+        run.to_str().unwrap(),
+        "--input",
+        nan_in.to_str().unwrap(),
+        "--out",
+        nan_pred.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("sample 3") && err.contains("NaN"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(!nan_pred.exists());
+    let out = nabla(&[
+        "eval",
+        run.to_str().unwrap(),
+        "--input",
+        nan_in.to_str().unwrap(),
+        "--out",
+        nan_in.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("overwritten"),
+        "{err}"
+    );
+    assert!(
+        nabla_data::read_darcy(&nan_in, None).is_ok(),
+        "input intact"
+    );
+
     // A PINN flag on an operator run, and an unknown config key: one-line errors.
     let out = nabla(&[
         "eval",
@@ -157,4 +197,8 @@ fn fno_darcy_trains_writes_the_run_directory_and_evaluates_at_another_resolution
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("widht"), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        !d.join("r2").exists(),
+        "a failed run leaves no run directory"
+    );
 }

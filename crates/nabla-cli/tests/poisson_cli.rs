@@ -111,9 +111,10 @@ impl Run {
 fn check_solver(problem: &[&str], solver: &str, residual: &dyn Fn(&[f64], &[f64]) -> f64) {
     let run = Run::new();
     let (out, rep) = (run.path("sol.h5"), run.path("r.json"));
-    let mut args = vec![
-        "poisson", "--solver", solver, "--tol", "1e-9", "--omega", "1.6",
-    ];
+    let mut args = vec!["poisson", "--solver", solver, "--tol", "1e-9"];
+    if matches!(solver, "sor" | "ssor" | "ssor-pcg") {
+        args.extend_from_slice(&["--omega", "1.6"]);
+    }
     args.extend_from_slice(problem);
     args.extend_from_slice(&[
         "--out",
@@ -371,7 +372,7 @@ fn bad_input_is_one_error_line_and_no_output() {
             "not positive definite",
         ),
         (m(&nonsym), "not symmetric"),
-        (m(&zero_diag), "zero diagonal entry at row 0; AMG"),
+        (m(&zero_diag), "zero diagonal entry at row 1; AMG"),
         (m(&indefinite), "negative diagonal entry"),
         (
             [

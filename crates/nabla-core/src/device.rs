@@ -25,7 +25,7 @@ use std::str::FromStr;
 #[derive(Debug, thiserror::Error)]
 pub enum DeviceError {
     /// The device string is neither `cpu` nor `cuda:N`.
-    #[error("invalid device '{0}': expected 'cpu' or 'cuda:N' (for example 'cuda:0')")]
+    #[error("invalid device '{}': expected 'cpu' or 'cuda:N' (for example 'cuda:0')", crate::text::one_line(.0, 60))]
     Invalid(String),
     /// CUDA was requested but this build has no CUDA support.
     #[error(
@@ -35,7 +35,7 @@ pub enum DeviceError {
     NotCompiled(String),
     /// CUDA support is compiled in but the device could not be opened (no GPU, no driver, bad
     /// ordinal).
-    #[error("cannot open device '{device}': {reason} (use 'cpu', or check the GPU and driver with nvidia-smi)")]
+    #[error("cannot open device '{device}': {} (use 'cpu', or check the GPU and driver with nvidia-smi)", crate::text::one_line(.reason, 400))]
     Unavailable {
         /// The device that was asked for.
         device: String,

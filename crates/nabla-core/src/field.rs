@@ -17,7 +17,9 @@
 //!   `atan2(y, x) pow(a, b) min(a, b) max(a, b)`
 //!
 //! Names are case-sensitive; whitespace is ignored. Parsing folds constant subexpressions, so
-//! `2*pi*x` costs one multiplication per evaluation.
+//! `2*pi*x` costs one multiplication per evaluation. An expression may nest at most
+//! 256 levels deep and hold at most 4096 operators and calls (evaluation is recursive, and runs
+//! on worker threads with small stacks).
 //!
 //! ```
 //! use nabla_core::field::{Expr, ScalarField};
@@ -301,7 +303,7 @@ impl Node {
 
     fn uses_dims(&self, out: &mut usize) {
         match self {
-            Node::Var(i) => *out = (*out).max(i + 1),
+            Node::Var(i) => *out = (*out).max(i.saturating_add(1)),
             Node::Theta => *out = (*out).max(2),
             Node::Neg(a) | Node::Call1(_, a) => a.uses_dims(out),
             Node::Bin(_, a, b) | Node::Call2(_, a, b) => {
@@ -407,6 +409,8 @@ impl Expr {
             pos: 0,
             text,
             vars,
+            depth: 0,
+            operations: 0,
         };
         let node = p.expr()?;
         p.skip_ws();
@@ -474,12 +478,22 @@ impl ScalarField for Expr {
     }
 }
 
+/// Deepest nesting (parentheses, unary signs, exponents, call arguments) the parser accepts.
+const MAX_NESTING: usize = 256;
+/// Most operators and calls in one expression: bounds the depth of the tree that evaluation,
+/// cloning and dropping walk recursively.
+const MAX_OPERATIONS: usize = 4096;
+
 /// Recursive-descent parser over the bytes of the expression (all tokens are ASCII).
 struct Parser<'a> {
     src: &'a str,
     pos: usize,
     text: &'a str,
     vars: Option<Variables>,
+    /// Current recursion depth of [`Parser::unary`].
+    depth: usize,
+    /// Operators and calls read so far.
+    operations: usize,
 }
 
 impl Parser<'_> {
@@ -488,6 +502,17 @@ impl Parser<'_> {
             expr: self.text.to_string(),
             reason: format!("{reason} at position {}", self.pos + 1),
         }
+    }
+
+    /// Counts one operator or call, refusing expressions with more than [`MAX_OPERATIONS`].
+    fn operation(&mut self) -> Result<(), CoreError> {
+        self.operations += 1;
+        if self.operations > MAX_OPERATIONS {
+            return Err(self.error(&format!(
+                "expression too long: more than {MAX_OPERATIONS} operators and calls"
+            )));
+        }
+        Ok(())
     }
 
     fn skip_ws(&mut self) {
@@ -525,6 +550,7 @@ impl Parser<'_> {
             } else {
                 return Ok(lhs);
             };
+            self.operation()?;
             let rhs = self.term()?;
             lhs = Node::Bin(op, Box::new(lhs), Box::new(rhs)).fold();
         }
@@ -541,14 +567,30 @@ impl Parser<'_> {
             } else {
                 return Ok(lhs);
             };
+            self.operation()?;
             let rhs = self.unary()?;
             lhs = Node::Bin(op, Box::new(lhs), Box::new(rhs)).fold();
         }
     }
 
     /// unary := ('-' | '+') unary | power
+    ///
+    /// Every nested construct passes through here, so this is where nesting is bounded.
     fn unary(&mut self) -> Result<Node, CoreError> {
+        if self.depth >= MAX_NESTING {
+            return Err(self.error(&format!(
+                "expression nested more than {MAX_NESTING} levels deep"
+            )));
+        }
+        self.depth += 1;
+        let node = self.unary_inner();
+        self.depth -= 1;
+        node
+    }
+
+    fn unary_inner(&mut self) -> Result<Node, CoreError> {
         if self.eat('-') {
+            self.operation()?;
             let a = self.unary()?;
             return Ok(Node::Neg(Box::new(a)).fold());
         }
@@ -562,6 +604,7 @@ impl Parser<'_> {
     fn power(&mut self) -> Result<Node, CoreError> {
         let base = self.atom()?;
         if self.eat('^') {
+            self.operation()?;
             let exp = self.unary()?;
             return Ok(Node::Bin(BinOp::Pow, Box::new(base), Box::new(exp)).fold());
         }
@@ -596,6 +639,7 @@ impl Parser<'_> {
             let name = &self.src[start..self.pos];
             if self.peek() == Some('(') {
                 self.pos += 1;
+                self.operation()?;
                 let a = self.expr()?;
                 if let Some(f) = Fn1::from_name(name) {
                     if !self.eat(')') {

@@ -452,13 +452,170 @@ fn write_atomic(path: &Path, fill: impl FnOnce(&File) -> WriteResult) -> Result<
     }
 }
 
-/// A short, one-line reason from an HDF5 error.
+/// A short, one-line reason from an HDF5 error: the operation that failed and its cause, with
+/// the operating system's message (`No space left on device`, `Permission denied`) when the
+/// library reports one — never the library's internal error stack ([`hdf5_message_line`]).
 fn hdf5_reason(e: &hdf5::Error) -> String {
-    e.to_string()
-        .lines()
-        .next()
-        .unwrap_or("HDF5 error")
-        .to_string()
+    let frames: Vec<String> = match e.stack() {
+        Some(stack) if !stack.is_empty() => {
+            stack.iter().map(|f| f.description().to_string()).collect()
+        }
+        _ => vec![e.to_string()],
+    };
+    one_line_from_frames(&frames)
+}
+
+/// Turns the text of an HDF5 error into one line for a user: either the library's own
+/// one-frame summary (`H5Fopen(): unable to open file: bad superblock version number`) or a
+/// printed error stack (`HDF5-DIAG: Error detected in HDF5 ...` with `#000: ... in H5Fclose():
+/// ...` frames and their `major:` / `minor:` lines).
+///
+/// When a frame carries the operating system's error (`error message = 'No space left on
+/// device'`) the result is that frame's operation and that message (`file write failed: No
+/// space left on device`); otherwise the outermost and innermost messages (`unable to open
+/// file: bad superblock version number`). Function names (`H5Fopen()`), time stamps, file
+/// descriptors, buffer addresses and other `key = value` details are dropped, and the result
+/// holds no line break.
+///
+/// ```
+/// let stack = "H5Dwrite(): can't write data: file write failed: time = Sun Dec  6 08:25:53 2026\n\
+///     , filename = '/mnt/a.h5', file descriptor = 3, errno = 28, error message = 'No space left \
+///     on device', buf = 0x7f48, total write size = 748800, offset = 0";
+/// assert_eq!(
+///     nabla_data::hdf5_message_line(stack),
+///     "file write failed: No space left on device"
+/// );
+/// ```
+pub fn hdf5_message_line(text: &str) -> String {
+    one_line_from_frames(&split_frames(text))
+}
+
+/// The frame messages of an HDF5 error text, outermost first (see [`hdf5_message_line`]).
+fn split_frames(text: &str) -> Vec<String> {
+    let is_frame = |l: &str| {
+        let l = l.trim_start();
+        l.starts_with('#')
+            && l[1..]
+                .split(':')
+                .next()
+                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+    };
+    if !text.lines().any(is_frame) {
+        return vec![text.to_string()];
+    }
+    let mut frames: Vec<String> = Vec::new();
+    let mut in_frame = false;
+    for line in text.lines() {
+        let t = line.trim();
+        if is_frame(line) {
+            // `#003: ../src/H5F.c line 793 in H5Fclose(): message`
+            let msg = match t.find("(): ") {
+                Some(i) => &t[i + 4..],
+                None => t.split_once(": ").map_or("", |(_, m)| m),
+            };
+            frames.push(msg.to_string());
+            in_frame = true;
+        } else if t.starts_with("major:") || t.starts_with("minor:") || t.starts_with("HDF5-DIAG") {
+            in_frame = !t.starts_with("HDF5-DIAG") && in_frame;
+        } else if in_frame && !t.is_empty() {
+            // A message broken by the library's own line break (the time stamp ends in one).
+            if let Some(last) = frames.last_mut() {
+                last.push(' ');
+                last.push_str(t);
+            }
+        }
+    }
+    if frames.is_empty() {
+        vec![text.to_string()]
+    } else {
+        frames
+    }
+}
+
+/// One line from the frame messages of an HDF5 error, outermost first.
+fn one_line_from_frames(frames: &[String]) -> String {
+    const OS_MESSAGE: &str = "error message = '";
+    // The operating system's cause, from the innermost frame that has one.
+    for frame in frames.iter().rev() {
+        let Some(at) = frame.find(OS_MESSAGE) else {
+            continue;
+        };
+        let rest = &frame[at + OS_MESSAGE.len()..];
+        let os = rest.split('\'').next().unwrap_or(rest);
+        let os = collapse_whitespace(os);
+        let action = message_segments(&frame[..at]).pop().unwrap_or_default();
+        let parts: Vec<String> = [action, os].into_iter().filter(|p| !p.is_empty()).collect();
+        return if parts.is_empty() {
+            "HDF5 error".into()
+        } else {
+            parts.join(": ")
+        };
+    }
+    let mut parts: Vec<String> = Vec::new();
+    let outer = frames
+        .first()
+        .map(|f| message_segments(f))
+        .unwrap_or_default();
+    let inner = if frames.len() > 1 {
+        frames
+            .last()
+            .map(|f| message_segments(f))
+            .unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    for seg in outer.into_iter().chain(inner) {
+        if parts.last() != Some(&seg) {
+            parts.push(seg);
+        }
+    }
+    if parts.is_empty() {
+        "HDF5 error".into()
+    } else {
+        parts.join(": ")
+    }
+}
+
+/// The `": "`-separated parts of one frame message without function names (`H5Fopen()`),
+/// stopping at the first `key = value` detail part (time stamps, names, addresses) — except
+/// that a truncated file keeps its sizes.
+fn message_segments(frame: &str) -> Vec<String> {
+    let text = collapse_whitespace(frame);
+    let mut out: Vec<String> = Vec::new();
+    for seg in text.split(": ") {
+        let seg = seg.trim().trim_start_matches(',').trim();
+        if seg.is_empty() {
+            continue;
+        }
+        let is_function = seg.ends_with("()") && !seg.contains(' ');
+        if is_function {
+            continue;
+        }
+        if seg.contains(" = ") || seg.starts_with("time =") {
+            if out.last().is_some_and(|l| l == "truncated file") {
+                let num = |key: &str| {
+                    seg.split(", ")
+                        .find_map(|kv| kv.trim().strip_prefix(key))
+                        .map(str::trim)
+                        .filter(|v| v.bytes().all(|b| b.is_ascii_digit()) && !v.is_empty())
+                };
+                if let (Some(eof), Some(stored)) = (num("eof = "), num("stored_eof = ")) {
+                    out.pop();
+                    out.push(format!(
+                        "truncated file ({eof} bytes, its header says {stored})"
+                    ));
+                }
+            }
+            break;
+        }
+        out.push(seg.to_string());
+    }
+    out
+}
+
+/// `s` with every run of whitespace (line breaks included) replaced by one space, trimmed.
+fn collapse_whitespace(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -629,7 +786,7 @@ pub fn read_f64_dataset(path: &Path, name: &str) -> Result<(Vec<usize>, Vec<f64>
 /// Reads the scalar attributes of the root group of the HDF5 file at `path` — for instance
 /// those [`write_solution`] wrote — sorted by name. Floats come back as [`AttrValue::F64`],
 /// integers as [`AttrValue::I64`], strings as [`AttrValue::Str`]; attributes of other types
-/// or shapes are skipped.
+/// (including types the HDF5 bindings cannot describe) or shapes are skipped.
 pub fn read_attrs(path: &Path) -> Result<Vec<(String, AttrValue)>> {
     let file = open_file(path)?;
     let read_err = |e: hdf5::Error| DataError::Read {
@@ -644,10 +801,10 @@ pub fn read_attrs(path: &Path) -> Result<Vec<(String, AttrValue)>> {
         if !attr.is_scalar() {
             continue;
         }
-        let desc = attr
-            .dtype()
-            .and_then(|t| t.to_descriptor())
-            .map_err(read_err)?;
+        // An element type the library cannot describe is one of the "other types" skipped.
+        let Ok(desc) = attr.dtype().and_then(|t| t.to_descriptor()) else {
+            continue;
+        };
         let value = match desc {
             TypeDescriptor::Float(_) => {
                 AttrValue::F64(attr.read_scalar::<f64>().map_err(read_err)?)

@@ -2,7 +2,7 @@
 //!
 //! From the given x (normally 0), with the true residual `r = b − A x`:
 //! 1. `q = net(r / ‖r‖)` on the grid (solid cells dropped);
-//! 2. A-orthogonalize `q` against the last `k` directions `p` (default 2):
+//! 2. A-orthogonalize `q` against the last `k` directions `p` ([`DEFAULT_DIRECTIONS`]):
 //!    `q ← q − p (qᵀAp)/(pᵀAp)`, updating `Aq` the same way, so one product per iteration;
 //! 3. `α = qᵀr / qᵀAq`, `x ← x + α q`;
 //! 4. `r = b − A x` recomputed from x (a second product), stop at `‖r‖ ≤ tol·‖b‖`.
@@ -12,6 +12,11 @@
 //! direction is degenerate (`qᵀAq ≤ 0` after orthogonalization, or not finite) the iteration
 //! falls back to the residual as direction for that step (counted in
 //! [`Dcdm::fallback_steps`]).
+
+/// The number of previous directions each new one is A-orthogonalized against, unless told
+/// otherwise: 16 (measured better than the paper's 2 at every size — with 2, 64² takes 17
+/// iterations against CG's 165 but 256² grows 1.9×; with 16 the count stays nearly flat).
+pub const DEFAULT_DIRECTIONS: usize = 16;
 
 use crate::model::DcdmModel;
 use nabla_sparse::solvers::{SolveOptions, SolveReport, Solver};

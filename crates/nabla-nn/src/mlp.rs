@@ -25,6 +25,14 @@ impl Precision {
             Precision::F64 => DType::F64,
         }
     }
+
+    /// Bytes per value: 4 or 8.
+    pub fn bytes(self) -> usize {
+        match self {
+            Precision::F32 => 4,
+            Precision::F64 => 8,
+        }
+    }
 }
 
 /// Weight initialization of the linear layers (biases start at zero).

@@ -194,6 +194,55 @@ fn default_ckpt() -> usize {
     5
 }
 
+impl ModelConfig {
+    /// An upper estimate of the memory of the network's parameters with gradients and Adam
+    /// state (4 copies), in bytes; FNO spectral weights are counted as for 2-D data (the
+    /// larger case), complex, per layer `width² · 2·modes · modes`.
+    pub fn parameter_memory_bytes(&self) -> f64 {
+        let mlp = |widths: &[f64]| -> f64 { widths.windows(2).map(|w| (w[0] + 1.0) * w[1]).sum() };
+        let (params, bytes) = match self {
+            ModelConfig::Fno {
+                modes,
+                width,
+                layers,
+                projection,
+                precision,
+                ..
+            } => {
+                let m = modes.iter().copied().max().unwrap_or(0) as f64;
+                let w = *width as f64;
+                let spectral = 2.0 * w * w * (2.0 * m) * m;
+                let params = *layers as f64 * (spectral + w * w + w)
+                    + mlp(&[4.0, w])
+                    + mlp(&[w, *projection as f64, 1.0]);
+                (params, precision.bytes() as f64)
+            }
+            ModelConfig::Deeponet {
+                branch_hidden,
+                branch_conv,
+                trunk_hidden,
+                basis,
+                precision,
+                ..
+            } => {
+                let p = *basis as f64;
+                let widths = |hidden: &[usize]| -> Vec<f64> {
+                    let mut v = vec![1.0];
+                    v.extend(hidden.iter().map(|&h| h as f64));
+                    v.push(p);
+                    v
+                };
+                let conv: f64 = branch_conv.iter().map(|&c| 9.0 * (c as f64).powi(2)).sum();
+                (
+                    mlp(&widths(branch_hidden)) + mlp(&widths(trunk_hidden)) + conv,
+                    precision.bytes() as f64,
+                )
+            }
+        };
+        4.0 * params * bytes
+    }
+}
+
 impl OperatorConfig {
     /// Checks what serde cannot; errors name the key.
     pub fn validate(&self) -> Result<()> {

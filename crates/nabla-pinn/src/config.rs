@@ -64,6 +64,47 @@ pub struct PinnConfig {
     pub eval: EvalConfig,
 }
 
+impl PinnConfig {
+    /// A rough upper estimate of the peak memory of training and evaluating this config, in
+    /// bytes: the network's parameters with their gradients and optimizer state (8 copies),
+    /// the Taylor-mode jets of every hidden activation at every collocation point (value,
+    /// gradient and second derivative per input direction, kept for the backward pass), and
+    /// the evaluation grid or test points. Used to refuse absurd sizes before allocating.
+    pub fn memory_estimate_bytes(&self) -> f64 {
+        let space =
+            nabla_core::geometry::spec::parse_domain(&self.problem.domain).map_or(1, |d| d.dim());
+        let inputs = space + usize::from(self.problem.time.is_some());
+        let bytes = self.model.precision.bytes() as f64;
+        let first = if self.model.fourier_features > 0 {
+            2 * self.model.fourier_features
+        } else {
+            inputs
+        };
+        let mut widths = vec![first as f64];
+        widths.extend(self.model.hidden.iter().map(|&w| w as f64));
+        widths.push(1.0);
+        let params: f64 = widths.windows(2).map(|w| (w[0] + 1.0) * w[1]).sum();
+        let rar = self.sampling.rar.as_ref().map_or(0, |r| r.max_points);
+        let points =
+            (self.sampling.interior + self.sampling.boundary + self.sampling.initial + rar) as f64;
+        let directions = if self.loss.sdgd_dims > 0 {
+            self.loss.sdgd_dims.min(inputs)
+        } else {
+            inputs
+        };
+        let jet = 1.0 + 2.0 * directions as f64;
+        let hidden: f64 = self.model.hidden.iter().map(|&w| w as f64).sum();
+        let activations = 3.0 * points * hidden * jet * bytes;
+        let eval_points = if inputs <= 2 {
+            (self.eval.grid as f64).powi(inputs as i32)
+        } else {
+            self.eval.test_points as f64
+        };
+        let evaluation = eval_points * (8.0 * inputs as f64 + 40.0);
+        8.0 * params * bytes + activations + evaluation
+    }
+}
+
 fn default_task() -> String {
     "pinn".into()
 }

@@ -28,11 +28,13 @@ impl SparseMatrix {
         for &(i, j, v) in triplets {
             if i >= n || j >= n {
                 return Err(SparseError::DimensionMismatch(format!(
-                    "entry ({i}, {j}) outside a {n} x {n} matrix"
+                    "triplet ({i}, {j}) (0-based) outside a {n} x {n} matrix"
                 )));
             }
             if !v.is_finite() {
-                return Err(SparseError::NonFinite(format!("A[{i},{j}] = {v}")));
+                return Err(SparseError::NonFinite(format!(
+                    "triplet ({i}, {j}) (0-based) has value {v}"
+                )));
             }
             tri.add_triplet(i, j, v);
         }
@@ -51,7 +53,11 @@ impl SparseMatrix {
             .find(|(v, _)| !v.is_finite())
             .map(|(v, (i, j))| (i, j, *v))
         {
-            return Err(SparseError::NonFinite(format!("A[{i},{j}] = {v}")));
+            return Err(SparseError::NonFinite(format!(
+                "entry ({}, {}) is {v} (rows and columns numbered from 1)",
+                i + 1,
+                j + 1
+            )));
         }
         Ok(Self {
             csr,

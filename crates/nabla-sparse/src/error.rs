@@ -4,12 +4,14 @@
 /// line that names the problem, fit to print as a CLI error.
 #[derive(Debug, thiserror::Error)]
 pub enum SparseError {
-    /// A MatrixMarket file is malformed; `line` is 1-based (0 when the file ended early).
-    #[error("{path}: line {line}: {message}")]
+    /// A MatrixMarket file is malformed; `line` is 1-based, 0 when the problem is not on one
+    /// line (the file ended early, duplicates summed to an overflow), and then the message
+    /// names no line.
+    #[error("{path}: {}{message}", line_prefix(*.line))]
     MatrixMarket {
         /// File name as given.
         path: String,
-        /// 1-based line number of the offending line.
+        /// 1-based line number of the offending line; 0 for none.
         line: usize,
         /// What is wrong.
         message: String,
@@ -28,12 +30,13 @@ pub enum SparseError {
     /// A NaN or infinity where finite numbers are required.
     #[error("non-finite value: {0}")]
     NonFinite(String),
-    /// The solver needs a symmetric matrix and the matrix is not.
-    #[error("matrix is not symmetric: A[{row},{col}] = {upper:e} but A[{col},{row}] = {lower:e}; {solver} needs a symmetric positive definite matrix")]
+    /// The solver needs a symmetric matrix and the matrix is not. The message numbers rows
+    /// and columns from 1, as a MatrixMarket file does.
+    #[error("matrix is not symmetric: entry ({}, {}) = {upper:e} but entry ({}, {}) = {lower:e}; {solver} needs a symmetric positive definite matrix", .row + 1, .col + 1, .col + 1, .row + 1)]
     NotSymmetric {
-        /// Row of the first asymmetric pair found.
+        /// 0-based row of the first asymmetric pair found.
         row: usize,
-        /// Column of the first asymmetric pair found.
+        /// 0-based column of the first asymmetric pair found.
         col: usize,
         /// Value at (row, col).
         upper: f64,
@@ -42,15 +45,20 @@ pub enum SparseError {
         /// The solver that asked.
         solver: String,
     },
-    /// A zero (or missing) diagonal entry where the method divides by it.
-    #[error("zero diagonal entry at row {row}; {method} divides by the diagonal")]
+    /// A zero (or missing) diagonal entry where the method divides by it. The message numbers
+    /// rows from 1, as a MatrixMarket file does.
+    #[error("zero diagonal entry at row {}; {method} divides by the diagonal", .row + 1)]
     ZeroDiagonal {
         /// 0-based row index.
         row: usize,
         /// The method that needs a nonzero diagonal.
         method: String,
     },
-    /// CG/PCG met pᵀAp ≤ 0 (or IC(0) a non-positive pivot).
+    /// An intermediate of a solve overflowed the f64 range (pᵀAp, a residual norm, ‖b‖²):
+    /// the system's scale is the problem, not its definiteness.
+    #[error("overflow: {0}")]
+    Overflow(String),
+    /// CG/PCG met pᵀAp ≤ 0 (or IC(0) a non-positive pivot), with finite values.
     #[error("matrix is not positive definite ({detail})")]
     NotPositiveDefinite {
         /// Where it was detected.
@@ -71,6 +79,15 @@ pub enum SparseError {
         #[source]
         source: std::io::Error,
     },
+}
+
+/// `line N: ` for a MatrixMarket error on line N; nothing for line 0 (no particular line).
+fn line_prefix(line: usize) -> String {
+    if line == 0 {
+        String::new()
+    } else {
+        format!("line {line}: ")
+    }
 }
 
 /// Result alias of `nabla-sparse`.

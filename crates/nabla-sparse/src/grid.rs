@@ -59,7 +59,8 @@ impl std::str::FromStr for RhsKind {
             "ones" => Ok(Self::Ones),
             "point" => Ok(Self::Point),
             _ => Err(SparseError::InvalidParameter(format!(
-                "unknown rhs '{s}' (expected random, ones or point)"
+                "unknown rhs '{}' (expected random, ones or point)",
+                nabla_core::text::one_line(s, 60)
             ))),
         }
     }

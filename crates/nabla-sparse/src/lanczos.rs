@@ -51,7 +51,9 @@ pub fn ritz_pairs(op: &dyn LinearOperator, steps: usize, seed: u64) -> Result<Ri
         op.apply(&q, &mut w);
         if let Some(i) = vecops::first_non_finite(&w) {
             return Err(SparseError::NonFinite(format!(
-                "Lanczos step {k}: product entry {i} is {}",
+                "Lanczos step {}: product entry {} is {}",
+                k + 1,
+                i + 1,
                 w[i]
             )));
         }

@@ -13,7 +13,9 @@
 //! `complex` and `hermitian` files are rejected: nabla solves real systems. Every other defect
 //! (garbled banner, bad size line, truncated file, extra entries, index out of range, unparsable
 //! or non-finite number) is a one-line [`SparseError::MatrixMarket`] naming the file and the
-//! 1-based line (line 0 when the file ended early). Reading never panics on any input.
+//! line, 1-based as an editor numbers it (no line when the problem is not on one line: the
+//! file ended early, or duplicates summed past the f64 range); row and column numbers in
+//! messages are 1-based too, as in the file. Reading never panics on any input.
 //!
 //! Writing is atomic: the file is written under a temporary name in the target directory and
 //! renamed into place, so a failed or interrupted write never leaves a partial file under the
@@ -117,7 +119,9 @@ pub fn parse_matrix(bytes: &[u8], name: &str) -> Result<SparseMatrix> {
 /// Reads a dense vector: an `array` file of size `M 1` (or `1 N`), or a `coordinate` file
 /// with one column (or one row), where entries not listed are 0 and duplicates are summed.
 ///
-/// Errors as for [`read_matrix`]; NaN and infinite values are rejected.
+/// Errors as for [`read_matrix`]; NaN and infinite values are rejected, and a file holding a
+/// matrix (neither dimension 1, e.g. `A.mtx` given as a right-hand side) is an error that says
+/// so. The zeros of a `coordinate` vector cost memory only where entries are written.
 pub fn read_vector(path: &Path) -> Result<Vec<f64>> {
     let bytes = read_file(path)?;
     parse_vector(&bytes, &path.display().to_string())
@@ -127,6 +131,19 @@ pub fn read_vector(path: &Path) -> Result<Vec<f64>> {
 /// `name` stands in for the file name in error messages.
 pub fn parse_vector(bytes: &[u8], name: &str) -> Result<Vec<f64>> {
     let (header, size, mut lines) = parse_header(bytes, name)?;
+    let (rows, cols) = (size[0], size[1]);
+    // The shape first: a matrix file given where a vector belongs (`--rhs-file A.mtx`) is
+    // named as such, whatever its symmetry.
+    if rows != 1 && cols != 1 {
+        return Err(mm_err(
+            name,
+            lines.size_line,
+            format!(
+                "the file holds a {rows} x {cols} matrix ('{}'), not a vector; a vector such as a right-hand side must be an 'array' N x 1 file or a 'coordinate' N x 1 file",
+                header.describe()
+            ),
+        ));
+    }
     if header.symmetry != Symmetry::General {
         return Err(mm_err(
             name,
@@ -135,14 +152,6 @@ pub fn parse_vector(bytes: &[u8], name: &str) -> Result<Vec<f64>> {
                 "a vector must be stored as 'general', not '{}'",
                 header.symmetry.name()
             ),
-        ));
-    }
-    let (rows, cols) = (size[0], size[1]);
-    if rows != 1 && cols != 1 {
-        return Err(mm_err(
-            name,
-            lines.size_line,
-            format!("not a vector: the file holds a {rows} x {cols} matrix; expected one column (N x 1) or one row (1 x N)"),
         ));
     }
     let n = if cols == 1 { rows } else { cols };
@@ -156,6 +165,9 @@ pub fn parse_vector(bytes: &[u8], name: &str) -> Result<Vec<f64>> {
                 symmetry: Symmetry::General,
             };
             let parts = parse_entries(&mut lines, &spec, size[2], name)?;
+            // Entries not listed are 0: the zeros come from the allocator untouched, so a long
+            // sparse vector costs memory only where it has entries, and an absurd length is an
+            // allocation error, not a long wait.
             let mut x = try_zeros(n).map_err(|m| mm_err(name, lines.size_line, m))?;
             for t in &parts {
                 let along = if cols == 1 { &t.rows } else { &t.cols };
@@ -163,16 +175,20 @@ pub fn parse_vector(bytes: &[u8], name: &str) -> Result<Vec<f64>> {
                     x[i as usize] += v;
                 }
             }
-            if let Some(i) = x.iter().position(|v| !v.is_finite()) {
-                return Err(mm_err(
-                    name,
-                    0,
-                    format!(
-                        "entry {} overflows to {} after summing duplicates",
-                        i + 1,
-                        x[i]
-                    ),
-                ));
+            // Each value is finite, so only a sum of duplicates can overflow.
+            for t in &parts {
+                let along = if cols == 1 { &t.rows } else { &t.cols };
+                if let Some(&i) = along.iter().find(|&&i| !x[i as usize].is_finite()) {
+                    return Err(mm_err(
+                        name,
+                        0,
+                        format!(
+                            "entry {} overflows to {} after summing duplicates",
+                            i as usize + 1,
+                            x[i as usize]
+                        ),
+                    ));
+                }
             }
             Ok(x)
         }
@@ -193,6 +209,13 @@ pub fn read_dense_columns(path: &Path) -> Result<Vec<Vec<f64>>> {
         ));
     }
     let (rows, cols) = (size[0], size[1]);
+    if rows == 0 || cols == 0 {
+        return Err(mm_err(
+            &name,
+            lines.size_line,
+            format!("the size line announces an empty {rows} x {cols} array; dense columns need at least one row and one column"),
+        ));
+    }
     let total = rows.checked_mul(cols).ok_or_else(|| {
         mm_err(
             &name,
@@ -202,7 +225,7 @@ pub fn read_dense_columns(path: &Path) -> Result<Vec<Vec<f64>>> {
     })?;
     let values = parse_array_values(&mut lines, header.field, total, &name)?;
     // MatrixMarket arrays are column-major.
-    Ok(values.chunks(rows.max(1)).map(<[f64]>::to_vec).collect())
+    Ok(values.chunks(rows).map(<[f64]>::to_vec).collect())
 }
 
 /// Writes `a` as a MatrixMarket `coordinate real` file, atomically (temporary file in the same
@@ -216,8 +239,12 @@ pub fn write_matrix(path: &Path, a: &SparseMatrix, symmetric: bool) -> Result<()
     if symmetric {
         if let Some((i, j, x, y)) = a.find_asymmetry(0.0) {
             return Err(SparseError::InvalidParameter(format!(
-                "cannot write {} as symmetric: A[{i},{j}] = {x:e} but A[{j},{i}] = {y:e}",
-                path.display()
+                "cannot write {} as symmetric: entry ({}, {}) = {x:e} but entry ({}, {}) = {y:e} (1-based, as in the file)",
+                path.display(),
+                i + 1,
+                j + 1,
+                j + 1,
+                i + 1
             )));
         }
     }
@@ -263,7 +290,8 @@ pub fn write_matrix(path: &Path, a: &SparseMatrix, symmetric: bool) -> Result<()
 pub fn write_vector(path: &Path, x: &[f64]) -> Result<()> {
     if let Some(i) = x.iter().position(|v| !v.is_finite()) {
         return Err(SparseError::NonFinite(format!(
-            "x[{i}] = {}; cannot write {} (MatrixMarket values must be finite)",
+            "entry {} of the vector is {}; cannot write {} (MatrixMarket values must be finite)",
+            i + 1,
             x[i],
             path.display()
         )));
@@ -307,6 +335,25 @@ enum Symmetry {
     SkewSymmetric,
 }
 
+impl Format {
+    fn name(self) -> &'static str {
+        match self {
+            Format::Coordinate => "coordinate",
+            Format::Array => "array",
+        }
+    }
+}
+
+impl Field {
+    fn name(self) -> &'static str {
+        match self {
+            Field::Real => "real",
+            Field::Integer => "integer",
+            Field::Pattern => "pattern",
+        }
+    }
+}
+
 impl Symmetry {
     fn name(self) -> &'static str {
         match self {
@@ -321,6 +368,18 @@ struct Header {
     format: Format,
     field: Field,
     symmetry: Symmetry,
+}
+
+impl Header {
+    /// `format field symmetry`, as in the banner.
+    fn describe(&self) -> String {
+        format!(
+            "{} {} {}",
+            self.format.name(),
+            self.field.name(),
+            self.symmetry.name()
+        )
+    }
 }
 
 /// A cursor over the lines of a buffer that knows the 1-based number of the last line returned.
@@ -1060,12 +1119,30 @@ fn try_zeros_usize(n: usize) -> std::result::Result<Vec<usize>, String> {
     Ok(v)
 }
 
+/// `n` zeros from a zeroed allocation (the pages stay untouched until written, like
+/// `vec![0.0; n]`), or an error instead of an abort when the allocation fails.
 fn try_zeros(n: usize) -> std::result::Result<Vec<f64>, String> {
-    let mut v = Vec::new();
-    v.try_reserve_exact(n)
-        .map_err(|_| format!("cannot allocate a vector of length {n}"))?;
-    v.resize(n, 0.0);
-    Ok(v)
+    let fail = || {
+        format!(
+            "cannot allocate a vector of length {n} ({:.1} GB)",
+            n as f64 * 8.0 / 1e9
+        )
+    };
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    let layout = std::alloc::Layout::array::<f64>(n).map_err(|_| fail())?;
+    // SAFETY: `layout` has a nonzero size (n ≥ 1). A non-null pointer from `alloc_zeroed` is
+    // an allocation of the global allocator with exactly this layout, i.e. room for `n` f64
+    // (size and alignment of `[f64; n]`), every byte zero, and all-zero bytes are the f64 0.0,
+    // so all `n` elements are initialized: what `Vec::from_raw_parts(ptr, n, n)` requires.
+    unsafe {
+        let ptr = std::alloc::alloc_zeroed(layout).cast::<f64>();
+        if ptr.is_null() {
+            return Err(fail());
+        }
+        Ok(Vec::from_raw_parts(ptr, n, n))
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1080,11 +1157,25 @@ fn mm_err(name: &str, line: usize, message: impl Into<String>) -> SparseError {
     }
 }
 
+/// Reads a whole file; a directory or a device (such as `/dev/zero`, which would be read
+/// forever) is refused, regular files and pipes (`<(gunzip -c A.mtx.gz)`) are read.
 fn read_file(path: &Path) -> Result<Vec<u8>> {
-    fs::read(path).map_err(|source| SparseError::Io {
+    let io_err = |source| SparseError::Io {
         path: path.display().to_string(),
         source,
-    })
+    };
+    let meta = fs::metadata(path).map_err(io_err)?;
+    #[cfg(unix)]
+    let pipe = std::os::unix::fs::FileTypeExt::is_fifo(&meta.file_type());
+    #[cfg(not(unix))]
+    let pipe = false;
+    if !meta.is_file() && !pipe {
+        return Err(io_err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a regular file or a pipe (a MatrixMarket file is expected)",
+        )));
+    }
+    fs::read(path).map_err(io_err)
 }
 
 /// Quotes a piece of user input for an error message: at most 40 characters, escaped, on one

@@ -128,7 +128,8 @@ impl FromStr for SolverKind {
             .ok_or_else(|| {
                 let names: Vec<&str> = Self::ALL.iter().map(|k| k.name()).collect();
                 SparseError::InvalidParameter(format!(
-                    "unknown solver '{s}' (expected one of {})",
+                    "unknown solver '{}' (expected one of {})",
+                    nabla_core::text::one_line(s, 60),
                     names.join(", ")
                 ))
             })
@@ -174,8 +175,9 @@ impl Default for SolverSettings {
 /// Errors: [`SparseError::NotSymmetric`] for a nonsymmetric matrix given to a method that
 /// needs symmetry (all but SOR), [`SparseError::NotAGrid`] for `mg-pcg` without a grid,
 /// [`SparseError::ZeroDiagonal`] for SOR/SSOR/Jacobi/AMG on a zero diagonal,
-/// [`SparseError::NotPositiveDefinite`] on a CG breakdown or a negative diagonal, and
-/// input-size or NaN errors.
+/// [`SparseError::NotPositiveDefinite`] on a CG breakdown (pᵀAp ≤ 0 with finite values) or a
+/// negative diagonal, [`SparseError::Overflow`] when ‖b‖², a residual or pᵀAp leaves the f64
+/// range (entries near 1e308: rescale the system), and input-size or NaN errors.
 pub fn solve(
     kind: SolverKind,
     system: &System,

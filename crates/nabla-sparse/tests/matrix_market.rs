@@ -94,8 +94,19 @@ fn assert_mm(result: (SparseError, String), want_line: usize, needle: &str) {
         other => panic!("expected a MatrixMarket error, got {other:?}"),
     }
     assert!(msg.contains("bad.mtx"), "{msg}");
-    assert!(msg.contains(&format!("line {want_line}:")), "{msg}");
+    if want_line == 0 {
+        // No particular line (the file ended early): the message names none, never "line 0".
+        assert!(!msg.contains("line 0"), "{msg}");
+        assert!(msg.starts_with(&format!("{}: ", err_path(&msg))), "{msg}");
+    } else {
+        assert!(msg.contains(&format!("line {want_line}:")), "{msg}");
+    }
     assert!(msg.contains(needle), "'{needle}' not in: {msg}");
+}
+
+/// The file name a MatrixMarket message starts with.
+fn err_path(msg: &str) -> &str {
+    &msg[..msg.find("bad.mtx").map_or(0, |i| i + "bad.mtx".len())]
 }
 
 const HEAD: &str = "%%MatrixMarket matrix coordinate real general\n";
@@ -573,7 +584,7 @@ fn vector_errors() {
     assert_mm(
         vector_error(&format!("{a}3 2\n1\n2\n3\n4\n5\n6\n")),
         2,
-        "not a vector",
+        "holds a 3 x 2 matrix ('array real general'), not a vector",
     );
     assert_mm(
         vector_error(&format!("{a}3 1\n1\n2\n")),
@@ -869,5 +880,132 @@ fn read_speed() {
             a.nnz() as f64 / best / 1e6,
             bytes as f64 / best / 1e6
         );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Messages name the real cause (issue 20)
+// ---------------------------------------------------------------------------------------------
+
+/// A symmetric matrix given where a vector belongs (`nabla poisson --rhs-file A.mtx`) is named
+/// as a matrix, not as a vector with the wrong symmetry.
+#[test]
+fn a_matrix_where_a_vector_belongs_is_named_a_matrix() {
+    let sym =
+        "%%MatrixMarket matrix coordinate real symmetric\n3 3 4\n1 1 2\n2 1 -1\n2 2 2\n3 3 2\n";
+    let (err, msg) = vector_error(sym);
+    assert!(
+        matches!(err, SparseError::MatrixMarket { line: 2, .. }),
+        "{msg}"
+    );
+    assert!(msg.contains("holds a 3 x 3 matrix"), "{msg}");
+    assert!(msg.contains("'coordinate real symmetric'"), "{msg}");
+    assert!(msg.contains("not a vector"), "{msg}");
+    assert!(msg.contains("'array' N x 1"), "{msg}");
+    assert!(!msg.contains("stored as 'general'"), "{msg}");
+    for kind in ["skew-symmetric", "general"] {
+        let text = format!("%%MatrixMarket matrix coordinate real {kind}\n2 2 1\n2 1 1\n");
+        let (_, msg) = vector_error(&text);
+        assert!(msg.contains("holds a 2 x 2 matrix"), "{msg}");
+    }
+    // A 1 x 1 file is a vector; a non-general one is still refused for its symmetry.
+    let (_, msg) = vector_error("%%MatrixMarket matrix coordinate real symmetric\n1 1 1\n1 1 2\n");
+    assert!(msg.contains("stored as 'general'"), "{msg}");
+}
+
+/// Row, column and line numbers in messages are 1-based, as in the file; no message says
+/// "line 0" or "row 0".
+#[test]
+fn numbers_in_messages_are_one_based() {
+    // Zero diagonal in row 1 of the file.
+    let text = "%%MatrixMarket matrix coordinate real symmetric\n2 2 2\n2 1 1\n2 2 1\n";
+    let a = parse_matrix(text.as_bytes(), "z.mtx").unwrap();
+    let sor = nabla_sparse::Sor::new(&a, 1.0).err().unwrap().to_string();
+    assert!(sor.contains("zero diagonal entry at row 1;"), "{sor}");
+    let amg = nabla_sparse::Amg::new(&a, Default::default())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(amg.contains("zero diagonal entry at row 1; AMG"), "{amg}");
+    // Asymmetric pair (1, 2) / (2, 1) of the file.
+    let text = "%%MatrixMarket matrix coordinate real general\n2 2 3\n1 1 2\n1 2 1\n2 2 2\n";
+    let a = parse_matrix(text.as_bytes(), "n.mtx").unwrap();
+    let e = a.check_symmetric("cg").unwrap_err().to_string();
+    assert!(
+        e.contains("entry (1, 2) = 1e0 but entry (2, 1) = 0e0"),
+        "{e}"
+    );
+    // Negative pivot in row 2 of the file.
+    let text = "%%MatrixMarket matrix coordinate real symmetric\n2 2 2\n1 1 1\n2 2 -1\n";
+    let a = parse_matrix(text.as_bytes(), "i.mtx").unwrap();
+    let e = nabla_sparse::Ic0::new(&a).err().unwrap().to_string();
+    assert!(e.contains("at row 2"), "{e}");
+    let e = nabla_sparse::Jacobi::new(&a).err().unwrap().to_string();
+    assert!(e.contains("at row 2"), "{e}");
+    // A truncated file names no line 0.
+    let (_, msg) = matrix_error(&format!("{HEAD}3 3 3\n1 1 1\n2 2 1\n"));
+    assert!(!msg.contains("line 0"), "{msg}");
+    assert!(msg.contains("file ended after 2 of the 3 entries"), "{msg}");
+    // Duplicates summing to an overflow: the entry as in the file, and no line 0.
+    let (_, msg) = matrix_error(&format!("{HEAD}2 2 3\n2 1 1.7e308\n2 1 1.7e308\n1 1 1\n"));
+    assert!(msg.contains("entry (2, 1) overflows"), "{msg}");
+    assert!(!msg.contains("line 0"), "{msg}");
+    let (_, msg) = vector_error(&format!("{HEAD}3 1 2\n3 1 1.7e308\n3 1 1.7e308\n"));
+    assert!(msg.contains("entry 3 overflows"), "{msg}");
+    // Writing: the asymmetric pair and the non-finite entry, 1-based.
+    let dir = tempfile::tempdir().unwrap();
+    let e = write_matrix(&dir.path().join("w.mtx"), &a_nonsym(), true)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("entry (1, 2) = 1e0 but entry (2, 1) = 0e0"),
+        "{e}"
+    );
+    let e = write_vector(&dir.path().join("v.mtx"), &[1.0, f64::NAN])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("entry 2 of the vector is NaN"), "{e}");
+}
+
+fn a_nonsym() -> SparseMatrix {
+    SparseMatrix::from_triplets(2, &[(0, 0, 2.0), (0, 1, 1.0), (1, 1, 2.0)]).unwrap()
+}
+
+/// A coordinate vector of absurd declared length with a few entries is answered at once (its
+/// zeros cost no time), and a dense column file must hold a column.
+#[test]
+fn long_sparse_vectors_cost_nothing_up_front() {
+    let t0 = std::time::Instant::now();
+    let text = format!("{HEAD}4000000000 1 2\n1 1 1\n3999999999 1 2\n");
+    match parse_vector(text.as_bytes(), "long.mtx") {
+        Ok(x) => {
+            assert_eq!(x.len(), 4_000_000_000);
+            assert_eq!((x[0], x[3_999_999_998]), (1.0, 2.0));
+        }
+        Err(e) => assert!(e.to_string().contains("cannot allocate"), "{e}"),
+    }
+    assert!(t0.elapsed().as_secs_f64() < 2.0, "{:?}", t0.elapsed());
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cols.mtx");
+    std::fs::write(&path, "%%MatrixMarket matrix array real general\n0 3\n").unwrap();
+    let e = nabla_sparse::mm::read_dense_columns(&path)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("at least one row"), "{e}");
+}
+
+/// A directory or a device is refused at once (`/dev/zero` would be read forever).
+#[test]
+fn devices_and_directories_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    for path in [dir.path(), Path::new("/dev/zero")] {
+        if !path.exists() {
+            continue;
+        }
+        let e = read_matrix(path).unwrap_err();
+        assert!(matches!(e, SparseError::Io { .. }), "{e:?}");
+        assert!(e.to_string().contains("not a regular file"), "{e}");
+        assert!(read_vector(path).is_err());
+        assert!(nabla_sparse::mm::read_dense_columns(path).is_err());
     }
 }

@@ -195,3 +195,95 @@ fn ssor_preconditioner_is_symmetric() {
     let a2: f64 = u.iter().zip(&mv).map(|(p, q)| p * q).sum();
     assert!((a1 - a2).abs() < 1e-12 * a1.abs().max(1.0));
 }
+
+/// diag(1e308, 1e308) is positive definite; pᵀAp overflows. Every Krylov solver says overflow,
+/// not "not positive definite"; a genuinely indefinite matrix keeps that message.
+#[test]
+fn overflow_is_not_reported_as_indefiniteness() {
+    let big = SparseMatrix::from_triplets(2, &[(0, 0, 1e308), (1, 1, 1e308)]).unwrap();
+    let sys = System {
+        matrix: Some(&big),
+        operator: None,
+        grid: None,
+    };
+    let b = [1.0, 1.0];
+    let mut x = vec![0.0; 2];
+    let e = Cg::new(&big).solve(&b, &mut x, &opts(1e-8)).unwrap_err();
+    assert!(matches!(e, SparseError::Overflow(_)), "{e:?}");
+    let msg = e.to_string();
+    assert!(
+        msg.starts_with("overflow: p·Ap is not finite (inf)"),
+        "{msg}"
+    );
+    assert!(msg.contains("rescale the system"), "{msg}");
+    assert!(!msg.contains("positive definite"), "{msg}");
+    // Whatever each solver does with it, none calls it indefinite.
+    for kind in SolverKind::ALL {
+        if kind == SolverKind::MgPcg {
+            continue;
+        }
+        let mut x = vec![0.0; 2];
+        if let Err(e) = solve(kind, &sys, 1.0, &b, &mut x, &opts(1e-8)) {
+            assert!(
+                !matches!(e, SparseError::NotPositiveDefinite { .. }),
+                "{kind:?}: {e}"
+            );
+        }
+    }
+    // Off-diagonal entries near 1e308: A p overflows in the first product.
+    let big2 = SparseMatrix::from_triplets(
+        2,
+        &[(0, 0, 1e308), (0, 1, 1e308), (1, 0, 1e308), (1, 1, 1e308)],
+    )
+    .unwrap();
+    let e = Cg::new(&big2)
+        .solve(&[1.0, 2.0], &mut x, &opts(1e-8))
+        .unwrap_err();
+    assert!(matches!(e, SparseError::Overflow(_)), "{e}");
+
+    // The genuine breakdown keeps its message.
+    let indef = SparseMatrix::from_triplets(2, &[(0, 0, 1.0), (1, 1, -1.0)]).unwrap();
+    let mut x = vec![0.0; 2];
+    let e = Cg::new(&indef).solve(&b, &mut x, &opts(1e-8)).unwrap_err();
+    assert!(matches!(e, SparseError::NotPositiveDefinite { .. }), "{e}");
+    assert!(
+        e.to_string()
+            .contains("not positive definite (pᵀAp = 0e0 at iteration 1)"),
+        "{e}"
+    );
+}
+
+/// A finite right-hand side whose norm overflows (entries above ~1e154) is refused by every
+/// solver with an overflow error, instead of a "solve" that reports a NaN residual; an
+/// infinite or NaN entry is refused as non-finite, naming the entry 1-based.
+#[test]
+fn right_hand_sides_that_overflow_or_are_not_finite_are_refused() {
+    let a = SparseMatrix::from_triplets(2, &[(0, 0, 1.0), (1, 1, 1.0)]).unwrap();
+    let sys = System {
+        matrix: Some(&a),
+        operator: None,
+        grid: None,
+    };
+    for kind in SolverKind::ALL {
+        if kind == SolverKind::MgPcg {
+            continue;
+        }
+        let mut x = vec![0.0; 2];
+        let e = solve(kind, &sys, 1.0, &[1e160, 1e160], &mut x, &opts(1e-8)).unwrap_err();
+        assert!(matches!(e, SparseError::Overflow(_)), "{kind:?}: {e}");
+        assert!(e.to_string().contains("largest entry 1e160"), "{e}");
+        for bad in [f64::INFINITY, f64::NAN] {
+            let e = solve(kind, &sys, 1.0, &[1.0, bad], &mut x, &opts(1e-8)).unwrap_err();
+            assert!(matches!(e, SparseError::NonFinite(_)), "{kind:?}: {e}");
+            assert!(e.to_string().contains("right-hand side entry 2 is"), "{e}");
+        }
+    }
+    // An initial guess whose residual overflows.
+    let mut x = vec![1e300, 1e300];
+    let big = SparseMatrix::from_triplets(2, &[(0, 0, 1e10), (1, 1, 1e10)]).unwrap();
+    let e = Cg::new(&big)
+        .solve(&[1.0, 1.0], &mut x, &opts(1e-8))
+        .unwrap_err();
+    assert!(matches!(e, SparseError::Overflow(_)), "{e}");
+    assert!(e.to_string().contains("initial residual"), "{e}");
+}

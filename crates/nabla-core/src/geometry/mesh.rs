@@ -6,6 +6,18 @@ use crate::CoreError;
 use std::collections::HashMap;
 use std::path::Path;
 
+/// Whether `meta` is a regular file or (on Unix) a pipe: what can be read to its end.
+fn is_file_or_pipe(meta: &std::fs::Metadata) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if meta.file_type().is_fifo() {
+            return true;
+        }
+    }
+    meta.is_file()
+}
+
 /// The region enclosed by a closed (watertight) triangle mesh in 3-D.
 ///
 /// Distance is exact: the nearest triangle, found with a BVH in O(log n). The inside test casts
@@ -35,11 +47,21 @@ impl Mesh {
     /// Reads a Wavefront `.obj` file: `v x y z` vertex lines and `f a b c ...` faces (1-based
     /// or negative indices, `a/t/n` forms accepted; polygons are split into fans). Everything
     /// else (normals, texture coordinates, groups, materials) is ignored.
+    ///
+    /// A directory or a device (such as `/dev/zero`, which would be read forever) is refused;
+    /// regular files and pipes are read.
     pub fn from_obj(path: &Path) -> Result<Self, CoreError> {
-        let text = std::fs::read_to_string(path).map_err(|e| CoreError::InvalidDomain {
+        let bad = |reason: String| CoreError::InvalidDomain {
             spec: format!("mesh:{}", path.display()),
-            reason: e.to_string(),
-        })?;
+            reason,
+        };
+        let meta = std::fs::metadata(path).map_err(|e| bad(e.to_string()))?;
+        if !is_file_or_pipe(&meta) {
+            return Err(bad(
+                "not a regular file or a pipe (a mesh must be an .obj file)".into(),
+            ));
+        }
+        let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
         Self::parse_obj(&text).map_err(|e| match e {
             CoreError::InvalidDomain { reason, .. } => CoreError::InvalidDomain {
                 spec: format!("mesh:{}", path.display()),
@@ -134,8 +156,19 @@ impl Mesh {
                     &cross(&sub(&b, &a), &sub(&c, &a)),
                 )
                 .sqrt();
-            if area <= 0.0 {
-                return Err(bad(format!("triangle {n} ({t:?}) has zero area")));
+            if !(area > 0.0 && area.is_finite()) {
+                let why = if area.is_finite() {
+                    "has zero area"
+                } else {
+                    "has an area that overflows (coordinates too large)"
+                };
+                return Err(bad(format!(
+                    "triangle {} (vertices {}, {}, {}) {why}",
+                    n + 1,
+                    t[0] + 1,
+                    t[1] + 1,
+                    t[2] + 1
+                )));
             }
             total += area;
             cum_area.push(total);

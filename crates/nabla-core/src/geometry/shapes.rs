@@ -36,15 +36,27 @@ impl BoxDomain {
                 min[k], max[k]
             )));
         }
+        if let Some(k) = (0..min.len()).find(|&k| !(max[k] - min[k]).is_finite()) {
+            return Err(bad(format!(
+                "the width max[{k}] − min[{k}] = {:e} − ({:e}) overflows",
+                max[k], min[k]
+            )));
+        }
+        // Face a has the area Π_{b≠a} width_b: prefix times suffix products, O(d) in any
+        // dimension.
         let d = min.len();
-        let face_area = (0..d)
-            .map(|a| {
-                (0..d)
-                    .filter(|&b| b != a)
-                    .map(|b| max[b] - min[b])
-                    .product()
-            })
-            .collect();
+        let width: Vec<f64> = (0..d).map(|k| max[k] - min[k]).collect();
+        let mut face_area = vec![1.0; d];
+        let mut prefix = 1.0;
+        for a in 0..d {
+            face_area[a] = prefix;
+            prefix *= width[a];
+        }
+        let mut suffix = 1.0;
+        for a in (0..d).rev() {
+            face_area[a] *= suffix;
+            suffix *= width[a];
+        }
         Ok(Self {
             min,
             max,

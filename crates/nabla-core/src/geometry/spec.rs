@@ -36,15 +36,26 @@ use std::sync::Arc;
 /// Parses a domain spec (syntax in the [module docs](self)). Errors are one line naming the
 /// spec and the problem.
 pub fn parse_domain(spec: &str) -> Result<Arc<dyn Domain>, CoreError> {
-    parse(spec.trim(), spec)
+    parse(spec.trim(), spec, 0)
 }
+
+/// Deepest CSG nesting a spec may have (`union(union(…))`).
+const MAX_CSG_DEPTH: usize = 64;
+
+/// Largest `dim=D` of a box or ball: far past what a walk or a network can use, small enough
+/// that the coordinate vectors stay a few megabytes.
+const MAX_DIM: usize = 1_000_000;
 
 /// The `dim=D` key of boxes and balls (for high dimensions, where listing D coordinates is
 /// impractical).
 fn dim(kv: &HashMap<String, String>, full: &str) -> Result<Option<usize>, CoreError> {
     kv.get("dim")
         .map(|v| match v.trim().parse::<usize>() {
-            Ok(d) if d >= 1 => Ok(d),
+            Ok(d) if (1..=MAX_DIM).contains(&d) => Ok(d),
+            Ok(d) if d > MAX_DIM => Err(err(
+                full,
+                format!("dim: {d} is too large (at most {MAX_DIM})"),
+            )),
             _ => Err(err(
                 full,
                 format!("dim: '{}' is not a positive integer", v.trim()),
@@ -72,7 +83,7 @@ fn err(full: &str, reason: impl Into<String>) -> CoreError {
     }
 }
 
-fn parse(s: &str, full: &str) -> Result<Arc<dyn Domain>, CoreError> {
+fn parse(s: &str, full: &str, depth: usize) -> Result<Arc<dyn Domain>, CoreError> {
     for (name, op) in [
         ("union", CsgOp::Union),
         ("intersection", CsgOp::Intersection),
@@ -81,12 +92,18 @@ fn parse(s: &str, full: &str) -> Result<Arc<dyn Domain>, CoreError> {
         if let Some(rest) = s.strip_prefix(name) {
             let rest = rest.trim_start();
             if let Some(inner) = rest.strip_prefix('(') {
+                if depth >= MAX_CSG_DEPTH {
+                    return Err(err(
+                        full,
+                        format!("CSG nested more than {MAX_CSG_DEPTH} levels deep"),
+                    ));
+                }
                 let inner = inner
                     .strip_suffix(')')
                     .ok_or_else(|| err(full, format!("{name}( … ) is missing its closing ')'")))?;
                 let parts = split_top(inner, full)?
                     .into_iter()
-                    .map(|p| parse(p.trim(), full))
+                    .map(|p| parse(p.trim(), full, depth + 1))
                     .collect::<Result<Vec<_>, _>>()?;
                 return Csg::new(op, parts)
                     .map(|c| Arc::new(c) as Arc<dyn Domain>)

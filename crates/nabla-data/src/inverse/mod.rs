@@ -15,7 +15,9 @@
 //!   set, the parameters in the file name ([`parse_file_name`]) and as attributes.
 //!
 //! [`detect_layout`] tells the layouts apart and [`inspect`] describes a file or folder (what
-//! `nabla inspect` prints). Every error is one line naming the file and the problem.
+//! `nabla inspect` prints) — any readable HDF5 file: one with none of these layouts as a tree,
+//! its name read as far as it goes ([`scan_file_name`]). Every error is one line naming the
+//! file and the problem.
 //!
 //! ```
 //! use nabla_data::inverse::{write_tensor_series, TensorFile, TensorSeries};
@@ -44,10 +46,12 @@ mod tensor;
 
 pub use darcy_sample::{read_darcy_sample, write_darcy_sample, DarcySample};
 pub use folder::{InverseDataset, ParamFile, SplitFiles};
-pub use inspect::{detect_layout, inspect, Inspection, Layout};
+pub use inspect::{
+    detect_layout, inspect, FileReport, FolderReport, Inspection, Layout, SplitReport,
+};
 pub use params::{
     format_file_name, kdv_ranges, parse_file_name, reaction_diffusion_ranges, round_significant,
-    ParamFileName, ParamRanges, PdeFamily, RangeKind, Split,
+    scan_file_name, NameScan, ParamFileName, ParamRanges, PdeFamily, RangeKind, Split,
 };
 pub use perseed::{write_per_seed, PerSeedData, PerSeedFile};
 pub use tensor::{write_tensor_series, TensorFile, TensorSeries};

@@ -204,6 +204,147 @@ pub fn parse_file_name(path: &Path) -> Result<ParamFileName> {
     Ok(parsed)
 }
 
+/// What [`scan_file_name`] could read from a file name: never an error, whatever the name.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NameScan {
+    /// The `_`-separated tokens before the first parameter (e.g. `1D_KdV`); may be empty.
+    pub prefix: String,
+    /// The PDE family the name points to, if any ([`PdeFamily`]).
+    pub family: Option<PdeFamily>,
+    /// The parameters read, in file order: `name=value` tokens and PDEBench's `name<number>`
+    /// tokens (`Nu0.001`, `beta1.0`), values finite.
+    pub values: Vec<(String, f64)>,
+    /// The tokens after the prefix that are not parameters (`train`, `100`), and parameters
+    /// whose value is not a finite number or that repeat, each with the reason in parentheses.
+    pub not_parsed: Vec<String>,
+}
+
+impl NameScan {
+    /// Notes on parameters that do not fit the family: names it does not take and parameters
+    /// it needs that are missing (empty when the family is unknown).
+    pub fn notes(&self) -> Vec<String> {
+        let Some(family) = self.family else {
+            return Vec::new();
+        };
+        let allowed: Vec<&str> = family
+            .parameters()
+            .iter()
+            .chain(family.extra_names())
+            .copied()
+            .collect();
+        let mut notes = Vec::new();
+        for (name, _) in &self.values {
+            if !allowed.contains(&name.as_str()) {
+                notes.push(format!(
+                    "file name parameter '{name}' is not one {} files take ({})",
+                    family.describe(),
+                    if allowed.is_empty() {
+                        "they take none".to_string()
+                    } else {
+                        allowed.join(", ")
+                    }
+                ));
+            }
+        }
+        for p in family.parameters() {
+            if !self.values.iter().any(|(n, _)| n == p) {
+                notes.push(format!(
+                    "the file name lacks parameter '{p}' ({} files name {})",
+                    family.describe(),
+                    family.parameters().join(", ")
+                ));
+            }
+        }
+        notes
+    }
+}
+
+/// Reads what it can out of any file name, for describing a file (`nabla inspect`): unlike
+/// [`parse_file_name`] it never fails. The stem (the name without `.h5`, `.hdf5`, `.hdf` or
+/// `.he5`, else without its last extension) is split at `_`; `name=value` tokens with a finite
+/// number are parameters, and so are PDEBench's `name<number>` tokens (`Nu0.001`, `M0.1`;
+/// before the first parameter only with a name of two or more letters or a decimal point in
+/// the number, so that `v2` stays part of a name). The tokens before the first parameter are
+/// the prefix; every other token is listed in [`NameScan::not_parsed`].
+pub fn scan_file_name(path: &Path) -> NameScan {
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let stem = [".h5", ".hdf5", ".hdf", ".he5"]
+        .iter()
+        .find_map(|ext| file_name.strip_suffix(ext))
+        .map(str::to_string)
+        .or_else(|| path.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .unwrap_or_default();
+    let mut prefix: Vec<&str> = Vec::new();
+    let mut values: Vec<(String, f64)> = Vec::new();
+    let mut not_parsed: Vec<String> = Vec::new();
+    let mut in_prefix = true;
+    for token in stem.split('_') {
+        let (name, value) = match token.split_once('=') {
+            Some(nv) => nv,
+            None => match split_glued(token) {
+                // `Nu0.001` is a parameter after the prefix; inside it only with a name of two
+                // or more letters or a decimal point, so that `v2` stays part of a name.
+                Some(nv) if !in_prefix || nv.0.len() >= 2 || nv.1.contains('.') => nv,
+                _ => {
+                    if in_prefix {
+                        prefix.push(token);
+                    } else if !token.is_empty() {
+                        not_parsed.push(token.to_string());
+                    }
+                    continue;
+                }
+            },
+        };
+        in_prefix = false;
+        let problem = match value.parse::<f64>() {
+            _ if name.is_empty() => Some("no parameter name".to_string()),
+            Ok(v) if v.is_finite() => {
+                if values.iter().any(|(n, _)| n == name) {
+                    Some(format!("'{name}' appears twice"))
+                } else {
+                    values.push((name.to_string(), v));
+                    None
+                }
+            }
+            Ok(_) => Some("not finite".to_string()),
+            Err(_) => Some("not a number".to_string()),
+        };
+        if let Some(why) = problem {
+            not_parsed.push(format!("{token} ({why})"));
+        }
+    }
+    let probe = ParamFileName {
+        prefix: prefix.join("_"),
+        values,
+        family: PdeFamily::Darcy2d,
+    };
+    let family = PdeFamily::from_name(&probe);
+    NameScan {
+        prefix: probe.prefix,
+        family,
+        values: probe.values,
+        not_parsed,
+    }
+}
+
+/// Splits a PDEBench-style token `Nu0.001` / `beta1.0` into its name (ASCII letters only) and
+/// its number (starting with a digit or `.`), if it has that form.
+fn split_glued(token: &str) -> Option<(&str, &str)> {
+    let at = token.find(|c: char| c.is_ascii_digit() || c == '.')?;
+    let (name, number) = token.split_at(at);
+    let ok = !name.is_empty()
+        && name.bytes().all(|b| b.is_ascii_alphabetic())
+        && number.parse::<f64>().is_ok_and(f64::is_finite)
+        && number
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_digit() || b == b'.');
+    ok.then_some((name, number))
+}
+
 /// The file name nabla writes for a parameter set: `PREFIX_name=value_..._name=value.h5`,
 /// values in Rust's shortest round-trip form (so parsing the name gives the same f64 back).
 pub fn format_file_name(family: PdeFamily, params: &[(&str, f64)]) -> String {

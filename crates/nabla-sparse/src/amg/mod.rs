@@ -138,13 +138,16 @@ impl AmgOptions {
             for (c, v) in ns.iter().enumerate() {
                 if v.len() != n {
                     return Err(SparseError::DimensionMismatch(format!(
-                        "near-nullspace vector {c} has {} entries, the matrix has {n} rows",
+                        "near-nullspace vector {} has {} entries, the matrix has {n} rows",
+                        c + 1,
                         v.len()
                     )));
                 }
                 if let Some(i) = vecops::first_non_finite(v) {
                     return Err(SparseError::NonFinite(format!(
-                        "near-nullspace vector {c} entry {i} is {}",
+                        "near-nullspace vector {} entry {} is {}",
+                        c + 1,
+                        i + 1,
                         v[i]
                     )));
                 }
@@ -427,8 +430,9 @@ fn check_matrix(a: &SparseMatrix) -> Result<()> {
     if let Some(row) = d.iter().position(|v| *v < 0.0) {
         return Err(SparseError::NotPositiveDefinite {
             detail: format!(
-                "negative diagonal entry {:e} at row {row}; AMG needs a symmetric positive definite matrix",
-                d[row]
+                "negative diagonal entry {:e} at row {}; AMG needs a symmetric positive definite matrix",
+                d[row],
+                row + 1
             ),
         });
     }
@@ -684,6 +688,13 @@ impl Solver for Amg {
         let mut history = Vec::new();
         self.levels[0].a.residual(b, x, &mut r);
         let mut rel = vecops::norm2(&r) / scale;
+        if !rel.is_finite() {
+            return Err(crate::solvers::overflow(
+                "the initial residual ‖b − A x₀‖",
+                rel,
+                0,
+            ));
+        }
         let mut record = |it: usize, rel: f64| {
             if opts.record_history {
                 history.push(rel);

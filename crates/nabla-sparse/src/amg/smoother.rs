@@ -61,10 +61,15 @@ impl FromStr for AmgSmoother {
             "sgs" | "symmetric-gauss-seidel" => Ok(Self::SymmetricGaussSeidel),
             "spai0" => Ok(Self::Spai0),
             "chebyshev" => Ok(Self::Chebyshev { degree: 2 }),
-            _ => match s.strip_prefix("chebyshev").map(str::parse::<usize>) {
+            _ => match s
+                .strip_prefix("chebyshev")
+                .filter(|d| d.bytes().all(|b| b.is_ascii_digit()))
+                .map(str::parse::<usize>)
+            {
                 Some(Ok(degree)) if (1..=10).contains(&degree) => Ok(Self::Chebyshev { degree }),
                 _ => Err(crate::SparseError::InvalidParameter(format!(
-                    "unknown AMG smoother '{s}' (expected jacobi, chebyshev, chebyshev1..10, sgs or spai0)"
+                    "unknown AMG smoother '{}' (expected jacobi, chebyshev, chebyshev1..10, sgs or spai0)",
+                    nabla_core::text::one_line(s, 60)
                 ))),
             },
         }

@@ -599,7 +599,8 @@ fn fine_operator(
                 if !(d > 0.0 && d.is_finite()) {
                     return Err(SparseError::NotPositiveDefinite {
                         detail: format!(
-                            "diagonal entry {d:e} in row {u}; multigrid needs a positive diagonal"
+                            "diagonal entry {d:e} in row {}; multigrid needs a positive diagonal",
+                            u + 1
                         ),
                     });
                 }

@@ -1,6 +1,6 @@
 //! Conjugate gradients, plain and preconditioned.
 
-use super::{check_inputs, Preconditioner, SolveOptions, SolveReport, Solver};
+use super::{check_inputs, overflow, Preconditioner, SolveOptions, SolveReport, Solver};
 use crate::error::{Result, SparseError};
 use crate::operator::LinearOperator;
 use crate::vecops;
@@ -133,6 +133,9 @@ impl Solver for Pcg<'_> {
         let mut prog = Progress::new(opts, b);
 
         let mut rr = operator_residual(a, b, x, r);
+        if !rr.is_finite() {
+            return Err(overflow("the initial residual ‖b − A x₀‖²", rr, 0));
+        }
         let mut rel = prog.record(0, rr.sqrt());
         let mut iters = 0;
         // Outer loop: when the recurrence says converged, the true residual is recomputed and
@@ -149,8 +152,16 @@ impl Solver for Pcg<'_> {
                     rr
                 }
             };
+            if !rz.is_finite() {
+                return Err(overflow("the preconditioned residual rᵀM⁻¹r", rz, iters));
+            }
             while iters < opts.max_iters {
                 let pap = a.apply_dot(p, q);
+                // Overflow is not indefiniteness: a non-finite pᵀAp from finite inputs means
+                // the products left the f64 range (e.g. entries near 1e308).
+                if !pap.is_finite() {
+                    return Err(overflow("p·Ap", pap, iters + 1));
+                }
                 if !is_positive(pap) {
                     if rr == 0.0 {
                         break 'outer;
@@ -160,8 +171,14 @@ impl Solver for Pcg<'_> {
                     });
                 }
                 let alpha = rz / pap;
+                if !alpha.is_finite() {
+                    return Err(overflow("the step length rᵀz / pᵀAp", alpha, iters + 1));
+                }
                 rr = vecops::cg_update(alpha, p, q, x, r);
                 iters += 1;
+                if !rr.is_finite() {
+                    return Err(overflow("the residual norm ‖r‖²", rr, iters));
+                }
                 rel = prog.record(iters, rr.sqrt());
                 if rel <= opts.tol {
                     // Verify with the true residual.
@@ -179,6 +196,13 @@ impl Solver for Pcg<'_> {
                     }
                     None => rr,
                 };
+                if !rz_new.is_finite() {
+                    return Err(overflow(
+                        "the preconditioned residual rᵀM⁻¹r",
+                        rz_new,
+                        iters,
+                    ));
+                }
                 if !is_positive(rz_new) && self.precond.is_some() {
                     return Err(SparseError::NotPositiveDefinite {
                         detail: format!(

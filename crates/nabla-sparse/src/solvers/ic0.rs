@@ -79,7 +79,7 @@ impl Ic0 {
             let pivot = values[e - 1] - sq;
             if !super::cg::is_positive(pivot) {
                 return Err(SparseError::NotPositiveDefinite {
-                    detail: format!("IC(0) pivot {pivot:e} at row {i}"),
+                    detail: format!("IC(0) pivot {pivot:e} at row {}", i + 1),
                 });
             }
             values[e - 1] = pivot.sqrt();

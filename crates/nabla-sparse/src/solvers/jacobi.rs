@@ -25,7 +25,7 @@ impl Jacobi {
         }
         if let Some(row) = d.iter().position(|v| *v < 0.0) {
             return Err(SparseError::NotPositiveDefinite {
-                detail: format!("negative diagonal entry {} at row {row}", d[row]),
+                detail: format!("negative diagonal entry {} at row {}", d[row], row + 1),
             });
         }
         Ok(Self {

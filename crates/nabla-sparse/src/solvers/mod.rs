@@ -129,7 +129,8 @@ impl<P: Preconditioner + ?Sized> Preconditioner for &mut P {
     }
 }
 
-/// Checks that `b` and `x` match the operator size and `b` is finite.
+/// Checks that `b` and `x` match the operator size, are finite, and that ‖b‖² does not
+/// overflow (every solver's stopping test divides by ‖b‖).
 pub(crate) fn check_inputs(n: usize, b: &[f64], x: &[f64]) -> Result<()> {
     if b.len() != n {
         return Err(crate::SparseError::DimensionMismatch(format!(
@@ -145,15 +146,33 @@ pub(crate) fn check_inputs(n: usize, b: &[f64], x: &[f64]) -> Result<()> {
     }
     if let Some(i) = crate::vecops::first_non_finite(b) {
         return Err(crate::SparseError::NonFinite(format!(
-            "right-hand side entry {i} is {}",
+            "right-hand side entry {} is {}",
+            i + 1,
             b[i]
         )));
     }
     if let Some(i) = crate::vecops::first_non_finite(x) {
         return Err(crate::SparseError::NonFinite(format!(
-            "initial guess entry {i} is {}",
+            "initial guess entry {} is {}",
+            i + 1,
             x[i]
         )));
     }
+    if !crate::vecops::dot(b, b).is_finite() {
+        let largest = b.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        return Err(crate::SparseError::Overflow(format!(
+            "‖b‖² of the right-hand side is not finite (largest entry {largest:e}; \
+             entries above about 1e154 overflow when squared); rescale the system"
+        )));
+    }
     Ok(())
+}
+
+/// The overflow error of a Krylov solver whose intermediate `what` (e.g. `p·Ap`) came out
+/// non-finite at iteration `iteration` although the matrix and vectors are finite.
+pub(crate) fn overflow(what: &str, value: f64, iteration: usize) -> crate::SparseError {
+    crate::SparseError::Overflow(format!(
+        "{what} is not finite ({value}) at iteration {iteration} (matrix or vector entries near \
+         1e308, or products of large entries?); rescale the system"
+    ))
 }

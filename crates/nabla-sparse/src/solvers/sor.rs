@@ -105,6 +105,9 @@ fn iterate(
     let scale = if bn > 0.0 { bn } else { 1.0 };
     let mut history = Vec::new();
     let mut rel = crate::operator::residual(a, b, x, work) / scale;
+    if !rel.is_finite() {
+        return Err(super::overflow("the initial residual ‖b − A x₀‖", rel, 0));
+    }
     let push = |it: usize, rel: f64, history: &mut Vec<f64>| {
         if opts.record_history {
             history.push(rel);

@@ -41,7 +41,8 @@ impl std::str::FromStr for OmegaSolver {
             "sor" => Ok(Self::Sor),
             "ssor-pcg" => Ok(Self::SsorPcg),
             _ => Err(SparseError::InvalidParameter(format!(
-                "unknown solver '{s}' for omega tuning (expected sor or ssor-pcg)"
+                "unknown solver '{}' for omega tuning (expected sor or ssor-pcg)",
+                nabla_core::text::one_line(s, 60)
             ))),
         }
     }

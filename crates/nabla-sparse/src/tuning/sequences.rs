@@ -132,7 +132,8 @@ impl std::str::FromStr for ShiftDistribution {
             "high" => Ok(Self::HighVariance),
             "low" => Ok(Self::LowVariance),
             _ => Err(SparseError::InvalidParameter(format!(
-                "unknown shift distribution '{s}' (expected high or low)"
+                "unknown shift distribution '{}' (expected high or low)",
+                nabla_core::text::one_line(s, 60)
             ))),
         }
     }
@@ -169,7 +170,8 @@ impl std::str::FromStr for ShiftScaling {
             "spectral" => Ok(Self::Spectral),
             "literal" => Ok(Self::Literal),
             _ => Err(SparseError::InvalidParameter(format!(
-                "unknown shift scaling '{s}' (expected spectral or literal)"
+                "unknown shift scaling '{}' (expected spectral or literal)",
+                nabla_core::text::one_line(s, 60)
             ))),
         }
     }
@@ -496,7 +498,8 @@ impl InstanceSource for HeatSequence {
         }
         if let Some(i) = crate::vecops::first_non_finite(x) {
             return Err(SparseError::NonFinite(format!(
-                "heat sequence: solution entry {i} is {}",
+                "heat sequence: solution entry {} is {}",
+                i + 1,
                 x[i]
             )));
         }

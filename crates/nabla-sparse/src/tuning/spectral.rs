@@ -73,8 +73,9 @@ pub fn jacobi_spectral_radius(a: &SparseMatrix, opts: &LanczosOptions) -> Result
         }
         if d < 0.0 {
             return Err(SparseError::InvalidParameter(format!(
-                "diagonal entry {i} is {d}; the Jacobi spectral radius estimate needs a positive \
-                 diagonal (an SPD matrix)"
+                "diagonal entry {} is {d}; the Jacobi spectral radius estimate needs a positive \
+                 diagonal (an SPD matrix)",
+                i + 1
             )));
         }
         inv_sqrt.push(1.0 / d.sqrt());
