@@ -82,6 +82,11 @@ pub fn run(args: &EvalArgs) -> Result<()> {
             args.run_dir.display()
         )));
     }
+    // The checkpoint's network with its jets at a batch of points, and the points themselves.
+    crate::resources::check_memory(
+        &format!("evaluating {}", args.run_dir.display()),
+        cfg.memory_estimate_bytes(),
+    )?;
     let model = PinnModel::load(&cfg, &ckpt)?;
     let names = model.problem.coordinate_names();
     let text = std::fs::read_to_string(points)

@@ -73,7 +73,10 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return clap_exit(e),
+    };
     if let Err(e) = resources::set_limit(cli.max_memory) {
         console::note!("error: {e}");
         return ExitCode::from(e.exit_code());
@@ -106,4 +109,22 @@ fn main() -> ExitCode {
             ExitCode::from(e.exit_code())
         }
     }
+}
+
+/// `--help` and `--version` go to stdout through [`console`] (a full stdout is an error, a
+/// closed one a quiet exit); malformed flags are clap's usage message on stderr, exit 2.
+fn clap_exit(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+        return match console::out_str(&e.render().to_string()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) if err.is_broken_pipe() => ExitCode::SUCCESS,
+            Err(err) => {
+                console::note!("error: {err}");
+                ExitCode::from(err.exit_code())
+            }
+        };
+    }
+    let _ = e.print();
+    ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2))
 }

@@ -138,6 +138,10 @@ pub fn eval(
             run_dir.display()
         )));
     }
+    crate::resources::check_memory(
+        &format!("evaluating {}", run_dir.display()),
+        cfg.model.parameter_memory_bytes(),
+    )?;
     let model = OperatorModel::load(&cfg, &ckpt)?;
     let run_attr = AttrValue::from(run_dir.display().to_string().as_str());
     match cfg.data.layout {

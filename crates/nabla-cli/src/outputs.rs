@@ -40,14 +40,15 @@ pub fn check_outputs(outputs: &[&Option<PathBuf>], inputs: &[&Option<PathBuf>]) 
     Ok(())
 }
 
-/// True when `a` and `b` name the same file: equal as given, or resolving to the same existing
-/// file (through `./`, `..` or symbolic links).
+/// True when `a` and `b` name the same file: equal as given, or the same existing file on
+/// disk (same device and inode: through `./`, `..`, symbolic or hard links).
 pub fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
     if a == b {
         return true;
     }
-    match (a.canonicalize(), b.canonicalize()) {
-        (Ok(x), Ok(y)) => x == y,
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
         _ => false,
     }
 }
@@ -168,6 +169,10 @@ mod tests {
         std::fs::write(&input, "x").unwrap();
         let via_dot = dir.path().join(".").join("A.mtx");
         let e = check_outputs(&[&Some(via_dot)], &[&Some(input.clone())]).unwrap_err();
+        assert!(e.to_string().contains("would be overwritten"), "{e}");
+        let hard = dir.path().join("H.mtx");
+        std::fs::hard_link(&input, &hard).unwrap();
+        let e = check_outputs(&[&Some(hard)], &[&Some(input.clone())]).unwrap_err();
         assert!(e.to_string().contains("would be overwritten"), "{e}");
         assert_eq!(std::fs::read(&input).unwrap(), b"x");
     }

@@ -534,12 +534,16 @@ fn grid_solve_bytes(shape: &GridShape, kind: SolverChoice) -> f64 {
         + matrices * matrix
 }
 
+/// Most AMG smoothing steps per level `--amg-sweeps` accepts: every cycle costs about
+/// 2·sweeps matrix products per level, so a huge count is a run that never ends.
+const MAX_AMG_SWEEPS: usize = 100;
+
 /// Flag checks that need no file: ranges and combinations, then output paths.
 fn check_flags(args: &PoissonArgs, kind: SolverChoice, grid: Option<&GridShape>) -> Result<()> {
     if !(args.tol.is_finite() && args.tol > 0.0 && args.tol < 1.0) {
         return Err(CliError::Usage(format!(
             "--tol must be in (0, 1), got {}",
-            args.tol
+            nabla_core::text::short_number(args.tol)
         )));
     }
     if args.max_iters == 0 {
@@ -550,7 +554,7 @@ fn check_flags(args: &PoissonArgs, kind: SolverChoice, grid: Option<&GridShape>)
         return Err(CliError::Usage(format!(
             "--omega must be in (0, 2) for {}, got {}",
             kind.name(),
-            omega
+            nabla_core::text::short_number(omega)
         )));
     }
     crate::resources::check_threads(args.threads)?;
@@ -624,9 +628,16 @@ fn check_flags(args: &PoissonArgs, kind: SolverChoice, grid: Option<&GridShape>)
     if let Some(t) = args.amg_theta {
         if !(t.is_finite() && t >= 0.0) {
             return Err(CliError::Usage(format!(
-                "--amg-theta must be finite and >= 0, got {t}"
+                "--amg-theta must be finite and >= 0, got {}",
+                nabla_core::text::short_number(t)
             )));
         }
+    }
+    if let Some(v) = args.amg_sweeps.filter(|&v| v > MAX_AMG_SWEEPS) {
+        return Err(CliError::Usage(format!(
+            "--amg-sweeps {v}: at most {MAX_AMG_SWEEPS} smoothing steps per level (1–3 is usual; \
+             more only costs time)"
+        )));
     }
     for (flag, v) in [
         ("--amg-sweeps", args.amg_sweeps),

@@ -63,6 +63,29 @@ pub fn available_memory() -> Option<f64> {
     Some(kib * 1024.0)
 }
 
+/// Address space left under the soft `RLIMIT_AS` (`ulimit -v`): the limit minus this process's
+/// current virtual size (`VmSize`); `None` when unlimited. Allocations past it fail (and Rust
+/// aborts), however much memory is free.
+pub fn address_space_left() -> Option<f64> {
+    let mut rl = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one `rlimit` into the valid pointer it is given.
+    if unsafe { libc::getrlimit(libc::RLIMIT_AS, &mut rl) } != 0
+        || rl.rlim_cur == libc::RLIM_INFINITY
+    {
+        return None;
+    }
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let used_kib: f64 = status
+        .lines()
+        .find(|l| l.starts_with("VmSize:"))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        .unwrap_or(0.0);
+    Some((rl.rlim_cur as f64 - used_kib * 1024.0).max(0.0))
+}
+
 /// Human-readable bytes (GiB, MiB, KiB; TiB/PiB for the absurd).
 pub fn human(bytes: f64) -> String {
     const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
@@ -82,10 +105,17 @@ pub fn human(bytes: f64) -> String {
 /// Errors when `bytes` (the estimate for `what`) exceeds the limit.
 pub fn check_memory(what: &str, bytes: f64) -> Result<()> {
     let (limit, source) = match LIMIT_OVERRIDE.get().copied().flatten() {
-        Some(l) => (l, "the --max-memory limit"),
-        None => match available_memory() {
-            Some(a) => (a, "MemAvailable"),
-            None => return Ok(()),
+        // A raised limit cannot lift `ulimit -v`: past it allocations fail however much
+        // memory is free.
+        Some(l) => match address_space_left() {
+            Some(v) if v < l => (v, "left under ulimit -v"),
+            _ => (l, "the --max-memory limit"),
+        },
+        None => match (available_memory(), address_space_left()) {
+            (Some(a), Some(v)) if v < a => (v, "left under ulimit -v"),
+            (Some(a), _) => (a, "MemAvailable"),
+            (None, Some(v)) => (v, "left under ulimit -v"),
+            (None, None) => return Ok(()),
         },
     };
     if bytes.is_finite() && bytes <= limit {

@@ -67,13 +67,15 @@ pub struct SequenceArgs {
     #[arg(long, default_value_t = 0)]
     seed: u64,
 
-    /// shifted-laplacian: high (Beta(0.5, 1.5)) or low (Beta(2, 6)) variance of c.
-    #[arg(long, default_value = "high", value_parser = parse_distribution)]
-    shift_distribution: ShiftDistribution,
+    /// shifted-laplacian: high (Beta(0.5, 1.5)) or low (Beta(2, 6)) variance of c
+    /// [default: high].
+    #[arg(long, value_parser = parse_distribution)]
+    shift_distribution: Option<ShiftDistribution>,
 
-    /// shifted-laplacian: spectral (shift relative to λmin, equal to c on 10x10) or literal.
-    #[arg(long, default_value = "spectral", value_parser = parse_scaling)]
-    shift_scaling: ShiftScaling,
+    /// shifted-laplacian: spectral (shift relative to λmin, equal to c on 10x10) or literal
+    /// [default: spectral].
+    #[arg(long, value_parser = parse_scaling)]
+    shift_scaling: Option<ShiftScaling>,
 
     /// Also solve every instance with plain CG, as the wall-time reference.
     #[arg(long)]
@@ -181,6 +183,11 @@ pub fn run(args: &SequenceArgs) -> Result<()> {
         ),
         system * (in_flight + 1.0),
     )?;
+    // Per instance and tuner: iterations, ω, context and timings in the report (≈ 1 KiB).
+    crate::resources::check_memory(
+        &format!("--instances {}", args.instances),
+        args.instances as f64 * 1024.0,
+    )?;
     let mut source: Box<dyn InstanceSource> = match args.problem.as_str() {
         "heat" => Box::new(HeatSequence::new(HeatConfig::new(
             args.grid.clone(),
@@ -190,8 +197,8 @@ pub fn run(args: &SequenceArgs) -> Result<()> {
         _ => Box::new(ShiftedLaplacianSequence::new(ShiftedLaplacianConfig {
             shape: args.grid.clone(),
             instances: args.instances,
-            distribution: args.shift_distribution,
-            scaling: args.shift_scaling,
+            distribution: shift_distribution(args),
+            scaling: shift_scaling(args),
             seed: args.seed,
         })?),
     };
@@ -244,8 +251,8 @@ pub fn run(args: &SequenceArgs) -> Result<()> {
         arms: default_arms(),
         chebcb_arms: matches!(choice, TunerChoice::ChebCb | TunerChoice::All)
             .then(chebcb_default_arms),
-        shift_distribution: is_shift.then(|| args.shift_distribution.name()),
-        shift_scaling: is_shift.then(|| args.shift_scaling.name()),
+        shift_distribution: is_shift.then(|| shift_distribution(args).name()),
+        shift_scaling: is_shift.then(|| shift_scaling(args).name()),
         best_fixed_omega: best.and_then(|b| b.omega.first().copied()),
         runs: outcome.runs.iter().map(|r| run_report(r, &bases)).collect(),
         cg_baseline: outcome
@@ -296,7 +303,27 @@ fn run_report<'a>(r: &'a SequenceRun, bases: &Bases) -> RunReport<'a> {
 }
 
 /// Range and combination checks, before any work.
+/// `--shift-distribution` or its default (high variance).
+fn shift_distribution(args: &SequenceArgs) -> ShiftDistribution {
+    args.shift_distribution
+        .unwrap_or(ShiftDistribution::HighVariance)
+}
+
+/// `--shift-scaling` or its default (spectral).
+fn shift_scaling(args: &SequenceArgs) -> ShiftScaling {
+    args.shift_scaling.unwrap_or(ShiftScaling::Spectral)
+}
+
 fn check_flags(args: &SequenceArgs) -> Result<TunerChoice> {
+    if args.problem != "shifted-laplacian"
+        && (args.shift_distribution.is_some() || args.shift_scaling.is_some())
+    {
+        return Err(CliError::Usage(format!(
+            "--shift-distribution and --shift-scaling describe --problem shifted-laplacian, not \
+             {}",
+            args.problem
+        )));
+    }
     if !(args.tol.is_finite() && args.tol > 0.0 && args.tol < 1.0) {
         return Err(CliError::Usage(format!(
             "--tol must be in (0, 1), got {}",

@@ -230,6 +230,17 @@ pub fn run(args: &WosArgs) -> Result<()> {
         .map(|t| parse("--exact", t))
         .transpose()?;
     let device = parse_device(&args.device)?;
+    check_finite_on_probe(
+        domain.as_ref(),
+        &source,
+        &boundary,
+        exact.as_ref(),
+        &[
+            &args.source,
+            &args.boundary,
+            args.exact.as_deref().unwrap_or(""),
+        ],
+    )?;
 
     let (pts, origin) = match (&args.points, &args.grid) {
         (Some(path), _) => (
@@ -338,9 +349,20 @@ fn solve_gpu(_: &WosSolver, _: &[f64], ordinal: usize) -> Result<WosSolution> {
     )))
 }
 
+/// Most walks per point `--walks` accepts: the standard error falls like 1/√walks, so 1e9
+/// walks already resolve 3e-5 of the spread, and more is days of work per point.
+const MAX_WALKS: usize = 1_000_000_000;
+
 fn check_flags(args: &WosArgs) -> Result<()> {
     if args.walks == 0 {
         return Err(CliError::Usage("--walks must be at least 1".into()));
+    }
+    if args.walks > MAX_WALKS {
+        return Err(CliError::Usage(format!(
+            "--walks {}: at most {MAX_WALKS} walks per point (the standard error falls like \
+             1/√walks; more is days of work per point)",
+            args.walks
+        )));
     }
     if !(args.epsilon.is_finite() && args.epsilon > 0.0) {
         return Err(CliError::Usage(format!(
@@ -364,6 +386,46 @@ fn check_flags(args: &WosArgs) -> Result<()> {
         ));
     }
     crate::outputs::check_outputs(&[&args.out, &args.report, &args.plot], &[&args.points])?;
+    Ok(())
+}
+
+/// Evaluates the source and the exact solution at 64 interior points and the boundary values
+/// (and the exact solution) at 64 boundary points, and errors at the first value that is not
+/// finite: a walk that meets one returns NaN or ±inf estimates, not an error.
+fn check_finite_on_probe(
+    domain: &dyn Domain,
+    source: &Expr,
+    boundary: &Expr,
+    exact: Option<&Expr>,
+    texts: &[&str; 3],
+) -> Result<()> {
+    use nabla_core::field::ScalarField;
+    use nabla_core::geometry::{sample_boundary, sample_interior, Sampling};
+    const PROBE_POINTS: usize = 64;
+    let sampling = Sampling::Random { seed: 0x9e37 };
+    let d = domain.dim();
+    let inside = sample_interior(domain, PROBE_POINTS, sampling).unwrap_or_default();
+    let on_boundary = sample_boundary(domain, PROBE_POINTS, sampling).unwrap_or_default();
+    let mut checks: Vec<(&str, &str, &Expr, &[f64])> = vec![
+        ("--source", texts[0], source, &inside),
+        ("--boundary", texts[1], boundary, &on_boundary),
+    ];
+    if let Some(e) = exact {
+        checks.push(("--exact", texts[2], e, &inside));
+        checks.push(("--exact", texts[2], e, &on_boundary));
+    }
+    for (flag, text, expr, points) in checks {
+        for p in points.chunks(d) {
+            let v = expr.eval(p);
+            if !v.is_finite() {
+                let coords: Vec<String> = p.iter().map(|c| format!("{c:.4}")).collect();
+                return Err(CliError::Usage(format!(
+                    "{flag} '{text}' evaluates to {v} at ({}); it must be finite on the domain",
+                    coords.join(", ")
+                )));
+            }
+        }
+    }
     Ok(())
 }
 
@@ -426,7 +488,10 @@ fn parse_points(text: &str, name: &str, domain: &dyn Domain) -> Result<Vec<f64>>
             )));
         }
         if !domain.contains(&nums) {
-            let coords: Vec<String> = nums.iter().map(|v| v.to_string()).collect();
+            let coords: Vec<String> = nums
+                .iter()
+                .map(|&v| nabla_core::text::short_number(v))
+                .collect();
             return Err(CliError::Input(format!(
                 "{name} line {}: point ({}) is not inside the domain",
                 i + 1,

@@ -17,6 +17,20 @@ use std::path::Path;
 pub fn train(args: &TrainArgs, table: toml::Table) -> Result<()> {
     let cfg: WosNoConfig = config::parse(table, &args.config)?;
     cfg.validate()?;
+    let m = &cfg.model;
+    let cells = (cfg.grid.points as f64).powi(2);
+    let (w, bytes) = (m.width as f64, m.precision.bytes() as f64);
+    // Feature maps of every layer for a batch (kept for the backward pass, with the padded
+    // grid and the spectral products), and the spectral weights with Adam state.
+    let features = 4.0 * cells * w * (m.layers as f64 + 2.0) * cfg.train.batch_size as f64;
+    let weights = m.layers as f64 * 2.0 * w * w * 2.0 * (m.modes as f64).powi(2);
+    crate::resources::check_memory(
+        &format!(
+            "WoS-NO on a {0}x{0} grid, width {1}, batch {2}",
+            cfg.grid.points, m.width, cfg.train.batch_size
+        ),
+        3.0 * features * bytes + 4.0 * weights * bytes,
+    )?;
     build_model(&cfg)?;
     let (out, options) = start_run(args, &cfg)?;
     let bar = DelayedBar::new(

@@ -240,6 +240,22 @@ fn a_pinn_with_a_non_finite_expression_fails_before_training_and_leaves_no_run()
     assert_one_line_error(&out, &["problem.exact", "inf"]);
     assert!(!run.exists());
 
+    // Walk-on-Spheres would average NaN boundary values into NaN estimates.
+    let csv = dir.path().join("u.csv");
+    let out = nabla(&[
+        "wos",
+        "--domain",
+        "ball:dim=2",
+        "--grid",
+        "8x8",
+        "--boundary",
+        "log(x)",
+        "--out",
+        csv.to_str().unwrap(),
+    ]);
+    assert_one_line_error(&out, &["--boundary 'log(x)'", "NaN"]);
+    assert!(!csv.exists());
+
     // `--set key=0x10` stays the string "0x10" (TOML would read a hex integer 16).
     let out = nabla(&[
         "train",

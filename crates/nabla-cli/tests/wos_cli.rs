@@ -310,7 +310,7 @@ fn bad_input_is_one_line_and_writes_nothing() {
         ),
         (
             vec!["--domain", b, "--grid", "8x8", "--boundary", "ln(x - 2)"],
-            "not finite",
+            "must be finite",
         ),
     ];
     for (mut args, want) in cases {

@@ -46,3 +46,27 @@ mod tests {
         assert_eq!(one_line("x", 0), "…");
     }
 }
+
+/// A number for a message: `{}` between 1e-4 and 1e15 in magnitude (`0.5`, `100000`), `{:e}`
+/// outside (`1e308`, `1e-300`), where `{}` alone would print hundreds of digits.
+pub fn short_number(v: f64) -> String {
+    if v == 0.0 || !v.is_finite() || (1e-4..1e15).contains(&v.abs()) {
+        format!("{v}")
+    } else {
+        format!("{v:e}")
+    }
+}
+
+#[cfg(test)]
+mod short_number_tests {
+    use super::short_number;
+
+    #[test]
+    fn large_and_tiny_numbers_use_exponents() {
+        assert_eq!(short_number(1e308), "1e308");
+        assert_eq!(short_number(-1e-300), "-1e-300");
+        assert_eq!(short_number(0.5), "0.5");
+        assert_eq!(short_number(0.0), "0");
+        assert_eq!(short_number(f64::NAN), "NaN");
+    }
+}

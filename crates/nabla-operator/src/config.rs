@@ -256,6 +256,12 @@ impl OperatorConfig {
         if d.train == 0 {
             return Err(OperatorError::config("data.train", "must be ≥ 1"));
         }
+        if d.test == 0 {
+            return Err(OperatorError::config(
+                "data.test",
+                "must be ≥ 1 (the test error is what the run reports)",
+            ));
+        }
         if d.subsample == 0 {
             return Err(OperatorError::config("data.subsample", "must be ≥ 1"));
         }

@@ -58,6 +58,10 @@ pub enum SparseError {
     /// the system's scale is the problem, not its definiteness.
     #[error("overflow: {0}")]
     Overflow(String),
+    /// PCG met rᵀM⁻¹r ≤ 0 with finite values: the preconditioner is not positive definite
+    /// for this matrix (or lost it to rounding on a badly scaled system).
+    #[error("preconditioner breakdown: {0}")]
+    PreconditionerBreakdown(String),
     /// CG/PCG met pᵀAp ≤ 0 (or IC(0) a non-positive pivot), with finite values.
     #[error("matrix is not positive definite ({detail})")]
     NotPositiveDefinite {

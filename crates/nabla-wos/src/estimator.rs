@@ -543,11 +543,38 @@ impl WosSolver {
         want_grad: bool,
     ) -> Block {
         let nblocks = walks.div_ceil(WALKS_PER_BLOCK);
-        let blocks: Vec<Block> = (0..nblocks)
+        // Blocks are merged in index order (deterministic for any thread count), a bounded
+        // batch at a time so that memory does not grow with the number of walks.
+        const BLOCKS_PER_BATCH: usize = 4096;
+        let mut total = Block::default();
+        let mut first = 0;
+        while first < nblocks {
+            let last = first.saturating_add(BLOCKS_PER_BATCH).min(nblocks);
+            for b in &self.run_block_range(x, index, base, walks, first..last, control, want_grad) {
+                total.merge(b);
+            }
+            first = last;
+        }
+        total
+    }
+
+    /// Runs blocks `range` of [`Self::run_blocks`] in parallel, in index order.
+    #[allow(clippy::too_many_arguments)]
+    fn run_block_range(
+        &self,
+        x: &[f64],
+        index: u64,
+        base: u64,
+        walks: usize,
+        range: std::ops::Range<usize>,
+        control: Option<&Control>,
+        want_grad: bool,
+    ) -> Vec<Block> {
+        range
             .into_par_iter()
             .map(|b| {
                 let lo = b * WALKS_PER_BLOCK;
-                let hi = ((b + 1) * WALKS_PER_BLOCK).min(walks);
+                let hi = (b + 1).saturating_mul(WALKS_PER_BLOCK).min(walks);
                 let mut blk = Block {
                     grad: if want_grad {
                         vec![Stats::default(); self.dim]
@@ -590,12 +617,7 @@ impl WosSolver {
                 }
                 blk
             })
-            .collect();
-        let mut total = Block::default();
-        for b in &blocks {
-            total.merge(b);
-        }
-        total
+            .collect()
     }
 
     /// A uniform direction on the unit sphere Sᵈ⁻¹.

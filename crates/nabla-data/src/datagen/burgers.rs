@@ -110,7 +110,7 @@ impl BurgersSettings {
         let substeps = self.substeps();
         if substeps > 100_000_000 {
             return bad(format!(
-                "max_dt {} needs {substeps} internal steps per save interval; raise it",
+                "max_dt {:e} needs {substeps} internal steps per save interval; raise it",
                 self.max_dt
             ));
         }

@@ -195,8 +195,14 @@ impl ReactionDiffusionSettings {
                 return bad(format!("split_by must be k, Du or Dv (or all), got '{p}'"));
             }
         }
-        if self.t_final / (self.steps - 1) as f64 / self.max_dt > 1e7 {
-            return bad("max_dt is too small for the save interval".into());
+        if self.t_final / (self.steps - 1) as f64 / self.max_dt > 1e7
+            || self.burn_in / self.max_dt > 1e9
+        {
+            return bad(format!(
+                "max_dt {:e} is too small for the save interval or the burn-in (at most 1e7 \
+                 internal steps per interval, 1e9 in the burn-in)",
+                self.max_dt
+            ));
         }
         Ok(())
     }
@@ -563,6 +569,16 @@ impl KdvSettings {
                 self.burn_in
             ));
         }
+        let interval = self.t_final / (self.steps - 1) as f64;
+        if interval / self.max_dt > 1e7 || self.burn_in / self.max_dt > 1e9 {
+            return bad(format!(
+                "max_dt {:e} is too small: {:.1e} internal steps per save interval and {:.1e} in \
+                 the burn-in (at most 1e7 and 1e9)",
+                self.max_dt,
+                interval / self.max_dt,
+                self.burn_in / self.max_dt
+            ));
+        }
         Ok(())
     }
 
@@ -882,8 +898,14 @@ fn write_folder(
         }
         fs::rename(&tmp, out).map_err(io)
     })();
-    if result.is_err() {
+    result.map_err(|e| {
         let _ = fs::remove_dir_all(&tmp);
-    }
-    result
+        // The user never sees the temporary folder: name the destination in its place.
+        let (text, tmp_name) = (e.to_string(), tmp.display().to_string());
+        if text.contains(&tmp_name) {
+            DatagenError::Output(text.replace(&tmp_name, &out.display().to_string()))
+        } else {
+            e
+        }
+    })
 }

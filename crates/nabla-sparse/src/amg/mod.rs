@@ -151,6 +151,13 @@ impl AmgOptions {
                         v[i]
                     )));
                 }
+                if v.iter().all(|&x| x == 0.0) {
+                    return bad(format!(
+                        "near-nullspace vector {} is zero; every vector must be a nonzero \
+                         mode (e.g. a constant or a rigid-body motion)",
+                        c + 1
+                    ));
+                }
             }
         }
         Ok(())

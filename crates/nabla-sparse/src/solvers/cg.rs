@@ -204,11 +204,11 @@ impl Solver for Pcg<'_> {
                     ));
                 }
                 if !is_positive(rz_new) && self.precond.is_some() {
-                    return Err(SparseError::NotPositiveDefinite {
-                        detail: format!(
-                            "preconditioned residual rᵀM⁻¹r = {rz_new:e} at iteration {iters}"
-                        ),
-                    });
+                    return Err(SparseError::PreconditionerBreakdown(format!(
+                        "the preconditioned residual rᵀM⁻¹r = {rz_new:e} at iteration {iters}: \
+                         the preconditioner is not positive definite for this matrix, or the \
+                         system is too badly scaled for it (rescale, or try --solver cg)"
+                    )));
                 }
                 let beta = rz_new / rz;
                 rz = rz_new;

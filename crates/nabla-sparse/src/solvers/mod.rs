@@ -172,7 +172,8 @@ pub(crate) fn check_inputs(n: usize, b: &[f64], x: &[f64]) -> Result<()> {
 /// non-finite at iteration `iteration` although the matrix and vectors are finite.
 pub(crate) fn overflow(what: &str, value: f64, iteration: usize) -> crate::SparseError {
     crate::SparseError::Overflow(format!(
-        "{what} is not finite ({value}) at iteration {iteration} (matrix or vector entries near \
-         1e308, or products of large entries?); rescale the system"
+        "{what} is not finite ({value}) at iteration {iteration}: the iteration left the \
+         floating-point range (entries near 1e308 or near 1e-308 whose inverses overflow, a \
+         badly scaled or singular matrix); rescale the system or check it for empty rows"
     ))
 }
