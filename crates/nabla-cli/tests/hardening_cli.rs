@@ -385,3 +385,156 @@ fn messages_name_the_real_cause() {
     let out = nabla(&["inspect", &p("x.h5")]);
     assert_one_line_error(&out, &["x.h5", "not an HDF5 file"]);
 }
+
+/// The classes the hostile-input sweep (`scripts/hostile_sweep.py`) found after the first
+/// slice: limits that must hold under `ulimit -v`, work without an up-front bound, and settings
+/// that were silently ignored or degenerate.
+#[test]
+fn limits_hold_under_ulimit_and_unbounded_work_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = env!("CARGO_BIN_EXE_nabla");
+    // 81 M unknowns fit in 22 GiB of RAM but not in 6 GB of address space; --max-memory
+    // cannot lift ulimit -v either.
+    for extra in ["", " --max-memory 100T"] {
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "ulimit -v 6000000; exec {bin} poisson --grid 9000x9000{extra}"
+            ))
+            .output()
+            .unwrap();
+        assert_one_line_error(&out, &["of memory needed"]);
+    }
+
+    let pinn = repo_file("configs/pinn_poisson2d.toml");
+    let run = dir.path().join("run");
+    let run_s = run.to_str().unwrap();
+    let deep = format!("model.hidden=[{}]", vec!["4"; 1001].join(","));
+    let dcdm = repo_file("configs/dcdm_poisson64.toml");
+    let wosno = repo_file("configs/wosno_poisson_star.toml");
+    let lshape = repo_file("datasets/fe_p1_lshape.mtx");
+    let cases: Vec<(Vec<&str>, &[&str])> = vec![
+        (
+            vec![
+                "wos",
+                "--domain",
+                "ball:dim=2",
+                "--grid",
+                "3x3",
+                "--boundary",
+                "x",
+                "--walks",
+                "18446744073709551615",
+            ],
+            &["--walks", "at most"],
+        ),
+        (
+            vec!["poisson", "--matrix", &lshape, "--amg-sweeps", "1000000000"],
+            &["--amg-sweeps", "at most"],
+        ),
+        (
+            vec![
+                "datagen",
+                "kdv",
+                "--max-dt",
+                "1e-300",
+                "--train",
+                "1",
+                "--trajectories",
+                "1",
+                "--out",
+                run_s,
+            ],
+            &["max_dt 1e-300", "too small"],
+        ),
+        (
+            vec!["sequence", "--instances", "1000000000000"],
+            &["--instances", "of memory needed"],
+        ),
+        (
+            vec![
+                "sequence",
+                "--problem",
+                "heat",
+                "--shift-distribution",
+                "low",
+            ],
+            &["--shift-distribution", "heat"],
+        ),
+        (
+            vec!["train", &pinn, "--set", &deep, "--out", run_s],
+            &["model.hidden", "1001"],
+        ),
+        (
+            vec![
+                "train",
+                &pinn,
+                "--set",
+                "sampling.boundary=0",
+                "--out",
+                run_s,
+            ],
+            &["sampling.boundary", "not be"],
+        ),
+        (
+            vec![
+                "train",
+                &dcdm,
+                "--set",
+                "model.channels=1000000",
+                "--out",
+                run_s,
+            ],
+            &["DCDM", "of memory needed"],
+        ),
+        (
+            vec![
+                "train",
+                &wosno,
+                "--set",
+                "grid.points=100000",
+                "--out",
+                run_s,
+            ],
+            &["WoS-NO", "of memory needed"],
+        ),
+    ];
+    for (args, needles) in cases {
+        let out = nabla(&args);
+        assert_one_line_error(&out, needles);
+        assert!(!run.exists(), "{args:?} left {}", run.display());
+    }
+
+    // --help on a full stdout is an error too, not a silent exit 0.
+    let full = fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let out = Command::new(bin)
+        .arg("--help")
+        .stdout(full)
+        .output()
+        .unwrap();
+    assert_one_line_error(&out, &["stdout", "No space left"]);
+
+    // An all-zero near-nullspace vector is no mode at all.
+    let zeros = dir.path().join("ns.mtx");
+    let a = repo_file("datasets/fe_p1_lshape.mtx");
+    let rows: usize = fs::read_to_string(&a)
+        .unwrap()
+        .lines()
+        .find(|l| !l.starts_with('%'))
+        .and_then(|l| l.split_whitespace().next()?.parse().ok())
+        .unwrap();
+    let mut text = format!("%%MatrixMarket matrix array real general\n{rows} 1\n");
+    text.push_str(&"0\n".repeat(rows));
+    fs::write(&zeros, text).unwrap();
+    let out = nabla(&[
+        "poisson",
+        "--matrix",
+        &a,
+        "--near-nullspace",
+        zeros.to_str().unwrap(),
+    ]);
+    assert_one_line_error(&out, &["near-nullspace vector 1 is zero"]);
+}
