@@ -118,7 +118,7 @@ mod tests {
             let set = format!("{section}{key}={value}");
             match apply_set(&mut table, &set) {
                 Ok(()) => {
-                    if let Err(e) = parse::<nabla_pinn::PinnConfig>(table, Path::new("c.toml")) {
+                    if let Err(e) = parse::<nabla::pinn::PinnConfig>(table, Path::new("c.toml")) {
                         prop_assert!(!e.to_string().contains('\n'), "{}", e);
                     }
                 }

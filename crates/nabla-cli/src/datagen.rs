@@ -4,10 +4,10 @@
 use crate::console::outln;
 use crate::error::{CliError, Result};
 use crate::progress::DelayedBar;
-use nabla_data::datagen::{
+use nabla::data::datagen::{
     generate_burgers, generate_darcy, BurgersSettings, DarcySettings, DatagenError,
 };
-use nabla_data::{write_darcy, write_series_1d, AttrValue};
+use nabla::data::{write_darcy, write_series_1d, AttrValue};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 

@@ -6,7 +6,7 @@ use crate::console::outln;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use nabla_data::datagen::{
+use nabla::data::datagen::{
     check_output_folder, generate_darcy_inverse_set, generate_kdv_set,
     generate_reaction_diffusion_set, Boundary, DarcyInverseSettings, DarcySettings, DatagenError,
     KdvSettings, ReactionDiffusionSettings, SetReport, SplitCounts,
@@ -210,9 +210,9 @@ fn run_with_bar(
 }
 
 fn summary(report: &SetReport, out: &Path, seconds: f64, check: &str) -> Result<()> {
-    use nabla_data::inverse::Split;
+    use nabla::data::inverse::Split;
     for s in Split::ALL {
-        let files: Vec<&nabla_data::datagen::FileEntry<String>> =
+        let files: Vec<&nabla::data::datagen::FileEntry<String>> =
             report.files.iter().filter(|f| f.0 == s).collect();
         if files.is_empty() {
             continue;

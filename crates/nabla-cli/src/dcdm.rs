@@ -4,13 +4,13 @@ use crate::config;
 use crate::console::note;
 use crate::error::{CliError, Result};
 use crate::train::{fail_if_stopped, start_run, write_summary, TrainArgs};
-use nabla_dcdm::{train_dcdm, DcdmConfig};
+use nabla::dcdm::{train_dcdm, DcdmConfig};
 
 /// `nabla train` for a DCDM config.
 pub fn train(args: &TrainArgs, table: toml::Table) -> Result<()> {
     let mut cfg: DcdmConfig = config::parse(table, &args.config)?;
     cfg.validate().map_err(|e| match e {
-        nabla_dcdm::DcdmError::Config { key, reason } => {
+        nabla::dcdm::DcdmError::Config { key, reason } => {
             CliError::Input(format!("config {}: {key}: {reason}", args.config.display()))
         }
         other => other.into(),
@@ -49,7 +49,7 @@ pub fn train(args: &TrainArgs, table: toml::Table) -> Result<()> {
 fn memory_estimate(cfg: &DcdmConfig) -> f64 {
     let cells = cfg
         .grid
-        .parse::<nabla_core::grid::GridShape>()
+        .parse::<nabla::core::grid::GridShape>()
         .map_or(0.0, |g| g.len() as f64);
     let m = &cfg.model;
     let (c, bytes) = (m.channels as f64, m.precision.bytes() as f64);

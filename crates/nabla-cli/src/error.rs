@@ -7,28 +7,28 @@ use std::path::PathBuf;
 pub enum CliError {
     /// Assembly, MatrixMarket input or a solver failed.
     #[error(transparent)]
-    Sparse(#[from] nabla_sparse::SparseError),
+    Sparse(#[from] nabla::sparse::SparseError),
     /// Reading or writing HDF5 failed.
     #[error(transparent)]
-    Data(#[from] nabla_data::DataError),
+    Data(#[from] nabla::data::DataError),
     /// A grid spec is invalid.
     #[error(transparent)]
-    Core(#[from] nabla_core::CoreError),
+    Core(#[from] nabla::core::CoreError),
     /// A Walk-on-Spheres solve failed (options, points outside the domain, CUDA, ...).
     #[error(transparent)]
-    Wos(#[from] nabla_wos::WosError),
+    Wos(#[from] nabla::wos::WosError),
     /// A PINN config, training run or evaluation failed.
     #[error(transparent)]
-    Pinn(#[from] nabla_pinn::PinnError),
+    Pinn(#[from] nabla::pinn::PinnError),
     /// An operator-training error (config, data file, model).
     #[error(transparent)]
-    Operator(Box<nabla_operator::OperatorError>),
+    Operator(Box<nabla::operator::OperatorError>),
     /// A DCDM model, training set or solve failed.
     #[error(transparent)]
-    Dcdm(Box<nabla_dcdm::DcdmError>),
+    Dcdm(Box<nabla::dcdm::DcdmError>),
     /// A training-loop error (checkpoint, NaN loss, I/O of a run).
     #[error(transparent)]
-    Nn(#[from] nabla_nn::NnError),
+    Nn(#[from] nabla::nn::NnError),
     /// An input file (e.g. a points CSV) is unreadable or malformed; the message names the
     /// file and line.
     #[error("{0}")]
@@ -81,14 +81,14 @@ impl CliError {
 /// Result alias of the CLI.
 pub type Result<T> = std::result::Result<T, CliError>;
 
-impl From<nabla_operator::OperatorError> for CliError {
-    fn from(e: nabla_operator::OperatorError) -> Self {
+impl From<nabla::operator::OperatorError> for CliError {
+    fn from(e: nabla::operator::OperatorError) -> Self {
         CliError::Operator(Box::new(e))
     }
 }
 
-impl From<nabla_dcdm::DcdmError> for CliError {
-    fn from(e: nabla_dcdm::DcdmError) -> Self {
+impl From<nabla::dcdm::DcdmError> for CliError {
+    fn from(e: nabla::dcdm::DcdmError) -> Self {
         CliError::Dcdm(Box::new(e))
     }
 }

@@ -5,7 +5,7 @@ use crate::config;
 use crate::console::note;
 use crate::error::{CliError, Result};
 use clap::Args;
-use nabla_pinn::{PinnConfig, PinnModel};
+use nabla::pinn::{PinnConfig, PinnModel};
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -37,7 +37,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
             args.run_dir.display()
         )));
     }
-    let ckpt = args.run_dir.join(nabla_nn::train::CHECKPOINT_FILE);
+    let ckpt = args.run_dir.join(nabla::nn::train::CHECKPOINT_FILE);
     crate::outputs::check_outputs(
         &[&Some(args.out.clone())],
         &[
@@ -100,7 +100,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     for (r, v) in rows.iter().zip(&u) {
         out.push_str(&format!("{r},{v:e}\n"));
     }
-    nabla_core::atomic::write_atomic(&args.out, |w| w.write_all(out.as_bytes())).map_err(
+    nabla::core::atomic::write_atomic(&args.out, |w| w.write_all(out.as_bytes())).map_err(
         |source| CliError::Output {
             path: args.out.clone(),
             source,

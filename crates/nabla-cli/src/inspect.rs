@@ -16,7 +16,7 @@ pub struct InspectArgs {
 
 /// Runs `nabla inspect`.
 pub fn run(args: &InspectArgs) -> Result<()> {
-    let report = nabla_data::inverse::inspect(&args.path)?;
+    let report = nabla::data::inverse::inspect(&args.path)?;
     crate::console::out_str(&report.to_string())?;
     Ok(())
 }

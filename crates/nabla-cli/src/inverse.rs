@@ -6,8 +6,8 @@ use crate::config;
 use crate::console::note;
 use crate::error::Result;
 use crate::train::{fail_if_stopped, start_run, write_file, write_summary, TrainArgs};
-use nabla_operator::inverse::data::Folder;
-use nabla_operator::inverse::{train_inverse, Estimate, InverseConfig};
+use nabla::operator::inverse::data::Folder;
+use nabla::operator::inverse::{train_inverse, Estimate, InverseConfig};
 use std::fmt::Write as _;
 use std::path::Path;
 

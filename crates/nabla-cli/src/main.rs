@@ -90,7 +90,7 @@ fn main() -> ExitCode {
             // machine an FNO Darcy epoch is 1.25× faster with it than with
             // CANDLE_NUM_THREADS=1; on a machine shared with other jobs, setting
             // CANDLE_NUM_THREADS=1 avoids its spin-waiting threads fighting rayon's.
-            nabla_nn::tune_allocator();
+            nabla::nn::tune_allocator();
             train::run(&args)
         }
         Command::Eval(args) => eval::run(&args),

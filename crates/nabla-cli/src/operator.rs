@@ -6,10 +6,10 @@ use crate::console::note;
 use crate::error::{CliError, Result};
 use crate::plot::{self, Panel};
 use crate::train::{fail_if_stopped, start_run, write_summary, TrainArgs};
-use nabla_data::{AttrValue, DarcyData, Series1dData};
+use nabla::data::{AttrValue, DarcyData, Series1dData};
 
-use nabla_operator::config::Layout;
-use nabla_operator::{train_operator, OperatorConfig, OperatorModel, OperatorRun};
+use nabla::operator::config::Layout;
+use nabla::operator::{train_operator, OperatorConfig, OperatorModel, OperatorRun};
 use std::path::Path;
 
 /// `nabla train` for an operator config.
@@ -131,7 +131,7 @@ pub fn eval(
     out: &Path,
 ) -> Result<()> {
     let cfg: OperatorConfig = config::parse(table, cfg_path)?;
-    let ckpt = run_dir.join(nabla_nn::train::CHECKPOINT_FILE);
+    let ckpt = run_dir.join(nabla::nn::train::CHECKPOINT_FILE);
     if !ckpt.is_file() {
         return Err(CliError::Input(format!(
             "{}: no checkpoint.safetensors (did training start?)",
@@ -146,7 +146,7 @@ pub fn eval(
     let run_attr = AttrValue::from(run_dir.display().to_string().as_str());
     match cfg.data.layout {
         Layout::Darcy => {
-            let (n, s, nu) = nabla_data::read_darcy_coefficients(input)?;
+            let (n, s, nu) = nabla::data::read_darcy_coefficients(input)?;
             check_finite(input, "nu", &nu, s * s)?;
             let pred = model.predict(&nu, n, &[s, s], 20)?;
             let coords: Vec<f32> = (0..s)
@@ -167,11 +167,11 @@ pub fn eval(
                 y: coords,
                 beta: 1.0,
             };
-            nabla_data::write_darcy(out, &data, &[("nabla_run", run_attr)])?;
+            nabla::data::write_darcy(out, &data, &[("nabla_run", run_attr)])?;
             note!("{n} predictions on {s}x{s} written to {}", out.display());
         }
         Layout::Series1d => {
-            let d = nabla_data::read_series_1d(input, None)?;
+            let d = nabla::data::read_series_1d(input, None)?;
             let i = cfg.data.input_step;
             if i >= d.nt {
                 return Err(CliError::Input(format!(
@@ -207,7 +207,7 @@ pub fn eval(
                 t: vec![t_at(i), t_at(target)],
                 nu: d.nu,
             };
-            nabla_data::write_series_1d(out, &data, &[("nabla_run", run_attr)])?;
+            nabla::data::write_series_1d(out, &data, &[("nabla_run", run_attr)])?;
             note!(
                 "{} predictions on {} points written to {} (tensor[:, 0] input, tensor[:, 1] prediction)",
                 d.n,

@@ -3,7 +3,7 @@
 //! succeeded, so a failing command leaves none of them behind (and never a mix of new and old).
 
 use crate::error::{CliError, Result};
-use nabla_core::atomic::{check_writable, parent_dir};
+use nabla::core::atomic::{check_writable, parent_dir};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 

@@ -642,11 +642,11 @@ fn write_png_atomic(
         path: path.to_path_buf(),
         reason,
     };
-    nabla_core::atomic::check_destination(path).map_err(|e| werr(e.to_string()))?;
+    nabla::core::atomic::check_destination(path).map_err(|e| werr(e.to_string()))?;
     ensure_font().map_err(werr)?;
     // The bitmap backend picks the image format from the extension, so the temporary name
     // ends in `.png` too.
-    let tmp = nabla_core::atomic::temp_path(path)
+    let tmp = nabla::core::atomic::temp_path(path)
         .map_err(|e| werr(e.to_string()))?
         .with_extension("tmp.png");
     let result = (|| -> Result<(), String> {

@@ -6,10 +6,10 @@ use crate::error::{CliError, Result};
 use crate::outputs::Staged;
 use crate::plot;
 use crate::progress::SolveProgress;
-use nabla_core::atomic::write_atomic;
-use nabla_core::GridShape;
-use nabla_data::AttrValue;
-use nabla_sparse::{
+use nabla::core::atomic::write_atomic;
+use nabla::core::GridShape;
+use nabla::data::AttrValue;
+use nabla::sparse::{
     mm, solve_with, AmgHierarchy, AmgLevelInfo, AmgOptions, AmgSmoother, GridPoisson,
     LinearOperator, RhsKind, SolveOptions, SolveReport, Solver, SolverKind, SolverSettings,
     SparseMatrix, System,
@@ -148,7 +148,7 @@ pub struct PoissonArgs {
 
 fn parse_rhs(s: &str) -> std::result::Result<RhsKind, String> {
     s.parse()
-        .map_err(|e: nabla_sparse::SparseError| e.to_string())
+        .map_err(|e: nabla::sparse::SparseError| e.to_string())
 }
 
 /// A solver of `--solver`: one of nabla-sparse's, the learned DCDM, or `auto` (resolved once
@@ -201,7 +201,7 @@ fn parse_solver(s: &str) -> std::result::Result<SolverChoice, String> {
     }
     s.parse()
         .map(SolverChoice::Sparse)
-        .map_err(|e: nabla_sparse::SparseError| format!("{e}, dcdm or auto"))
+        .map_err(|e: nabla::sparse::SparseError| format!("{e}, dcdm or auto"))
 }
 
 /// What `--report` writes. The first fields are the contract other tools read.
@@ -261,7 +261,7 @@ struct PoissonReport<'a> {
     amg_options: Option<AmgOptionsReport>,
     /// amg, amg-pcg: seconds per set-up phase (strength, aggregation, ..., coarse solver).
     #[serde(skip_serializing_if = "Option::is_none")]
-    amg_setup_phases: Option<nabla_sparse::AmgSetupTimes>,
+    amg_setup_phases: Option<nabla::sparse::AmgSetupTimes>,
 }
 
 /// The AMG settings recorded in the report.
@@ -320,7 +320,7 @@ pub fn run(args: &PoissonArgs) -> Result<()> {
     // Load the model before any work, so a bad file fails fast.
     let t_model = Instant::now();
     let model = match (requested, &args.model) {
-        (SolverChoice::Dcdm, Some(path)) => Some(nabla_dcdm::DcdmModel::load_cpu(path)?),
+        (SolverChoice::Dcdm, Some(path)) => Some(nabla::dcdm::DcdmModel::load_cpu(path)?),
         _ => None,
     };
     let model_seconds = t_model.elapsed().as_secs_f64();
@@ -356,7 +356,7 @@ pub fn run(args: &PoissonArgs) -> Result<()> {
             solve_with(k, &system, &settings, &problem.b, &mut x, &opts).map_err(CliError::from)
         }
         (SolverChoice::Dcdm, Some(model), Some(grid)) => {
-            let mut solver = nabla_dcdm::Dcdm::new(model, operator, grid, args.directions())?;
+            let mut solver = nabla::dcdm::Dcdm::new(model, operator, grid, args.directions())?;
             let r = solver.solve(&problem.b, &mut x, &opts);
             network_seconds = Some(solver.network_seconds());
             r.map(|mut r| {
@@ -455,7 +455,7 @@ impl PoissonArgs {
     /// `--directions` or its default 16.
     fn directions(&self) -> usize {
         self.directions
-            .unwrap_or(nabla_dcdm::solver::DEFAULT_DIRECTIONS)
+            .unwrap_or(nabla::dcdm::solver::DEFAULT_DIRECTIONS)
     }
 
     /// `--seed` or its default 0.
@@ -543,7 +543,7 @@ fn check_flags(args: &PoissonArgs, kind: SolverChoice, grid: Option<&GridShape>)
     if !(args.tol.is_finite() && args.tol > 0.0 && args.tol < 1.0) {
         return Err(CliError::Usage(format!(
             "--tol must be in (0, 1), got {}",
-            nabla_core::text::short_number(args.tol)
+            nabla::core::text::short_number(args.tol)
         )));
     }
     if args.max_iters == 0 {
@@ -554,7 +554,7 @@ fn check_flags(args: &PoissonArgs, kind: SolverChoice, grid: Option<&GridShape>)
         return Err(CliError::Usage(format!(
             "--omega must be in (0, 2) for {}, got {}",
             kind.name(),
-            nabla_core::text::short_number(omega)
+            nabla::core::text::short_number(omega)
         )));
     }
     crate::resources::check_threads(args.threads)?;
@@ -629,7 +629,7 @@ fn check_flags(args: &PoissonArgs, kind: SolverChoice, grid: Option<&GridShape>)
         if !(t.is_finite() && t >= 0.0) {
             return Err(CliError::Usage(format!(
                 "--amg-theta must be finite and >= 0, got {}",
-                nabla_core::text::short_number(t)
+                nabla::core::text::short_number(t)
             )));
         }
     }
@@ -652,7 +652,7 @@ fn check_flags(args: &PoissonArgs, kind: SolverChoice, grid: Option<&GridShape>)
         return Err(CliError::Usage("--directions must be at least 1".into()));
     }
     if kind == SolverChoice::Sparse(SolverKind::MgPcg) && grid.is_none() {
-        return Err(nabla_sparse::SparseError::NotAGrid(
+        return Err(nabla::sparse::SparseError::NotAGrid(
             "a MatrixMarket matrix has no grid hierarchy; use --solver amg-pcg (algebraic multigrid)".into(),
         )
         .into());
@@ -690,7 +690,7 @@ fn load_problem(
         Some(shape) => {
             let mut g = GridPoisson::new(shape.clone());
             if let Some(path) = &args.mask {
-                let mask = nabla_data::read_mask(path, shape)?;
+                let mask = nabla::data::read_mask(path, shape)?;
                 g = g.with_mask(mask)?;
             }
             let m = kind.needs_matrix_on(&g).then(|| g.matrix());
@@ -725,7 +725,7 @@ fn load_problem(
             let b = mm::read_vector(path)?;
             read_seconds = Some(read_seconds.unwrap_or(0.0) + t_read.elapsed().as_secs_f64());
             if b.len() != n {
-                return Err(nabla_sparse::SparseError::DimensionMismatch(format!(
+                return Err(nabla::sparse::SparseError::DimensionMismatch(format!(
                     "{} has {} entries, the system has {n} unknowns",
                     path.display(),
                     b.len()
@@ -779,7 +779,7 @@ fn write_outputs(
             ("nonzeros", summary.nonzeros.into()),
         ];
         staged.write(path, |tmp| {
-            nabla_data::write_solution(
+            nabla::data::write_solution(
                 tmp,
                 x,
                 &problem.b,

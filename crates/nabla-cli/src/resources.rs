@@ -136,7 +136,7 @@ pub fn available_disk(path: &std::path::Path) -> Option<f64> {
     let dir = if path.is_dir() {
         path
     } else {
-        nabla_core::atomic::parent_dir(path)
+        nabla::core::atomic::parent_dir(path)
     };
     let c = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
     let mut st: libc::statvfs = unsafe { std::mem::zeroed() };

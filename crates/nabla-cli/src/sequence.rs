@@ -7,9 +7,9 @@ use crate::error::{CliError, Result};
 use crate::outputs::Staged;
 use crate::plot;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use nabla_core::atomic::write_atomic;
-use nabla_core::GridShape;
-use nabla_sparse::tuning::{
+use nabla::core::atomic::write_atomic;
+use nabla::core::GridShape;
+use nabla::sparse::tuning::{
     build_tuners, chebcb_default_arms, default_arms, run_sequence, HeatConfig, HeatSequence,
     InstanceSource, OmegaSolver, SequenceOptions, SequenceOutcome, SequenceRun, ShiftDistribution,
     ShiftScaling, ShiftedLaplacianConfig, ShiftedLaplacianSequence, TunerChoice,
@@ -101,17 +101,17 @@ pub struct SequenceArgs {
 
 fn parse_solver(s: &str) -> std::result::Result<OmegaSolver, String> {
     s.parse()
-        .map_err(|e: nabla_sparse::SparseError| e.to_string())
+        .map_err(|e: nabla::sparse::SparseError| e.to_string())
 }
 
 fn parse_distribution(s: &str) -> std::result::Result<ShiftDistribution, String> {
     s.parse()
-        .map_err(|e: nabla_sparse::SparseError| e.to_string())
+        .map_err(|e: nabla::sparse::SparseError| e.to_string())
 }
 
 fn parse_scaling(s: &str) -> std::result::Result<ShiftScaling, String> {
     s.parse()
-        .map_err(|e: nabla_sparse::SparseError| e.to_string())
+        .map_err(|e: nabla::sparse::SparseError| e.to_string())
 }
 
 /// One run in the report.

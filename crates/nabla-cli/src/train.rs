@@ -5,9 +5,9 @@ use crate::console::note;
 use crate::error::{CliError, Result};
 use crate::plot;
 use clap::Args;
-use nabla_nn::{ctrlc_stop_flag, Outcome, RunOptions};
-use nabla_pinn::run::Evaluation;
-use nabla_pinn::{train_pinn, PinnConfig, PinnModel};
+use nabla::nn::{ctrlc_stop_flag, Outcome, RunOptions};
+use nabla::pinn::run::Evaluation;
+use nabla::pinn::{train_pinn, PinnConfig, PinnModel};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -47,7 +47,7 @@ fn discard_failed_run(out: &Path, e: CliError) -> CliError {
     if !out.exists() {
         return e;
     }
-    if out.join(nabla_nn::train::CHECKPOINT_FILE).exists() {
+    if out.join(nabla::nn::train::CHECKPOINT_FILE).exists() {
         return CliError::Input(format!(
             "{e} (the checkpoint in {} is kept: fix the cause and continue with --resume)",
             out.display()
@@ -103,7 +103,7 @@ pub(crate) fn prepare_run_dir(args: &TrainArgs, resolved: &str) -> Result<PathBu
         )));
     }
     let cfg_path = out.join("config.toml");
-    let ckpt = out.join(nabla_nn::train::CHECKPOINT_FILE);
+    let ckpt = out.join(nabla::nn::train::CHECKPOINT_FILE);
     if args.resume {
         let old = std::fs::read_to_string(&cfg_path)
             .map_err(|e| CliError::Input(format!("--resume: {}: {e}", cfg_path.display())))?;
@@ -204,7 +204,7 @@ fn run_pinn(args: &TrainArgs, table: toml::Table) -> Result<()> {
 }
 
 pub(crate) fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
-    nabla_core::atomic::write_atomic(path, |w| w.write_all(bytes)).map_err(|source| {
+    nabla::core::atomic::write_atomic(path, |w| w.write_all(bytes)).map_err(|source| {
         CliError::Output {
             path: path.to_path_buf(),
             source,
@@ -215,7 +215,7 @@ pub(crate) fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
 /// loss.png from metrics.csv: the total loss (and rel_l2 / test_rel_l2 when logged) against
 /// the step.
 pub(crate) fn loss_plot(dir: &Path) -> Result<()> {
-    let path = dir.join(nabla_nn::train::METRICS_FILE);
+    let path = dir.join(nabla::nn::train::METRICS_FILE);
     let text = std::fs::read_to_string(&path)
         .map_err(|e| CliError::Input(format!("{}: {e}", path.display())))?;
     let mut lines = text.lines();
@@ -325,8 +325,8 @@ fn field_plots(dir: &Path, model: &PinnModel, ev: &Evaluation) -> Result<()> {
     } else if d == 2 && p.time.is_some() {
         let (t1, m) = (p.time.map(|t| t.1).unwrap_or(0.0), 101);
         let b = p.domain.bounds();
-        let xs = nabla_pinn::points::linspace(b.min[0], b.max[0], m);
-        let ys = nabla_pinn::points::linspace(b.min[1], b.max[1], m);
+        let xs = nabla::pinn::points::linspace(b.min[0], b.max[0], m);
+        let ys = nabla::pinn::points::linspace(b.min[1], b.max[1], m);
         let mut pts = Vec::with_capacity(m * m * 3);
         let mut inside = Vec::with_capacity(m * m);
         for &y in &ys {

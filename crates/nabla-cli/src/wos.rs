@@ -7,11 +7,11 @@ use crate::error::{CliError, Result};
 use crate::outputs::Staged;
 use crate::plot;
 use crate::progress::DelayedBar;
-use nabla_core::atomic::write_atomic;
-use nabla_core::field::{Expr, ScalarField};
-use nabla_core::geometry::{parse_domain, Domain};
-use nabla_core::GridShape;
-use nabla_wos::{Unfinished, WosOptions, WosProblem, WosSolution, WosSolver};
+use nabla::core::atomic::write_atomic;
+use nabla::core::field::{Expr, ScalarField};
+use nabla::core::geometry::{parse_domain, Domain};
+use nabla::core::GridShape;
+use nabla::wos::{Unfinished, WosOptions, WosProblem, WosSolution, WosSolver};
 use serde::Serialize;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -338,7 +338,7 @@ fn parse_device(s: &str) -> Result<Option<usize>> {
 
 #[cfg(feature = "cuda")]
 fn solve_gpu(solver: &WosSolver, pts: &[f64], ordinal: usize) -> Result<WosSolution> {
-    Ok(nabla_wos::cuda::solve_cuda(solver, pts, ordinal)?)
+    Ok(nabla::wos::cuda::solve_cuda(solver, pts, ordinal)?)
 }
 
 #[cfg(not(feature = "cuda"))]
@@ -399,8 +399,8 @@ fn check_finite_on_probe(
     exact: Option<&Expr>,
     texts: &[&str; 3],
 ) -> Result<()> {
-    use nabla_core::field::ScalarField;
-    use nabla_core::geometry::{sample_boundary, sample_interior, Sampling};
+    use nabla::core::field::ScalarField;
+    use nabla::core::geometry::{sample_boundary, sample_interior, Sampling};
     const PROBE_POINTS: usize = 64;
     let sampling = Sampling::Random { seed: 0x9e37 };
     let d = domain.dim();
@@ -490,7 +490,7 @@ fn parse_points(text: &str, name: &str, domain: &dyn Domain) -> Result<Vec<f64>>
         if !domain.contains(&nums) {
             let coords: Vec<String> = nums
                 .iter()
-                .map(|&v| nabla_core::text::short_number(v))
+                .map(|&v| nabla::core::text::short_number(v))
                 .collect();
             return Err(CliError::Input(format!(
                 "{name} line {}: point ({}) is not inside the domain",

@@ -9,8 +9,8 @@ use crate::plot::{self, Panel};
 use crate::progress::DelayedBar;
 use crate::train::{fail_if_stopped, start_run, write_summary, TrainArgs};
 
-use nabla_operator::wosno::features::CHANNELS;
-use nabla_operator::wosno::{run::build_model, train_wosno, WosNoConfig, WosNoRun};
+use nabla::operator::wosno::features::CHANNELS;
+use nabla::operator::wosno::{run::build_model, train_wosno, WosNoConfig, WosNoRun};
 use std::path::Path;
 
 /// `nabla train` for a WoS-NO config.
@@ -62,9 +62,9 @@ pub fn train(args: &TrainArgs, table: toml::Table) -> Result<()> {
          truth's relative standard error {:.2e}), peak RSS {:.0} MiB; run directory {}",
         s.steps,
         match s.loss {
-            nabla_operator::wosno::LossKind::Wos => "wos",
-            nabla_operator::wosno::LossKind::Physics => "physics",
-            nabla_operator::wosno::LossKind::Reference => "reference",
+            nabla::operator::wosno::LossKind::Wos => "wos",
+            nabla::operator::wosno::LossKind::Physics => "physics",
+            nabla::operator::wosno::LossKind::Reference => "reference",
         },
         s.seconds,
         1e3 * s.seconds_per_step,

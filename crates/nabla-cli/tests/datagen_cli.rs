@@ -2,8 +2,8 @@
 //! PDEBench readers (shapes, values, attributes), determinism across --threads, and one-line
 //! errors (nothing written) for bad flags.
 
-use nabla_data::datagen::darcy_residual;
-use nabla_data::{read_attrs, read_darcy, read_series_1d, AttrValue};
+use nabla::data::datagen::darcy_residual;
+use nabla::data::{read_attrs, read_darcy, read_series_1d, AttrValue};
 use std::path::Path;
 use std::process::{Command, Output};
 

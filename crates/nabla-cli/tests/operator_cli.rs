@@ -122,8 +122,8 @@ fn fno_darcy_trains_writes_the_run_directory_and_evaluates_at_another_resolution
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let p = nabla_data::read_darcy(&pred, None).unwrap();
-    let t = nabla_data::read_darcy(&fine, None).unwrap();
+    let p = nabla::data::read_darcy(&pred, None).unwrap();
+    let t = nabla::data::read_darcy(&fine, None).unwrap();
     assert_eq!((p.n, p.s), (4, 24));
     let num: f64 = p
         .solution
@@ -139,7 +139,7 @@ fn fno_darcy_trains_writes_the_run_directory_and_evaluates_at_another_resolution
     let mut bad = t.clone();
     bad.coefficient[3 * 24 * 24 + 5] = f32::NAN;
     let nan_in = d.join("nan.h5");
-    nabla_data::write_darcy(&nan_in, &bad, &[]).unwrap();
+    nabla::data::write_darcy(&nan_in, &bad, &[]).unwrap();
     let nan_pred = d.join("nan_pred.h5");
     let out = nabla(&[
         "eval",
@@ -170,7 +170,7 @@ fn fno_darcy_trains_writes_the_run_directory_and_evaluates_at_another_resolution
         "{err}"
     );
     assert!(
-        nabla_data::read_darcy(&nan_in, None).is_ok(),
+        nabla::data::read_darcy(&nan_in, None).is_ok(),
         "input intact"
     );
 

@@ -129,8 +129,8 @@ fn check_solver(problem: &[&str], solver: &str, residual: &dyn Fn(&[f64], &[f64]
         String::from_utf8_lossy(&o.stderr)
     );
     let r = report(&rep);
-    let (_, x) = nabla_data::read_f64_dataset(&out, "x").unwrap();
-    let (_, b) = nabla_data::read_f64_dataset(&out, "b").unwrap();
+    let (_, x) = nabla::data::read_f64_dataset(&out, "x").unwrap();
+    let (_, b) = nabla::data::read_f64_dataset(&out, "b").unwrap();
     let independent = residual(&x, &b);
     let claimed = r["relative_residual"].as_f64().unwrap();
     assert!(r["converged"].as_bool().unwrap(), "{solver}");
@@ -205,8 +205,8 @@ fn grid_field_and_mask_layout() {
         run.path("u.png").to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let (shape, u) = nabla_data::read_f64_dataset(&out, "u").unwrap();
-    let (_, x) = nabla_data::read_f64_dataset(&out, "x").unwrap();
+    let (shape, u) = nabla::data::read_f64_dataset(&out, "u").unwrap();
+    let (_, x) = nabla::data::read_f64_dataset(&out, "x").unwrap();
     assert_eq!(shape, vec![64, 64]);
     assert_eq!(x.len(), 64 * 64 - 256);
     // Solid box 24 ≤ i, j < 40 is 0; fluid cells carry x in grid order.
@@ -493,8 +493,8 @@ fn amg_is_the_matrix_default_and_reports_its_hierarchy() {
     assert!((oc - nnz / r["nonzeros"].as_f64().unwrap()).abs() < 1e-12);
     assert!(r["grid_complexity"].as_f64().unwrap() > 1.0);
     assert!(r["read_seconds"].as_f64().unwrap() >= 0.0);
-    let (_, x) = nabla_data::read_f64_dataset(&out, "x").unwrap();
-    let (_, b) = nabla_data::read_f64_dataset(&out, "b").unwrap();
+    let (_, x) = nabla::data::read_f64_dataset(&out, "x").unwrap();
+    let (_, b) = nabla::data::read_f64_dataset(&out, "b").unwrap();
     assert!(mtx_relres(&a, &x, &b) <= 1e-8);
     // A near-nullspace file holding the constant vector reproduces the default hierarchy.
     let n = r["unknowns"].as_u64().unwrap() as usize;

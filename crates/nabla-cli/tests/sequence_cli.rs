@@ -1,8 +1,8 @@
 //! End-to-end tests of `nabla sequence`: the report contract, iteration counting shared with
 //! `nabla poisson`, and bad input.
 
-use nabla_sparse::tuning::{solve_with_omega, OmegaSolver};
-use nabla_sparse::{GridPoisson, RhsKind, SolveOptions};
+use nabla::sparse::tuning::{solve_with_omega, OmegaSolver};
+use nabla::sparse::{GridPoisson, RhsKind, SolveOptions};
 use std::fs;
 use std::path::Path;
 use std::process::{Command, Output};

@@ -1,20 +1,22 @@
 //! Compute-device selection for the learning layer: `cpu` or `cuda:N`, over candle.
 //!
-//! A run config names its device as a string; [`DeviceKind`] parses and validates it (so a typo
-//! is an error before any work starts) and [`Device::open`] opens it once for the whole run.
-//! Asking for CUDA in a build without the `candle-cuda` feature, or on a machine without a GPU
-//! or driver, is a [`DeviceError`], never a panic.
+//! There is one device type in every nabla signature: [`Device`], candle's own (re-exported
+//! here), on which tensors live. A run config names its device as a string; [`DeviceKind`]
+//! parses and validates it (so a typo is an error before any work starts) and
+//! [`DeviceKind::open`] (or [`open_device`]) opens it once for the whole run. Asking for CUDA
+//! in a build without the `candle-cuda` feature, or on a machine without a GPU or driver, is a
+//! [`DeviceError`], never a panic.
 //!
 //! ```
-//! use nabla_core::device::{Device, DeviceKind};
+//! use nabla_core::device::{open_device, Device, DeviceKind};
 //! let kind: DeviceKind = "cpu".parse().unwrap();
-//! let dev = Device::open(kind).unwrap();
-//! assert!(dev.candle().is_cpu());
-//! assert_eq!(dev.to_string(), "cpu");
+//! let dev: Device = kind.open().unwrap();
+//! assert!(dev.is_cpu());
+//! assert_eq!(DeviceKind::of(&dev).to_string(), "cpu");
 //! assert!("cuda:x".parse::<DeviceKind>().is_err());
 //! // Without the `candle-cuda` feature (or without a GPU), opening CUDA is a clear error.
 //! if !nabla_core::device::cuda_compiled() {
-//!     assert!(Device::parse("cuda:0").is_err());
+//!     assert!(open_device("cuda:0").is_err());
 //! }
 //! ```
 
@@ -46,7 +48,7 @@ pub enum DeviceError {
 
 /// Which device to run on, as written in a config or on the command line: `cpu` or `cuda:N`.
 ///
-/// Parsing only checks the syntax; [`Device::open`] checks that the device exists.
+/// Parsing only checks the syntax; [`DeviceKind::open`] checks that the device exists.
 /// Serializes as its string form.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum DeviceKind {
@@ -106,44 +108,31 @@ pub fn cuda_compiled() -> bool {
     cfg!(feature = "candle-cuda")
 }
 
-/// An opened compute device: what it was asked as, and the candle device that tensors live on.
-///
-/// Open it once per run and clone it (cheap): two separately opened CUDA devices are different
-/// devices to candle.
-#[derive(Clone, Debug)]
-pub struct Device {
-    kind: DeviceKind,
-    candle: candle_core::Device,
+/// The compute device tensors live on: candle's device, the one `Device` of every nabla
+/// signature. Open it once per run and clone it (cheap): two separately opened CUDA devices
+/// are different devices to candle.
+pub use candle_core::Device;
+
+/// Parses `cpu` / `cuda:N` and opens that device.
+pub fn open_device(spec: &str) -> Result<Device, DeviceError> {
+    spec.parse::<DeviceKind>()?.open()
 }
 
-impl Device {
-    /// The CPU device (always available).
-    pub fn cpu() -> Self {
-        Device {
-            kind: DeviceKind::Cpu,
-            candle: candle_core::Device::Cpu,
-        }
-    }
-
-    /// Parses `cpu` / `cuda:N` and opens the device.
-    pub fn parse(spec: &str) -> Result<Self, DeviceError> {
-        Self::open(spec.parse()?)
-    }
-
+impl DeviceKind {
     /// Opens the device. CUDA without the `candle-cuda` feature, or with no usable GPU or
     /// driver, is an error; a panic inside the CUDA libraries is caught and reported as one.
-    pub fn open(kind: DeviceKind) -> Result<Self, DeviceError> {
-        match kind {
-            DeviceKind::Cpu => Ok(Self::cpu()),
+    pub fn open(self) -> Result<Device, DeviceError> {
+        match self {
+            DeviceKind::Cpu => Ok(Device::Cpu),
             DeviceKind::Cuda(ordinal) => {
                 if !cuda_compiled() {
-                    return Err(DeviceError::NotCompiled(kind.to_string()));
+                    return Err(DeviceError::NotCompiled(self.to_string()));
                 }
-                let opened = std::panic::catch_unwind(|| candle_core::Device::new_cuda(ordinal));
+                let opened = std::panic::catch_unwind(|| Device::new_cuda(ordinal));
                 match opened {
-                    Ok(Ok(candle)) => Ok(Device { kind, candle }),
+                    Ok(Ok(device)) => Ok(device),
                     Ok(Err(e)) => Err(DeviceError::Unavailable {
-                        device: kind.to_string(),
+                        device: self.to_string(),
                         reason: e.to_string(),
                     }),
                     Err(panic) => {
@@ -153,7 +142,7 @@ impl Device {
                             .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
                             .unwrap_or_else(|| "the CUDA driver library failed".to_string());
                         Err(DeviceError::Unavailable {
-                            device: kind.to_string(),
+                            device: self.to_string(),
                             reason,
                         })
                     }
@@ -162,31 +151,12 @@ impl Device {
         }
     }
 
-    /// What this device was asked as.
-    pub fn kind(&self) -> DeviceKind {
-        self.kind
-    }
-
-    /// The candle device to create tensors on.
-    pub fn candle(&self) -> &candle_core::Device {
-        &self.candle
-    }
-
-    /// Whether this is a CUDA device.
-    pub fn is_cuda(&self) -> bool {
-        matches!(self.kind, DeviceKind::Cuda(_))
-    }
-}
-
-impl Default for Device {
-    fn default() -> Self {
-        Self::cpu()
-    }
-}
-
-impl fmt::Display for Device {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.kind.fmt(f)
+    /// The kind of an opened device (`cpu`, `cuda:N`; other candle backends count as `cpu`).
+    pub fn of(device: &Device) -> Self {
+        match device.location() {
+            candle_core::DeviceLocation::Cuda { gpu_id } => DeviceKind::Cuda(gpu_id),
+            _ => DeviceKind::Cpu,
+        }
     }
 }
 
@@ -220,14 +190,14 @@ mod tests {
 
     #[test]
     fn cuda_without_support_is_an_error_not_a_panic() {
-        assert!(Device::parse("cpu").unwrap().candle().is_cpu());
+        assert!(open_device("cpu").unwrap().is_cpu());
         if !cuda_compiled() {
-            let e = Device::parse("cuda:0").unwrap_err();
+            let e = open_device("cuda:0").unwrap_err();
             assert!(matches!(e, DeviceError::NotCompiled(_)));
             assert!(e.to_string().contains("candle-cuda"), "{e}");
         } else {
             // With CUDA compiled in, an absurd ordinal must still be an error.
-            assert!(Device::parse("cuda:999").is_err());
+            assert!(open_device("cuda:999").is_err());
         }
     }
 }

@@ -276,9 +276,8 @@ pub fn train_dcdm(config: &DcdmConfig, options: &RunOptions) -> Result<DcdmRun> 
     let mut config = config.clone();
     config.validate()?;
     let grid = config.grid_shape()?;
-    let device = nabla_core::device::Device::parse(&config.device)
+    let device = nabla_core::device::open_device(&config.device)
         .map_err(|e| DcdmError::config("device", e.to_string()))?;
-    let device = device.candle().clone();
     let (data, stats) = load_or_generate(&config.data, &grid)?;
     if data.sides != grid.c_order_dims() {
         return Err(DcdmError::config(

@@ -12,8 +12,10 @@
 //!   checkpoints with optimizer and RNG state, bit-for-bit resume, Ctrl-C stop, NaN guard.
 //! - [`UNet`]: the fully convolutional U-Net of the deep conjugate direction method, 2-D and
 //!   3-D (3×3×3 convolutions built from conv2d), with any number of average-pool levels.
-//! - Devices: `nabla_core::device::Device` (`cpu` / `cuda:N`; CUDA needs the `candle-cuda`
-//!   feature, which forwards candle's `cuda` feature and needs nvcc, so CI does not build it).
+//! - Devices: [`Device`] is candle's device, the one device type of every signature, opened
+//!   from `cpu` / `cuda:N` by [`open_device`] or [`DeviceKind::open`] (CUDA needs the
+//!   `candle-cuda` feature, which forwards candle's `cuda` feature and needs nvcc, so CI does not
+//!   build it).
 //!
 //! Fitting a small network to sin(πx), Adam then L-BFGS, through the training loop:
 //!
@@ -86,7 +88,7 @@ pub use error::{NnError, Result};
 pub use fno::{Fno, FnoConfig};
 pub use jet::{sample_dims, Jet, JetSpec};
 pub use mlp::{Dense, FourierConfig, Init, Mlp, MlpConfig, Precision};
-pub use nabla_core::device::{Device, DeviceKind};
+pub use nabla_core::device::{open_device, Device, DeviceKind};
 pub use params::ParamStore;
 pub use train::{
     ctrlc_stop_flag, train, Objective, Outcome, RunOptions, StepContext, TrainConfig, TrainReport,

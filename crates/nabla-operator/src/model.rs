@@ -47,9 +47,8 @@ const TRAIN_GRID: &str = "train_grid";
 impl OperatorModel {
     /// A fresh model for data on a grid of `dims` points per axis, with these statistics.
     pub fn new(config: &OperatorConfig, dims: &[usize], norm: Normalizer) -> Result<Self> {
-        let device = nabla_core::device::Device::parse(&config.device)
+        let device = nabla_core::device::open_device(&config.device)
             .map_err(|e| OperatorError::config("device", e.to_string()))?;
-        let device = device.candle().clone();
         let seed = config.train.seed;
         let net = match &config.model {
             ModelConfig::Fno {

@@ -25,7 +25,7 @@ impl PinnModel {
     /// The untrained model of a config (weights from `model.seed`, default `train.seed`).
     pub fn new(config: &PinnConfig) -> Result<Self> {
         let problem = Arc::new(Problem::from_config(config)?);
-        let device = nabla_core::device::Device::parse(&config.device)
+        let device = nabla_core::device::open_device(&config.device)
             .map_err(|e| PinnError::config("device", e.to_string()))?;
         let m = &config.model;
         let mut widths = vec![problem.input_dim()];
@@ -38,7 +38,7 @@ impl PinnModel {
         if m.fourier_features > 0 {
             mc = mc.fourier(m.fourier_features, m.fourier_sigma);
         }
-        let mlp = Mlp::new(&mc, device.candle())?;
+        let mlp = Mlp::new(&mc, &device)?;
         let hard = HardTransform::from_config(&problem, &config.loss)?;
         Ok(PinnModel { problem, mlp, hard })
     }

@@ -287,3 +287,91 @@ fn right_hand_sides_that_overflow_or_are_not_finite_are_refused() {
     assert!(matches!(e, SparseError::Overflow(_)), "{e}");
     assert!(e.to_string().contains("initial residual"), "{e}");
 }
+
+/// The 5-point Laplacian on an n×n grid plus `shift(i)` on the diagonal, as triplets.
+fn shifted_laplacian(n: usize, shift: impl Fn(usize) -> f64) -> SparseMatrix {
+    let mut t = Vec::new();
+    for j in 0..n {
+        for i in 0..n {
+            let k = i + n * j;
+            t.push((k, k, 4.0 + shift(k)));
+            if i > 0 {
+                t.push((k, k - 1, -1.0));
+            }
+            if i + 1 < n {
+                t.push((k, k + 1, -1.0));
+            }
+            if j > 0 {
+                t.push((k, k - n, -1.0));
+            }
+            if j + 1 < n {
+                t.push((k, k + n, -1.0));
+            }
+        }
+    }
+    SparseMatrix::from_triplets(n * n, &t).unwrap()
+}
+
+/// A time loop's solver: IC(0) refactored and PCG pointed at each new matrix gives bit for bit
+/// what a fresh set-up gives, and the solution solves the new system.
+#[test]
+fn ic0_refactor_and_pcg_set_operator_match_a_fresh_setup() {
+    let n = 24;
+    let a1 = shifted_laplacian(n, |_| 0.0);
+    let a2 = shifted_laplacian(n, |k| 0.5 + (k % 7) as f64 * 0.3);
+    let b: Vec<f64> = (0..n * n)
+        .map(|k| ((k * 37 % 101) as f64 / 50.0) - 1.0)
+        .collect();
+
+    let mut ic = Ic0::new(&a1).unwrap();
+    ic.refactor(&a2).unwrap();
+    let mut fresh = Ic0::new(&a2).unwrap();
+    let (mut z1, mut z2) = (vec![0.0; n * n], vec![0.0; n * n]);
+    ic.apply(&b, &mut z1);
+    fresh.apply(&b, &mut z2);
+    assert_eq!(z1, z2, "refactored factor equals a fresh one");
+
+    // The loop: one PCG, updated per step (operator + refactored IC(0)).
+    let mut pcg = Pcg::new(&a1, Box::new(Ic0::new(&a1).unwrap()));
+    let mut x = vec![0.0; n * n];
+    pcg.solve(&b, &mut x, &opts(1e-10)).unwrap();
+    pcg.update(&a2).unwrap();
+    let mut x = vec![0.0; n * n];
+    let r = pcg.solve(&b, &mut x, &opts(1e-10)).unwrap();
+    assert!(r.converged);
+    let mut ax = vec![0.0; n * n];
+    a2.apply(&x, &mut ax);
+    let res: f64 = ax
+        .iter()
+        .zip(&b)
+        .map(|(p, q)| (q - p).powi(2))
+        .sum::<f64>()
+        .sqrt();
+    let bn: f64 = b.iter().map(|v| v * v).sum::<f64>().sqrt();
+    assert!(res / bn <= 1e-10, "{}", res / bn);
+    let mut fresh_x = vec![0.0; n * n];
+    let fresh_r = Pcg::new(&a2, Box::new(Ic0::new(&a2).unwrap()))
+        .solve(&b, &mut fresh_x, &opts(1e-10))
+        .unwrap();
+    assert_eq!(
+        x, fresh_x,
+        "an updated solver solves exactly like a fresh one"
+    );
+    assert_eq!(r.iterations, fresh_r.iterations);
+
+    // A preconditioner that cannot refactor says so.
+    let mut jac = Pcg::new(&a1, Box::new(Jacobi::new(&a1).unwrap()));
+    let e = jac.update(&a2).unwrap_err();
+    assert!(e.to_string().contains("cannot be refactored"), "{e}");
+
+    // Another pattern is refused and leaves the factor usable.
+    let other =
+        SparseMatrix::from_triplets(n * n, &(0..n * n).map(|k| (k, k, 2.0)).collect::<Vec<_>>())
+            .unwrap();
+    let mut ic = Ic0::new(&a2).unwrap();
+    let e = ic.refactor(&other).unwrap_err();
+    assert!(e.to_string().contains("pattern differs"), "{e}");
+    let mut z3 = vec![0.0; n * n];
+    ic.apply(&b, &mut z3);
+    assert_eq!(z3, z2);
+}

@@ -40,10 +40,8 @@ impl ParamEncoder {
         param_count: usize,
         stats: &EncoderStats,
     ) -> Result<Self> {
-        let device = nabla_core::device::Device::parse(&config.device)
-            .map_err(|e| OperatorError::config("device", e.to_string()))?
-            .candle()
-            .clone();
+        let device = nabla_core::device::open_device(&config.device)
+            .map_err(|e| OperatorError::config("device", e.to_string()))?;
         let m = &config.model;
         let seed = m.seed.unwrap_or(config.train.seed);
         let fno = Fno::new(

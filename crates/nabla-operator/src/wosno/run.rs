@@ -101,7 +101,7 @@ pub struct WosNoRun {
 
 /// The FNO of a config: 3 input channels (f, φ, g) plus the grid coordinates, one output.
 pub fn build_model(config: &WosNoConfig) -> Result<Fno> {
-    let device = nabla_core::device::Device::parse(&config.device)
+    let device = nabla_core::device::open_device(&config.device)
         .map_err(|e| OperatorError::config("device", e.to_string()))?;
     let m = &config.model;
     let c = FnoConfig {
@@ -116,7 +116,7 @@ pub fn build_model(config: &WosNoConfig) -> Result<Fno> {
         precision: m.precision,
         seed: m.seed.unwrap_or(config.train.seed),
     };
-    Fno::new(&c, device.candle()).map_err(|e| match e {
+    Fno::new(&c, &device).map_err(|e| match e {
         nabla_nn::NnError::Invalid { what, reason } => {
             OperatorError::config(&format!("model.{what}"), reason)
         }

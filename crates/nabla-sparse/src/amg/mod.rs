@@ -670,6 +670,10 @@ impl Preconditioner for Amg {
     fn hierarchy(&self) -> Option<AmgHierarchy> {
         Some(Amg::hierarchy(self))
     }
+
+    fn refactor(&mut self, a: &SparseMatrix) -> Result<()> {
+        Amg::refactor(self, a)
+    }
 }
 
 impl Solver for Amg {

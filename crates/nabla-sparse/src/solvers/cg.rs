@@ -1,6 +1,7 @@
 //! Conjugate gradients, plain and preconditioned.
 
 use super::{check_inputs, overflow, Preconditioner, SolveOptions, SolveReport, Solver};
+use crate::csr::SparseMatrix;
 use crate::error::{Result, SparseError};
 use crate::operator::LinearOperator;
 use crate::vecops;
@@ -106,6 +107,31 @@ impl<'a> Pcg<'a> {
     /// Replaces the preconditioner (e.g. a new SSOR ω), keeping the workspace.
     pub fn set_preconditioner(&mut self, m: Box<dyn Preconditioner + 'a>) {
         self.precond = Some(m);
+    }
+
+    /// Solves with another operator of the same size from now on (new coefficients in a time
+    /// loop), keeping the preconditioner and the work vectors; refactor the preconditioner
+    /// (e.g. [`crate::Ic0::refactor`], [`crate::Amg::refactor`]) to match.
+    pub fn set_operator(&mut self, a: &'a dyn LinearOperator) {
+        self.a = a;
+    }
+
+    /// One step of a time loop: solves with `a` (same size and pattern, new values) from now
+    /// on and refactors the preconditioner for it ([`Preconditioner::refactor`]: IC(0), AMG),
+    /// keeping every pattern-only set-up and the work vectors.
+    pub fn update(&mut self, a: &'a SparseMatrix) -> Result<()> {
+        if a.rows() != self.a.dim() {
+            return Err(SparseError::DimensionMismatch(format!(
+                "the new matrix has {} rows, the solver's {}",
+                a.rows(),
+                self.a.dim()
+            )));
+        }
+        if let Some(m) = self.precond.as_mut() {
+            m.refactor(a)?;
+        }
+        self.a = a;
+        Ok(())
     }
 }
 

@@ -51,6 +51,73 @@ impl Ic0 {
             values.push(a.get(i, i));
             indptr.push(indices.len());
         }
+        let mut ic = Self {
+            indptr,
+            indices,
+            values,
+            inv_diag: Vec::new(),
+            setup: 0.0,
+        };
+        ic.factor()?;
+        ic.setup = t0.elapsed().as_secs_f64();
+        Ok(ic)
+    }
+
+    /// Factorizes new values of a matrix with the same pattern as the one this factor was
+    /// built from (a time loop whose coefficients change): copies the lower triangle of `a`
+    /// into the stored pattern and factorizes again, with no allocation. Errors with
+    /// `DimensionMismatch` when the pattern differs (nothing is changed then) and like
+    /// [`Ic0::new`] at a non-positive pivot (the factor is then unusable until a successful
+    /// `refactor`).
+    pub fn refactor(&mut self, a: &SparseMatrix) -> Result<()> {
+        let t0 = Instant::now();
+        let n = self.indptr.len() - 1;
+        let mismatch = |row: usize| {
+            SparseError::DimensionMismatch(format!(
+                "IC(0) refactor: the matrix's lower-triangle pattern differs from the factor's \
+                 at row {} (build a new Ic0 for a new pattern)",
+                row + 1
+            ))
+        };
+        if a.rows() != n {
+            return Err(SparseError::DimensionMismatch(format!(
+                "IC(0) refactor: the matrix has {} rows, the factor {n}",
+                a.rows()
+            )));
+        }
+        let (ip, ix, vx) = (a.indptr(), a.indices(), a.values());
+        // Check the whole pattern first, so a mismatch leaves the factor intact.
+        for i in 0..n {
+            let lower = ix[ip[i]..ip[i + 1]].iter().filter(|&&j| (j as usize) < i);
+            let stored = &self.indices[self.indptr[i]..self.indptr[i + 1] - 1];
+            if !lower.copied().eq(stored.iter().copied()) {
+                return Err(mismatch(i));
+            }
+        }
+        for i in 0..n {
+            let mut p = self.indptr[i];
+            let mut diag = None;
+            for k in ip[i]..ip[i + 1] {
+                let j = ix[k] as usize;
+                if j < i {
+                    self.values[p] = vx[k];
+                    p += 1;
+                } else if j == i {
+                    diag = Some(vx[k]);
+                }
+            }
+            self.values[p] = diag.ok_or_else(|| mismatch(i))?;
+        }
+        self.factor()?;
+        self.setup = t0.elapsed().as_secs_f64();
+        Ok(())
+    }
+
+    /// The numeric factorization in place over the stored pattern (values hold A's lower
+    /// triangle on entry), then the inverse diagonal.
+    fn factor(&mut self) -> Result<()> {
+        let n = self.indptr.len() - 1;
+        let (indptr, indices, values) = (&self.indptr, &self.indices, &mut self.values);
         // Row-oriented left-looking factorization: L[i,k] = (A[i,k] − Σ_m L[i,m] L[k,m]) / L[k,k]
         // over the common pattern m < k, then L[i,i] = sqrt(A[i,i] − Σ_m L[i,m]²).
         for i in 0..n {
@@ -84,14 +151,10 @@ impl Ic0 {
             }
             values[e - 1] = pivot.sqrt();
         }
-        let inv_diag = (0..n).map(|i| 1.0 / values[indptr[i + 1] - 1]).collect();
-        Ok(Self {
-            indptr,
-            indices,
-            values,
-            inv_diag,
-            setup: t0.elapsed().as_secs_f64(),
-        })
+        self.inv_diag.clear();
+        self.inv_diag
+            .extend((0..n).map(|i| 1.0 / self.values[self.indptr[i + 1] - 1]));
+        Ok(())
     }
 }
 
@@ -125,5 +188,9 @@ impl Preconditioner for Ic0 {
 
     fn setup_seconds(&self) -> f64 {
         self.setup
+    }
+
+    fn refactor(&mut self, a: &SparseMatrix) -> Result<()> {
+        Ic0::refactor(self, a)
     }
 }

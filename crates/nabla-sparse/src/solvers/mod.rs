@@ -107,6 +107,17 @@ pub trait Preconditioner: Send {
     fn hierarchy(&self) -> Option<crate::amg::AmgHierarchy> {
         None
     }
+
+    /// Rebuilds it for new values of a matrix with the same pattern (IC(0), AMG), reusing
+    /// what depends only on the pattern. Preconditioners that cannot (the default) say so;
+    /// build a new one then.
+    fn refactor(&mut self, a: &crate::csr::SparseMatrix) -> Result<()> {
+        let _ = a;
+        Err(crate::SparseError::InvalidParameter(format!(
+            "the {} preconditioner cannot be refactored; build a new one for the new matrix",
+            self.name()
+        )))
+    }
 }
 
 /// A borrowed preconditioner is one too, so a hierarchy can outlive the solver that uses it
@@ -126,6 +137,10 @@ impl<P: Preconditioner + ?Sized> Preconditioner for &mut P {
 
     fn hierarchy(&self) -> Option<crate::amg::AmgHierarchy> {
         (**self).hierarchy()
+    }
+
+    fn refactor(&mut self, a: &crate::csr::SparseMatrix) -> Result<()> {
+        (**self).refactor(a)
     }
 }
 
