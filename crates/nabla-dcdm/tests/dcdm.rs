@@ -53,6 +53,7 @@ fn loss_is_invariant_to_scaling_q() {
             &mut x,
             &SolveOptions {
                 tol: 1e-13,
+                record_history: true,
                 ..Default::default()
             },
         )
@@ -251,6 +252,7 @@ fn trained_tiny_model_converges_monotonically_in_the_a_norm() {
             &mut xstar,
             &SolveOptions {
                 tol: 1e-14,
+                record_history: true,
                 ..Default::default()
             },
         )

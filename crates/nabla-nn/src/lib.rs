@@ -90,6 +90,7 @@ pub use jet::{sample_dims, Jet, JetSpec};
 pub use mlp::{Dense, FourierConfig, Init, Mlp, MlpConfig, Precision};
 pub use nabla_core::device::{open_device, Device, DeviceKind};
 pub use params::ParamStore;
+pub use scratch::{release_scratch, scratch_bytes};
 pub use train::{
     ctrlc_stop_flag, train, Objective, Outcome, RunOptions, StepContext, TrainConfig, TrainReport,
 };

@@ -53,6 +53,33 @@ pub(crate) fn give<T: Pooled>(v: Vec<T>) {
     T::with_pool(|pool| give_to(pool, v));
 }
 
+/// Frees every spare scratch buffer of the process-wide pools (f32 and f64) and returns the
+/// bytes released. The pools keep at most 32 buffers per element type, sized like the largest
+/// activations of the last training or inference step; an embedding code calls this after
+/// the learning part of its run to give that memory back. Later kernels simply allocate again.
+pub fn release_scratch() -> usize {
+    f32::with_pool(drain_pool) + f64::with_pool(drain_pool)
+}
+
+/// Bytes held by the spare scratch buffers right now (see [`release_scratch`]).
+pub fn scratch_bytes() -> usize {
+    f32::with_pool(|p| pool_bytes(p)) + f64::with_pool(|p| pool_bytes(p))
+}
+
+/// Empties `pool`, returning the bytes its buffers held.
+fn drain_pool<T>(pool: &mut Vec<Vec<T>>) -> usize {
+    let bytes = pool_bytes(pool);
+    *pool = Vec::new();
+    bytes
+}
+
+/// Bytes held by the buffers of `pool`.
+fn pool_bytes<T>(pool: &[Vec<T>]) -> usize {
+    pool.iter()
+        .map(|v| v.capacity() * std::mem::size_of::<T>())
+        .sum()
+}
+
 /// [`take`] from a given pool.
 fn take_from<T: Pooled>(pool: &mut Vec<Vec<T>>, len: usize) -> Vec<T> {
     let best = pool
@@ -107,6 +134,18 @@ pub(crate) unsafe fn written_by<T>(len: usize, fill: impl FnOnce(*mut T)) -> Vec
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn release_gives_the_spare_buffers_back() {
+        // On a pool of its own: the process-wide pools are shared with concurrent tests.
+        let mut pool: Vec<Vec<f64>> = Vec::new();
+        give_to(&mut pool, vec![0.0; 1 << 20]);
+        give_to(&mut pool, vec![0.0; 10]);
+        assert_eq!(super::pool_bytes(&pool), 8 * ((1 << 20) + 10));
+        assert_eq!(super::drain_pool(&mut pool), 8 * ((1 << 20) + 10));
+        assert!(pool.is_empty() && pool.capacity() == 0);
+        super::release_scratch();
+    }
+
     use super::{give, give_to, take, take_from, written_by, KEEP};
 
     #[test]

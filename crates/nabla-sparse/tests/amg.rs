@@ -41,6 +41,7 @@ fn amg_pcg(a: &SparseMatrix, opts: AmgOptions, tol: f64) -> SolveReport {
             &SolveOptions {
                 tol,
                 max_iters: 500,
+                record_history: true,
                 ..Default::default()
             },
         )
@@ -205,6 +206,7 @@ fn every_smoother_converges_and_the_standalone_iteration_too() {
                 &SolveOptions {
                     tol: 1e-8,
                     max_iters: 200,
+                    record_history: true,
                     ..Default::default()
                 },
             )
@@ -379,6 +381,7 @@ fn refactor_equals_a_fresh_setup() {
                 &mut x,
                 &SolveOptions {
                     tol: 1e-10,
+                    record_history: true,
                     ..Default::default()
                 },
             )

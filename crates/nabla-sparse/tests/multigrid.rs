@@ -50,6 +50,7 @@ fn solve(problem: &GridPoisson, tol: f64) -> usize {
             &mut x,
             &SolveOptions {
                 tol,
+                record_history: true,
                 ..Default::default()
             },
         )
@@ -321,6 +322,7 @@ fn v22_converges_in_fewer_iterations_than_v11() {
                 &mut x,
                 &SolveOptions {
                     tol: 1e-10,
+                    record_history: true,
                     ..Default::default()
                 },
             )
@@ -360,6 +362,7 @@ fn coarse_level_options_are_honoured() {
             &mut x,
             &SolveOptions {
                 tol: 1e-8,
+                record_history: true,
                 ..Default::default()
             },
         )
@@ -441,6 +444,7 @@ fn matrix_free_hierarchy_matches_the_assembled_one() {
         let b = p.rhs(RhsKind::Random, 5);
         let opts = SolveOptions {
             tol: 1e-10,
+            record_history: true,
             ..Default::default()
         };
         let mut x1 = vec![0.0; b.len()];

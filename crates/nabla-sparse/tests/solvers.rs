@@ -20,6 +20,7 @@ fn opts(tol: f64) -> SolveOptions<'static> {
     SolveOptions {
         tol,
         max_iters: 20_000,
+        record_history: true,
         ..Default::default()
     }
 }
@@ -135,6 +136,7 @@ fn gauss_seidel_matches_hand_sweep() {
     let o = SolveOptions {
         tol: 0.999,
         max_iters: 1,
+        record_history: true,
         ..Default::default()
     };
     Sor::new(&a, 1.0).unwrap().solve(&b, &mut x, &o).unwrap();

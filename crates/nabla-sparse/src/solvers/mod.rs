@@ -23,7 +23,8 @@ pub struct SolveOptions<'a> {
     pub tol: f64,
     /// Iteration cap; reaching it returns a report with `converged = false`.
     pub max_iters: usize,
-    /// Keep the relative residual of every iteration in the report.
+    /// Keep the relative residual of every iteration in the report (default off: a time loop
+    /// of many solves should not grow a vector per solve; the CLI turns it on for its report).
     pub record_history: bool,
     /// Called after each iteration with `(iteration, relative residual)`; used for progress.
     pub monitor: Option<&'a (dyn Fn(usize, f64) + Sync)>,
@@ -34,7 +35,7 @@ impl Default for SolveOptions<'_> {
         Self {
             tol: 1e-8,
             max_iters: 10_000,
-            record_history: true,
+            record_history: false,
             monitor: None,
         }
     }
