@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The README's second command: installs what is missing, then runs the whole test suite
-# (unit, integration, CLI and doc tests of every crate).
+# (unit, integration, CLI and doc tests of every crate), then the five journey examples built
+# and run from a crate outside the workspace (scripts/outside-crate.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/ensure-deps.sh
-exec cargo test --workspace "$@"
+cargo test --workspace "$@"
+scripts/outside-crate.sh

@@ -26,6 +26,12 @@ pub enum CliError {
     /// A DCDM model, training set or solve failed.
     #[error(transparent)]
     Dcdm(Box<nabla::dcdm::DcdmError>),
+    /// A facade-level error (configs of any task, loading any run).
+    #[error(transparent)]
+    Lib(Box<nabla::Error>),
+    /// A run config could not be read (file, TOML, `--set`, key).
+    #[error(transparent)]
+    Config(#[from] nabla::core::config::ConfigError),
     /// A training-loop error (checkpoint, NaN loss, I/O of a run).
     #[error(transparent)]
     Nn(#[from] nabla::nn::NnError),
@@ -90,5 +96,11 @@ impl From<nabla::operator::OperatorError> for CliError {
 impl From<nabla::dcdm::DcdmError> for CliError {
     fn from(e: nabla::dcdm::DcdmError) -> Self {
         CliError::Dcdm(Box::new(e))
+    }
+}
+
+impl From<nabla::Error> for CliError {
+    fn from(e: nabla::Error) -> Self {
+        CliError::Lib(Box::new(e))
     }
 }

@@ -1,30 +1,14 @@
-//! `nabla train` for `task = "inverse"` configs: an encoder from observed frames to PDE
-//! parameters, trained supervised, then evaluated per split before and after test-time tuning
-//! on the PDE residual.
+//! What `nabla train` shows after a `task = "inverse"` run (an encoder from observed frames to
+//! PDE parameters, then test-time tuning on the PDE residual); training and `estimates.csv`
+//! are `nabla::operator::inverse`'s.
 
-use crate::config;
 use crate::console::note;
-use crate::error::Result;
-use crate::train::{fail_if_stopped, start_run, write_file, write_summary, TrainArgs};
-use nabla::operator::inverse::data::Folder;
-use nabla::operator::inverse::{train_inverse, Estimate, InverseConfig};
-use std::fmt::Write as _;
+use nabla::operator::inverse::InverseRun;
 use std::path::Path;
 
-/// `nabla train` for an inverse config.
-pub fn train(args: &TrainArgs, table: toml::Table) -> Result<()> {
-    let cfg: InverseConfig = config::parse(table, &args.config)?;
-    cfg.validate()?;
-    // A missing or malformed folder is reported before the run directory is touched.
-    Folder::open(&cfg.data)?;
-    let (out, options) = start_run(args, &cfg)?;
-    let run = train_inverse(&cfg, &options, &|stage| note!("{stage} ..."))?;
-    write_summary(&out, &run.summary)?;
-    write_estimates(
-        &out.join("estimates.csv"),
-        &run.summary.estimated_parameters,
-        &run.estimates,
-    )?;
+/// The outcome table of an inverse run: per split, the mean relative parameter error before
+/// and after tuning and of least squares.
+pub fn report(out: &Path, run: &InverseRun) {
     let s = &run.summary;
     note!(
         "{} ({} parameters: {}), {} training windows, {:.1} epochs in {:.1} s; validation relative error {:.4}",
@@ -62,30 +46,4 @@ pub fn train(args: &TrainArgs, table: toml::Table) -> Result<()> {
         s.tuning.seconds,
         out.display()
     );
-    fail_if_stopped(s.outcome, &out)?;
-    Ok(())
-}
-
-/// estimates.csv: split, trajectory, then per parameter the truth, the estimate before and
-/// after tuning, and the least-squares estimate.
-fn write_estimates(path: &Path, names: &[String], rows: &[Estimate]) -> Result<()> {
-    let mut text = String::from("split,trajectory");
-    for n in names {
-        for kind in ["true", "before", "after", "least_squares"] {
-            let _ = write!(text, ",{n}_{kind}");
-        }
-    }
-    text.push('\n');
-    for r in rows {
-        let _ = write!(text, "{},{}", r.split, r.trajectory);
-        for j in 0..names.len() {
-            let _ = write!(
-                text,
-                ",{},{},{},{}",
-                r.truth[j], r.before[j], r.after[j], r.least_squares[j]
-            );
-        }
-        text.push('\n');
-    }
-    write_file(path, text.as_bytes())
 }

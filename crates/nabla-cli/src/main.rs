@@ -7,7 +7,6 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-mod config;
 mod console;
 mod datagen;
 mod datagen_inverse;

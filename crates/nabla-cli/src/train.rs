@@ -1,14 +1,14 @@
 //! `nabla train CONFIG.toml`: trains the model a config describes into a run directory.
 
-use crate::config;
 use crate::console::note;
 use crate::error::{CliError, Result};
 use crate::plot;
+use crate::progress::DelayedBar;
 use clap::Args;
-use nabla::nn::{ctrlc_stop_flag, Outcome, RunOptions};
+use nabla::nn::{ctrlc_stop_flag, Outcome};
 use nabla::pinn::run::Evaluation;
-use nabla::pinn::{train_pinn, PinnConfig, PinnModel};
-use std::io::Write;
+use nabla::pinn::{PinnModel, PinnRun};
+use nabla::run::{TaskConfig, TrainObserver, TrainOptions, TrainedRun};
 use std::path::{Path, PathBuf};
 
 /// Arguments of `nabla train`.
@@ -28,53 +28,72 @@ pub struct TrainArgs {
     pub out: Option<PathBuf>,
 }
 
-/// Runs `nabla train`: dispatches on the config's top-level `task`.
+/// Runs `nabla train`: the library reads the config, trains its task into the run directory
+/// and writes `config.toml`, checkpoints, `metrics.csv` and `summary.json`; the CLI checks the
+/// memory estimate first, then draws the plots and prints the outcome.
 pub fn run(args: &TrainArgs) -> Result<()> {
     let out = run_dir(args);
+    let config = TaskConfig::load(&args.config, &args.sets)?;
+    crate::resources::check_memory(&config.size_description(), config.memory_estimate_bytes())?;
     let is_new = !args.resume && !out.exists();
-    let result = dispatch(args);
+    let options = TrainOptions {
+        resume: args.resume,
+        stop: ctrlc_stop_flag().ok(),
+        config_source: Some(args.config.clone()),
+    };
+    let result = train_and_report(&config, &out, &options);
     match result {
         Err(e) if is_new && !matches!(e, CliError::Interrupted(_)) => {
-            Err(discard_failed_run(&out, e))
+            Err(match nabla::nn::run_dir::discard_failed_run(&out) {
+                Some(note) => CliError::Input(format!("{e} ({note})")),
+                None => e,
+            })
         }
         other => other,
     }
 }
 
-/// A failed run that this command created is removed unless its checkpoint holds training
-/// progress worth resuming; then the error says so.
-fn discard_failed_run(out: &Path, e: CliError) -> CliError {
-    if !out.exists() {
-        return e;
+/// Progress beyond the training bar: WoS-NO's ground-truth bar, inverse runs' stages.
+struct Observer {
+    truth: Option<DelayedBar>,
+}
+
+impl TrainObserver for Observer {
+    fn stage(&self, what: &str) {
+        note!("{what} ...");
     }
-    if out.join(nabla::nn::train::CHECKPOINT_FILE).exists() {
-        return CliError::Input(format!(
-            "{e} (the checkpoint in {} is kept: fix the cause and continue with --resume)",
-            out.display()
-        ));
-    }
-    match std::fs::remove_dir_all(out) {
-        Ok(()) => e,
-        Err(rm) => CliError::Input(format!(
-            "{e} (and the new run directory {} could not be removed: {rm})",
-            out.display()
-        )),
+
+    fn ground_truth(&self, done: usize, _total: usize) {
+        if let Some(bar) = &self.truth {
+            bar.update(|b| b.set_position(done as u64));
+        }
     }
 }
 
-fn dispatch(args: &TrainArgs) -> Result<()> {
-    let table = config::load(&args.config, &args.sets)?;
-    match config::task(&table).as_str() {
-        "pinn" => run_pinn(args, table),
-        "operator" => crate::operator::train(args, table),
-        "wosno" => crate::wosno::train(args, table),
-        "dcdm" => crate::dcdm::train(args, table),
-        "inverse" => crate::inverse::train(args, table),
-        other => Err(CliError::Input(format!(
-            "config {}: task: '{other}' is not a task nabla can train (expected \"pinn\", \"operator\", \"wosno\", \"dcdm\" or \"inverse\")",
-            args.config.display()
-        ))),
+fn train_and_report(config: &TaskConfig, out: &Path, options: &TrainOptions) -> Result<()> {
+    let observer = Observer {
+        truth: match config {
+            TaskConfig::WosNo(c) => Some(DelayedBar::new(
+                c.test.instances as u64,
+                "ground truth {bar:30} {pos}/{len} instances, ETA {eta}",
+                c.train.progress,
+            )),
+            _ => None,
+        },
+    };
+    let run = config.train(out, options, &observer)?;
+    if let Some(bar) = &observer.truth {
+        bar.finish();
     }
+    loss_plot(out)?;
+    match &run {
+        TrainedRun::Pinn(r) => report_pinn(out, r)?,
+        TrainedRun::Operator(r) => crate::operator::report(out, r)?,
+        TrainedRun::WosNo(r) => crate::wosno::report(out, r)?,
+        TrainedRun::Dcdm(r) => crate::dcdm::report(out, r),
+        TrainedRun::Inverse(r) => crate::inverse::report(out, r),
+    }
+    fail_if_stopped(run.outcome(), out)
 }
 
 /// `--out`, or runs/<config stem>.
@@ -89,73 +108,9 @@ fn run_dir(args: &TrainArgs) -> PathBuf {
     })
 }
 
-/// The run directory of `args` (default runs/<config stem>), checked against `--resume` and
-/// created, with the resolved config written into it.
-pub(crate) fn prepare_run_dir(args: &TrainArgs, resolved: &str) -> Result<PathBuf> {
-    let out = run_dir(args);
-    if args.config.canonicalize().ok() == out.join("config.toml").canonicalize().ok()
-        && !args.resume
-    {
-        return Err(CliError::Usage(format!(
-            "{} is the run's own config.toml; pass --resume to continue that run or choose \
-             another --out",
-            args.config.display()
-        )));
-    }
-    let cfg_path = out.join("config.toml");
-    let ckpt = out.join(nabla::nn::train::CHECKPOINT_FILE);
-    if args.resume {
-        let old = std::fs::read_to_string(&cfg_path)
-            .map_err(|e| CliError::Input(format!("--resume: {}: {e}", cfg_path.display())))?;
-        if old != resolved {
-            return Err(CliError::Usage(format!(
-                "--resume: the config differs from the run's {}; resume with the same config \
-                 and --set values, or start a new --out",
-                cfg_path.display()
-            )));
-        }
-    } else if ckpt.exists() {
-        return Err(CliError::Usage(format!(
-            "{} already holds a run; pass --resume to continue it or choose another --out",
-            out.display()
-        )));
-    }
-    std::fs::create_dir_all(&out).map_err(|source| CliError::Output {
-        path: out.clone(),
-        source,
-    })?;
-    write_file(&cfg_path, resolved.as_bytes())?;
-    Ok(out)
-}
-
-/// Checks out the run directory for a validated config: writes the resolved config (TOML)
-/// into it and returns it with the training loop's options (resume flag, Ctrl-C stop).
-pub(crate) fn start_run(
-    args: &TrainArgs,
-    cfg: &impl serde::Serialize,
-) -> Result<(PathBuf, RunOptions)> {
-    let resolved = toml::to_string(cfg)
-        .map_err(|e| CliError::Input(format!("cannot write the resolved config: {e}")))?;
-    let out = prepare_run_dir(args, &resolved)?;
-    let options = RunOptions {
-        run_dir: Some(out.clone()),
-        resume: args.resume,
-        stop: ctrlc_stop_flag().ok(),
-    };
-    Ok((out, options))
-}
-
-/// Writes a finished run's `summary.json` and `loss.png` into its directory.
-pub(crate) fn write_summary(out: &Path, summary: &impl serde::Serialize) -> Result<()> {
-    let text = serde_json::to_string_pretty(summary)
-        .map_err(|e| CliError::Input(format!("summary: {e}")))?;
-    write_file(&out.join("summary.json"), text.as_bytes())?;
-    loss_plot(out)
-}
-
 /// Ends a run that Ctrl-C stopped early with [`CliError::Interrupted`] (exit 130), telling the
 /// user how to continue it; its checkpoint and summary are already written.
-pub(crate) fn fail_if_stopped(outcome: Outcome, out: &Path) -> Result<()> {
+fn fail_if_stopped(outcome: Outcome, out: &Path) -> Result<()> {
     if outcome == Outcome::Stopped {
         return Err(CliError::Interrupted(format!(
             "stopped early by Ctrl-C (checkpoint kept); continue with --resume --out {}",
@@ -165,21 +120,8 @@ pub(crate) fn fail_if_stopped(outcome: Outcome, out: &Path) -> Result<()> {
     Ok(())
 }
 
-fn run_pinn(args: &TrainArgs, table: toml::Table) -> Result<()> {
-    let cfg: PinnConfig = config::parse(table, &args.config)?;
-    crate::resources::check_memory(
-        &format!(
-            "this PINN (hidden {:?}, {} interior points, eval grid {})",
-            cfg.model.hidden, cfg.sampling.interior, cfg.eval.grid
-        ),
-        cfg.memory_estimate_bytes(),
-    )?;
-    // Check everything (expressions, domain, constraints) before touching the run directory.
-    PinnModel::new(&cfg)?;
-    let (out, options) = start_run(args, &cfg)?;
-    let run = train_pinn(&cfg, &options)?;
-    write_summary(&out, &run.summary)?;
-    field_plots(&out, &run.model, &run.evaluation)?;
+fn report_pinn(out: &Path, run: &PinnRun) -> Result<()> {
+    field_plots(out, &run.model, &run.evaluation)?;
     let s = &run.summary;
     match s.rel_l2 {
         Some(e) => note!(
@@ -199,17 +141,7 @@ fn run_pinn(args: &TrainArgs, table: toml::Table) -> Result<()> {
             out.display()
         ),
     }
-    fail_if_stopped(s.outcome, &out)?;
     Ok(())
-}
-
-pub(crate) fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
-    nabla::core::atomic::write_atomic(path, |w| w.write_all(bytes)).map_err(|source| {
-        CliError::Output {
-            path: path.to_path_buf(),
-            source,
-        }
-    })
 }
 
 /// loss.png from metrics.csv: the total loss (and rel_l2 / test_rel_l2 when logged) against

@@ -9,12 +9,13 @@ use crate::plot;
 use crate::progress::DelayedBar;
 use nabla::core::atomic::write_atomic;
 use nabla::core::field::{Expr, ScalarField};
-use nabla::core::geometry::{parse_domain, Domain};
+use nabla::core::geometry::parse_domain;
+use nabla::core::points::{grid_points, read_points_in, GridPoints, ProbeSample};
 use nabla::core::GridShape;
 use nabla::wos::{Unfinished, WosOptions, WosProblem, WosSolution, WosSolver};
 use serde::Serialize;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 /// The equation, as stated in help, summary and report.
@@ -189,11 +190,22 @@ struct WosReport {
     nabla_version: &'static str,
 }
 
-/// Where the points came from.
+/// Where the points came from, and the points.
 enum Points {
-    File(PathBuf),
-    /// The grid, and for each grid cell its index among the points inside Ω.
-    Grid(GridShape, Vec<Option<usize>>),
+    /// The --points file and its points (flat, row-major).
+    File(PathBuf, Vec<f64>),
+    /// The --grid cell centres inside Ω.
+    Grid(GridPoints),
+}
+
+impl Points {
+    /// The points, flat and row-major.
+    fn coordinates(&self) -> &[f64] {
+        match self {
+            Points::File(_, pts) => pts,
+            Points::Grid(g) => &g.points,
+        }
+    }
 }
 
 /// Runs `nabla wos`.
@@ -230,29 +242,35 @@ pub fn run(args: &WosArgs) -> Result<()> {
         .map(|t| parse("--exact", t))
         .transpose()?;
     let device = parse_device(&args.device)?;
-    check_finite_on_probe(
-        domain.as_ref(),
-        &source,
-        &boundary,
-        exact.as_ref(),
-        &[
-            &args.source,
-            &args.boundary,
-            args.exact.as_deref().unwrap_or(""),
-        ],
-    )?;
-
-    let (pts, origin) = match (&args.points, &args.grid) {
-        (Some(path), _) => (
-            read_points(path, domain.as_ref())?,
-            Points::File(path.clone()),
-        ),
-        (None, Some(grid)) => {
-            let (pts, map) = grid_points(grid, domain.as_ref())?;
-            (pts, Points::Grid(grid.clone(), map))
+    // A field that is not finite somewhere makes walks return NaN or ±inf estimates, not an
+    // error: probe every expression first.
+    let probe = ProbeSample::new(domain.as_ref());
+    let mut checks: Vec<(&str, &str, &Expr, &[f64])> = vec![
+        ("--source", &args.source, &source, &probe.interior),
+        ("--boundary", &args.boundary, &boundary, &probe.boundary),
+    ];
+    if let (Some(e), Some(text)) = (&exact, &args.exact) {
+        checks.push(("--exact", text, e, &probe.interior));
+        checks.push(("--exact", text, e, &probe.boundary));
+    }
+    for (flag, text, expr, points) in checks {
+        if let Some(bad) = nabla::core::points::first_non_finite(points, d, |p| expr.eval(p)) {
+            return Err(CliError::Usage(format!(
+                "{flag} '{text}' {bad}; it must be finite on the domain"
+            )));
         }
+    }
+
+    let origin = match (&args.points, &args.grid) {
+        (Some(path), _) => {
+            let table = read_points_in(path, domain.as_ref())
+                .map_err(|e| CliError::Input(e.to_string()))?;
+            Points::File(path.clone(), table.points)
+        }
+        (None, Some(grid)) => Points::Grid(grid_points(grid, domain.as_ref())?),
         (None, None) => return Err(CliError::Usage("give --points or --grid".into())),
     };
+    let pts = origin.coordinates();
     let n = pts.len() / d;
     if n == 0 {
         return Err(CliError::Usage(
@@ -293,20 +311,20 @@ pub fn run(args: &WosArgs) -> Result<()> {
                 "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} points (ETA {eta})",
                 !args.quiet,
             );
-            let r = solver.solve_with_progress(&pts, &|done| {
+            let r = solver.solve_with_progress(pts, &|done| {
                 progress.update(|b| b.set_position(done as u64))
             });
             progress.finish();
             r?
         }
-        Some(ordinal) => solve_gpu(&solver, &pts, ordinal)?,
+        Some(ordinal) => solve_gpu(&solver, pts, ordinal)?,
     };
 
     let exact_vals: Option<Vec<f64>> = exact
         .as_ref()
         .map(|e| pts.chunks(d).map(|p| e.eval(p)).collect());
     let report = make_report(args, &sol, &origin, exact_vals.as_deref(), n);
-    write_outputs(args, &pts, d, &sol, exact_vals.as_deref(), &origin, &report)?;
+    write_outputs(args, pts, d, &sol, exact_vals.as_deref(), &origin, &report)?;
     print_summary(&report)?;
     if report.unfinished_walks > 0 {
         note!(
@@ -389,159 +407,6 @@ fn check_flags(args: &WosArgs) -> Result<()> {
     Ok(())
 }
 
-/// Evaluates the source and the exact solution at 64 interior points and the boundary values
-/// (and the exact solution) at 64 boundary points, and errors at the first value that is not
-/// finite: a walk that meets one returns NaN or ±inf estimates, not an error.
-fn check_finite_on_probe(
-    domain: &dyn Domain,
-    source: &Expr,
-    boundary: &Expr,
-    exact: Option<&Expr>,
-    texts: &[&str; 3],
-) -> Result<()> {
-    use nabla::core::field::ScalarField;
-    use nabla::core::geometry::{sample_boundary, sample_interior, Sampling};
-    const PROBE_POINTS: usize = 64;
-    let sampling = Sampling::Random { seed: 0x9e37 };
-    let d = domain.dim();
-    let inside = sample_interior(domain, PROBE_POINTS, sampling).unwrap_or_default();
-    let on_boundary = sample_boundary(domain, PROBE_POINTS, sampling).unwrap_or_default();
-    let mut checks: Vec<(&str, &str, &Expr, &[f64])> = vec![
-        ("--source", texts[0], source, &inside),
-        ("--boundary", texts[1], boundary, &on_boundary),
-    ];
-    if let Some(e) = exact {
-        checks.push(("--exact", texts[2], e, &inside));
-        checks.push(("--exact", texts[2], e, &on_boundary));
-    }
-    for (flag, text, expr, points) in checks {
-        for p in points.chunks(d) {
-            let v = expr.eval(p);
-            if !v.is_finite() {
-                let coords: Vec<String> = p.iter().map(|c| format!("{c:.4}")).collect();
-                return Err(CliError::Usage(format!(
-                    "{flag} '{text}' evaluates to {v} at ({}); it must be finite on the domain",
-                    coords.join(", ")
-                )));
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Reads a points CSV: `d` numbers per line, comma- (or whitespace-) separated; blank lines,
-/// `#` comments and one leading header line are skipped. Every point must lie inside Ω.
-fn read_points(path: &Path, domain: &dyn Domain) -> Result<Vec<f64>> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| CliError::Input(format!("{}: {e}", path.display())))?;
-    parse_points(&text, &path.display().to_string(), domain)
-}
-
-/// [`read_points`] on the text of the file `name`.
-fn parse_points(text: &str, name: &str, domain: &dyn Domain) -> Result<Vec<f64>> {
-    let d = domain.dim();
-    let mut pts = Vec::new();
-    let mut seen_data = false;
-    for (i, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let fields: Vec<&str> = line
-            .split(|c: char| c == ',' || c.is_whitespace())
-            .filter(|s| !s.is_empty())
-            .collect();
-        let nums: std::result::Result<Vec<f64>, _> =
-            fields.iter().map(|s| s.parse::<f64>()).collect();
-        let nums = match nums {
-            Ok(v) => v,
-            Err(_) if !seen_data && fields.iter().all(|f| f.parse::<f64>().is_err()) => {
-                seen_data = true; // a header line
-                continue;
-            }
-            Err(_) => {
-                let bad = fields
-                    .iter()
-                    .find(|f| f.parse::<f64>().is_err())
-                    .copied()
-                    .unwrap_or("");
-                return Err(CliError::Input(format!(
-                    "{} line {}: '{bad}' is not a number",
-                    name,
-                    i + 1
-                )));
-            }
-        };
-        seen_data = true;
-        if nums.len() != d {
-            return Err(CliError::Input(format!(
-                "{} line {}: expected {d} coordinates for the {d}-D domain, got {}",
-                name,
-                i + 1,
-                nums.len()
-            )));
-        }
-        if let Some(v) = nums.iter().find(|v| !v.is_finite()) {
-            return Err(CliError::Input(format!(
-                "{name} line {}: '{v}' is not a finite coordinate",
-                i + 1
-            )));
-        }
-        if !domain.contains(&nums) {
-            let coords: Vec<String> = nums
-                .iter()
-                .map(|&v| nabla::core::text::short_number(v))
-                .collect();
-            return Err(CliError::Input(format!(
-                "{name} line {}: point ({}) is not inside the domain",
-                i + 1,
-                coords.join(", ")
-            )));
-        }
-        pts.extend_from_slice(&nums);
-    }
-    if pts.is_empty() {
-        return Err(CliError::Input(format!(
-            "{}: no points (expected lines of {d} comma-separated numbers)",
-            name
-        )));
-    }
-    Ok(pts)
-}
-
-/// Cell centres of `grid` over the domain's bounding box that lie inside Ω, and for each cell
-/// its index among them.
-fn grid_points(grid: &GridShape, domain: &dyn Domain) -> Result<(Vec<f64>, Vec<Option<usize>>)> {
-    let d = domain.dim();
-    let dims = grid.dims();
-    if dims.len() != d {
-        return Err(CliError::Usage(format!(
-            "--grid {grid} is {}-D but the domain is {d}-D",
-            dims.len()
-        )));
-    }
-    let b = domain.bounds();
-    let mut pts = Vec::new();
-    let mut map = Vec::with_capacity(grid.len());
-    let mut idx = vec![0usize; d];
-    let mut x = vec![0.0; d];
-    for cell in 0..grid.len() {
-        let mut rest = cell;
-        for k in 0..d {
-            idx[k] = rest % dims[k];
-            rest /= dims[k];
-            x[k] = b.min[k] + (idx[k] as f64 + 0.5) * (b.max[k] - b.min[k]) / dims[k] as f64;
-        }
-        if domain.contains(&x) {
-            map.push(Some(pts.len() / d));
-            pts.extend_from_slice(&x);
-        } else {
-            map.push(None);
-        }
-    }
-    Ok((pts, map))
-}
-
 fn make_report(
     args: &WosArgs,
     sol: &WosSolution,
@@ -574,12 +439,12 @@ fn make_report(
         steps_per_second: sol.steps_per_second(),
         points: n,
         grid: match origin {
-            Points::Grid(g, _) => Some(g.to_string()),
-            Points::File(_) => None,
+            Points::Grid(g) => Some(g.grid.to_string()),
+            Points::File(..) => None,
         },
         points_file: match origin {
-            Points::File(p) => Some(p.display().to_string()),
-            Points::Grid(..) => None,
+            Points::File(p, _) => Some(p.display().to_string()),
+            Points::Grid(_) => None,
         },
         walks_per_point: args.walks,
         epsilon: args.epsilon,
@@ -675,12 +540,9 @@ fn write_outputs(
             write_atomic(tmp, |w| w.write_all(&json)).map_err(io_err(path))
         })?;
     }
-    if let (Some(path), Points::Grid(grid, map)) = (&args.plot, origin) {
-        let dims = grid.dims();
-        let field: Vec<f64> = map
-            .iter()
-            .map(|m| m.map_or(f64::NAN, |i| sol.estimates[i].value))
-            .collect();
+    if let (Some(path), Points::Grid(g)) = (&args.plot, origin) {
+        let dims = g.grid.dims();
+        let field = g.to_grid(&sol.values(), f64::NAN);
         let title = format!("u (WoS, {} walks/point): {}", args.walks, args.domain);
         staged.write(path, |tmp| match *dims {
             [nx, ny] => plot::heatmap(tmp, &field, nx, ny, &title),
@@ -740,46 +602,4 @@ fn print_summary(r: &WosReport) -> Result<()> {
         r.threads
     );
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use proptest::prelude::*;
-
-    proptest! {
-        #![proptest_config(ProptestConfig::with_cases(512))]
-        /// Any text: points inside the domain, or one error line naming the file.
-        #[test]
-        fn points_csv_never_panics(text in "(([-+0-9.eE,# xyzinfa]{0,24})\\n){0,6}") {
-            let domain = parse_domain("ball:dim=2").unwrap();
-            match parse_points(&text, "p.csv", domain.as_ref()) {
-                Ok(pts) => {
-                    prop_assert!(!pts.is_empty() && pts.len() % 2 == 0);
-                    for p in pts.chunks(2) {
-                        prop_assert!(domain.contains(p));
-                    }
-                }
-                Err(e) => {
-                    let m = e.to_string();
-                    prop_assert!(m.starts_with("p.csv") && !m.contains('\n'), "{}", m);
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn non_finite_coordinates_are_named_as_such() {
-        let domain = parse_domain("ball:dim=2").unwrap();
-        let e = parse_points("x,y\n0.1,NaN\n", "p.csv", domain.as_ref()).unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "p.csv line 2: 'NaN' is not a finite coordinate"
-        );
-        let e = parse_points("0.1,2\n", "p.csv", domain.as_ref()).unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "p.csv line 1: point (0.1, 2) is not inside the domain"
-        );
-    }
 }

@@ -2,46 +2,17 @@
 //! trained on Walk-on-Spheres estimates (`train.loss = "wos"`) or physics-informed
 //! (`"physics"`), with held-out WoS ground truth.
 
-use crate::config;
 use crate::console::note;
 use crate::error::Result;
 use crate::plot::{self, Panel};
-use crate::progress::DelayedBar;
-use crate::train::{fail_if_stopped, start_run, write_summary, TrainArgs};
 
 use nabla::operator::wosno::features::CHANNELS;
-use nabla::operator::wosno::{run::build_model, train_wosno, WosNoConfig, WosNoRun};
+use nabla::operator::wosno::WosNoRun;
 use std::path::Path;
 
-/// `nabla train` for a WoS-NO config.
-pub fn train(args: &TrainArgs, table: toml::Table) -> Result<()> {
-    let cfg: WosNoConfig = config::parse(table, &args.config)?;
-    cfg.validate()?;
-    let m = &cfg.model;
-    let cells = (cfg.grid.points as f64).powi(2);
-    let (w, bytes) = (m.width as f64, m.precision.bytes() as f64);
-    // Feature maps of every layer for a batch (kept for the backward pass, with the padded
-    // grid and the spectral products), and the spectral weights with Adam state.
-    let features = 4.0 * cells * w * (m.layers as f64 + 2.0) * cfg.train.batch_size as f64;
-    let weights = m.layers as f64 * 2.0 * w * w * 2.0 * (m.modes as f64).powi(2);
-    crate::resources::check_memory(
-        &format!(
-            "WoS-NO on a {0}x{0} grid, width {1}, batch {2}",
-            cfg.grid.points, m.width, cfg.train.batch_size
-        ),
-        3.0 * features * bytes + 4.0 * weights * bytes,
-    )?;
-    build_model(&cfg)?;
-    let (out, options) = start_run(args, &cfg)?;
-    let bar = DelayedBar::new(
-        cfg.test.instances as u64,
-        "ground truth {bar:30} {pos}/{len} instances, ETA {eta}",
-        cfg.train.progress,
-    );
-    let run = train_wosno(&cfg, &options, &|done, _| {
-        bar.update(|b| b.set_position(done as u64))
-    })?;
-    bar.finish();
+/// After `nabla train` of a WoS-NO config: where the ground truth came from, samples.png and
+/// the one-line outcome.
+pub fn report(out: &Path, run: &WosNoRun) -> Result<()> {
     let s = &run.summary;
     if s.truth_cached {
         note!("ground truth read from {}", out.join("truth.h5").display());
@@ -55,8 +26,7 @@ pub fn train(args: &TrainArgs, table: toml::Table) -> Result<()> {
             out.join("truth.h5").display()
         );
     }
-    write_summary(&out, s)?;
-    samples_plot(&out.join("samples.png"), &run)?;
+    samples_plot(&out.join("samples.png"), run)?;
     note!(
         "{} steps ({} loss) in {:.1} s ({:.1} ms/step): held-out relative L2 {:.4} (initial {:.4}; \
          truth's relative standard error {:.2e}), peak RSS {:.0} MiB; run directory {}",
@@ -74,7 +44,6 @@ pub fn train(args: &TrainArgs, table: toml::Table) -> Result<()> {
         s.peak_rss_mib.unwrap_or(f64::NAN),
         out.display()
     );
-    fail_if_stopped(s.outcome, &out)?;
     Ok(())
 }
 

@@ -9,12 +9,16 @@
 //! assert_eq!(g.index(&[3, 2]), 3 + 64 * 2); // x fastest
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod atomic;
+pub mod config;
 pub mod device;
 pub mod field;
 pub mod geometry;
 pub mod grid;
 pub mod memory;
+pub mod points;
 pub mod text;
 
 pub use grid::GridShape;

@@ -43,6 +43,8 @@
 //! assert_eq!(read_mask(&mask_path, &grid).unwrap(), mask);
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod datagen;
 pub mod dcdm;
 pub mod inverse;

@@ -148,6 +148,24 @@ impl DcdmConfig {
         Ok(g)
     }
 
+    /// A rough upper estimate of training memory in bytes: the U-Net's feature maps (every
+    /// conv of every level kept for the backward pass, the pyramid at most doubling the finest
+    /// level) for a batch, its weights with Adam state, and the training set (right-hand sides
+    /// and masks on the grid).
+    pub fn memory_estimate_bytes(&self) -> f64 {
+        let cells = self
+            .grid
+            .parse::<nabla_core::grid::GridShape>()
+            .map_or(0.0, |g| g.len() as f64);
+        let m = &self.model;
+        let (c, bytes) = (m.channels as f64, m.precision.bytes() as f64);
+        let features =
+            2.0 * cells * c * (2.0 * m.convs as f64 + 2.0) * self.train.batch_size as f64;
+        let weights = m.levels as f64 * m.convs as f64 * 2.0 * 9.0 * c * c;
+        let data = self.data.samples as f64 * cells * 16.0;
+        3.0 * features * bytes + 4.0 * weights * bytes + data
+    }
+
     /// Checks every section; errors name the key. Sets `model.dim` from the grid.
     pub fn validate(&mut self) -> Result<()> {
         if self.task != "dcdm" {

@@ -11,7 +11,10 @@ use candle_core::{DType, Device, Tensor};
 use nabla_nn::{Model, ParamStore, Precision, UNet, UNetConfig};
 use std::path::Path;
 
-const ARCH: &str = "dcdm.arch";
+const ARCH: &str = ARCH_KEY;
+/// Checkpoint metadata key under which a DCDM model stores its architecture (what
+/// [`DcdmModel::load`] rebuilds it from).
+pub const ARCH_KEY: &str = "dcdm.arch";
 const FORMAT: f64 = 1.0;
 
 /// The trained (or fresh) DCDM network.
@@ -139,6 +142,38 @@ impl DcdmModel {
     /// [`DcdmModel::load`] onto the CPU (what `nabla poisson --solver dcdm` uses).
     pub fn load_cpu(path: &Path) -> Result<Self> {
         Self::load(path, &Device::Cpu)
+    }
+
+    /// Loads the model of a DCDM training run: `path` is either the run directory (what
+    /// `nabla train configs/dcdm_poisson64.toml --out DIR` or [`crate::train_dcdm`] wrote; its
+    /// `checkpoint.safetensors` is read) or a checkpoint file itself.
+    ///
+    /// Errors ([`DcdmError::Model`], naming `path`): nothing at `path`, a directory with no
+    /// checkpoint (not a training run, or one stopped before its first checkpoint), and every
+    /// error of [`DcdmModel::load`] (e.g. the checkpoint of another kind of model).
+    pub fn load_run(path: &Path, device: &Device) -> Result<Self> {
+        let bad = |reason: String| DcdmError::Model {
+            path: path.to_path_buf(),
+            reason,
+        };
+        if !path.exists() {
+            return Err(bad("no such run directory or checkpoint (train one with \
+                 `nabla train configs/dcdm_poisson64.toml`)"
+                .into()));
+        }
+        if path.is_dir() {
+            let file = path.join(nabla_nn::train::CHECKPOINT_FILE);
+            if !file.is_file() {
+                return Err(bad(format!(
+                    "is a directory without {}: not a DCDM training run (train one with \
+                     `nabla train configs/dcdm_poisson64.toml --out {}`)",
+                    nabla_nn::train::CHECKPOINT_FILE,
+                    path.display()
+                )));
+            }
+            return Self::load(&file, device);
+        }
+        Self::load(path, device)
     }
 
     /// The network.

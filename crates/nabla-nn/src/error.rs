@@ -63,7 +63,8 @@ impl NnError {
         }
     }
 
-    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+    /// Shorthand for [`NnError::Io`]: `path` could not be read or written.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         NnError::Io {
             path: path.into(),
             source,

@@ -3,8 +3,8 @@
 //! candle's `gelu` runs as a chain of elementwise passes (with `powf` for the cube) forward
 //! and more backward; in an FNO on a 64² grid those passes took more time than the matrix
 //! products. Here the value is one pass and the gradient one more, both with the rational
-//! tanh of [`crate::fused`] (within 5e-7 of libm), parallel over chunks with rayon.
-//! Off the CPU it falls back to candle's own `gelu`.
+//! tanh of the crate's (private) `fused` module (within 5e-7 of libm), parallel over chunks
+//! with rayon. Off the CPU it falls back to candle's own `gelu`.
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, DType, Layout, Shape, Tensor};
 use rayon::prelude::*;

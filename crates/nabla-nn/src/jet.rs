@@ -166,7 +166,7 @@ pub struct Jet {
 }
 
 impl Jet {
-    /// ∂u/∂x_{first[j]} as `[n, m]`: column `j` of the gradient (an index into
+    /// ∂u/∂x_{first\[j\]} as `[n, m]`: column `j` of the gradient (an index into
     /// [`JetSpec::first`], which for full gradients is the input dimension).
     pub fn d1(&self, j: usize) -> Result<Tensor> {
         let g = self
@@ -176,7 +176,7 @@ impl Jet {
         Ok(g.narrow(1, j, 1)?.squeeze(1)?)
     }
 
-    /// ∂²u/∂x_{second[j]}² as `[n, m]` (an index into [`JetSpec::second`]).
+    /// ∂²u/∂x_{second\[j\]}² as `[n, m]` (an index into [`JetSpec::second`]).
     pub fn d2(&self, j: usize) -> Result<Tensor> {
         let g = self
             .second
@@ -250,8 +250,8 @@ impl Mlp {
     /// (`[n, d]`, converted to the model dtype), differentiable with respect to the parameters.
     ///
     /// On the CPU, for tanh and sin networks with one output and no Fourier features, this
-    /// runs as one fused operation with a hand-written backward pass (see [`crate::fused`]'s
-    /// module docs: ~10× faster); otherwise, and in [`Mlp::jet_unfused`], as candle ops.
+    /// runs as one fused operation with a hand-written backward pass (see the private `fused`
+    /// module's docs: ~10× faster); otherwise, and in [`Mlp::jet_unfused`], as candle ops.
     pub fn jet(&self, x: &Tensor, spec: &JetSpec) -> Result<Jet> {
         let fusable = self.device().is_cpu()
             && self.fourier_b.is_none()

@@ -73,6 +73,7 @@ pub mod linear;
 pub mod mlp;
 pub mod optim;
 pub mod params;
+pub mod run_dir;
 mod scratch;
 mod skinny;
 pub use skinny::DISABLE_ENV as DISABLE_AVX512_ENV;

@@ -258,6 +258,12 @@ impl Mlp {
         })
     }
 
+    /// Sets a string saved with the weights (see [`ParamStore::set_metadata`]), e.g. the
+    /// self-description of a PINN that lets its checkpoint alone rebuild it.
+    pub fn set_metadata(&mut self, key: impl Into<String>, value: impl Into<String>) {
+        self.params.set_metadata(key, value);
+    }
+
     /// The settings it was built from.
     pub fn config(&self) -> &MlpConfig {
         &self.config

@@ -15,7 +15,19 @@ use std::path::Path;
 pub struct ParamStore {
     trainable: Vec<(String, Var)>,
     frozen: Vec<(String, Var)>,
+    metadata: Vec<(String, String)>,
 }
+
+/// Checkpoint metadata key naming the task that wrote a model (`"pinn"`, `"operator"`, …).
+pub const META_TASK: &str = "nabla.task";
+/// Checkpoint metadata key holding the run's resolved config as TOML: with [`META_TASK`], what
+/// rebuilds the model from the checkpoint alone.
+pub const META_CONFIG: &str = "nabla.config";
+/// Checkpoint metadata key of the self-description format version ([`MODEL_FORMAT`]).
+pub const META_FORMAT: &str = "nabla.model_format";
+/// Version of the self-description written under [`META_FORMAT`]. Checkpoints without it were
+/// written before models described themselves; their run's `config.toml` describes them.
+pub const MODEL_FORMAT: &str = "1";
 
 impl ParamStore {
     /// An empty store.
@@ -84,6 +96,24 @@ impl ParamStore {
         Ok(())
     }
 
+    /// Sets a string stored with the parameters in every file written from this store
+    /// ([`ParamStore::save`] and training checkpoints), e.g. [`META_CONFIG`]; replaces an
+    /// earlier value of the same key. Composite models set their own: [`ParamStore::extend_prefixed`]
+    /// does not copy metadata.
+    pub fn set_metadata(&mut self, key: impl Into<String>, value: impl Into<String>) {
+        let key = key.into();
+        let value = value.into();
+        match self.metadata.iter_mut().find(|(k, _)| *k == key) {
+            Some(entry) => entry.1 = value,
+            None => self.metadata.push((key, value)),
+        }
+    }
+
+    /// The metadata set with [`ParamStore::set_metadata`], in the order first set.
+    pub fn metadata(&self) -> &[(String, String)] {
+        &self.metadata
+    }
+
     /// The trainable parameters, in order.
     pub fn trainable(&self) -> &[(String, Var)] {
         &self.trainable
@@ -147,7 +177,8 @@ impl ParamStore {
     /// Writes all variables to a safetensors file atomically (temporary name, then rename).
     /// The names are the parameter names, so candle's `VarMap::load` reads the file too.
     pub fn save(&self, path: &Path) -> Result<()> {
-        write_safetensors(path, &self.tensors(), None)
+        let meta = (!self.metadata.is_empty()).then(|| self.metadata.iter().cloned().collect());
+        write_safetensors(path, &self.tensors(), meta)
     }
 
     /// Loads all variables from a safetensors file written by [`ParamStore::save`] (or any file
@@ -216,6 +247,18 @@ pub fn write_safetensors(
     nabla_core::atomic::check_destination(path).map_err(|e| NnError::io(path, e))?;
     nabla_core::atomic::write_atomic(path, |w| std::io::Write::write_all(w, &bytes))
         .map_err(|e| NnError::io(path, e))
+}
+
+/// The string metadata of a safetensors file (empty when it has none), without loading its
+/// tensors onto a device.
+pub fn read_safetensors_metadata(path: &Path) -> Result<HashMap<String, String>> {
+    let bytes = std::fs::read(path).map_err(|e| NnError::io(path, e))?;
+    let (_, meta) =
+        safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| NnError::Checkpoint {
+            path: path.to_path_buf(),
+            reason: format!("not a readable safetensors file: {e}"),
+        })?;
+    Ok(meta.metadata().clone().unwrap_or_default())
 }
 
 /// Reads every tensor of a safetensors file onto `device`, with the file's string metadata.

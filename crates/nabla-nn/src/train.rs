@@ -356,7 +356,8 @@ impl<M: Model + ?Sized> Run<'_, M> {
         };
         let json = serde_json::to_string(&state)
             .map_err(|e| NnError::invalid("checkpoint state", e.to_string()))?;
-        let meta = HashMap::from([(META_KEY.to_string(), json)]);
+        let mut meta: HashMap<String, String> = params.metadata().iter().cloned().collect();
+        meta.insert(META_KEY.to_string(), json);
         write_safetensors(&path, &tensors, Some(meta))?;
         self.checkpoint = Some(path);
         Ok(())

@@ -31,9 +31,9 @@ fn default_device() -> String {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Layout {
-    /// PDEBench 2-D Darcy: `nu` [N,S,S] → `tensor` [N,1,S,S].
+    /// PDEBench 2-D Darcy: `nu` `[N, S, S]` → `tensor` `[N, 1, S, S]`.
     Darcy,
-    /// PDEBench 1-D series `tensor` [N,Nt,Nx]: the slice at `input_step` → the slice at
+    /// PDEBench 1-D series `tensor` `[N, Nt, Nx]`: the slice at `input_step` → the slice at
     /// `target_step`.
     #[serde(rename = "series-1d")]
     Series1d,

@@ -41,6 +41,9 @@ pub struct OperatorModel {
     device: Device,
 }
 
+/// The task name operator runs carry in their checkpoints and configs (`task = "operator"`).
+pub const TASK: &str = "operator";
+
 const NORMALIZER: &str = "normalizer";
 const TRAIN_GRID: &str = "train_grid";
 
@@ -151,6 +154,12 @@ impl OperatorModel {
             &Tensor::from_vec(grid, dims.len(), &device)?.to_dtype(DType::F64)?,
         )?;
         let _ = dtype;
+        let resolved = nabla_core::config::to_toml(config).map_err(|e| {
+            OperatorError::config("(top level)", format!("cannot be written as TOML: {e}"))
+        })?;
+        for (key, value) in nabla_nn::run_dir::self_description(TASK, &resolved) {
+            params.set_metadata(key, value);
+        }
         Ok(OperatorModel {
             net,
             params,

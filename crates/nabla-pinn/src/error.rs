@@ -27,6 +27,16 @@ pub enum PinnError {
     /// A tensor operation failed.
     #[error("tensor error: {0}")]
     Candle(#[from] candle_core::Error),
+    /// A run config could not be read (file, TOML, override or key).
+    #[error(transparent)]
+    RunConfig(#[from] nabla_core::config::ConfigError),
+    /// Points handed to a trained model are unusable (shape, non-finite values); the message
+    /// says which.
+    #[error("{0}")]
+    Input(String),
+    /// A points file could not be read or parsed.
+    #[error(transparent)]
+    Points(#[from] nabla_core::points::PointsError),
     /// Reading or writing a file failed.
     #[error("{path}: {reason}")]
     File {

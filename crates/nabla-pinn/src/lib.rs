@@ -11,7 +11,7 @@
 //!   hard (u = g + Φ·N, [`hard`]).
 //! - SDGD for high dimensions: a Laplacian from k sampled dimensions, rescaled by d/k
 //!   ([`config::LossConfig::sdgd_dims`]); built-in problems with exact solutions
-//!   ([`config::Builtin`]; reference solutions in [`reference`]).
+//!   ([`config::Builtin`]; reference solutions in [`mod@reference`]).
 //! - [`train_pinn`] runs a whole [`PinnConfig`] (what `nabla train` does) and [`PinnModel`]
 //!   reloads a run for prediction (what `nabla eval` does).
 //!
@@ -39,6 +39,7 @@
 pub mod config;
 pub mod error;
 pub mod hard;
+pub mod inference;
 pub mod objective;
 pub mod points;
 pub mod problem;
@@ -47,5 +48,6 @@ pub mod run;
 
 pub use config::PinnConfig;
 pub use error::{PinnError, Result};
+pub use inference::{Pinn, PinnValues};
 pub use problem::Problem;
 pub use run::{train_pinn, PinnModel, PinnRun, Summary};

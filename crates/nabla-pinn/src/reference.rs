@@ -316,7 +316,7 @@ pub fn burgers_cole_hopf_gauss_hermite(x: f64, t: f64, nu: f64, rule: &GaussHerm
 }
 
 /// [`burgers_cole_hopf`] on the tensor grid `ts` × `xs`, row-major over (t, x): entry
-/// `it * xs.len() + ix` is u(xs[ix], ts[it]). Computed in parallel.
+/// `it * xs.len() + ix` is u(`xs[ix]`, `ts[it]`). Computed in parallel.
 pub fn burgers_reference_grid(xs: &[f64], ts: &[f64], nu: f64) -> Vec<f64> {
     let nx = xs.len();
     if nx == 0 {
@@ -328,7 +328,7 @@ pub fn burgers_reference_grid(xs: &[f64], ts: &[f64], nu: f64) -> Vec<f64> {
         .collect()
 }
 
-/// [`burgers_cole_hopf`] at the scattered points (xs[i], ts[i]), in parallel.
+/// [`burgers_cole_hopf`] at the scattered points (`xs[i]`, `ts[i]`), in parallel.
 ///
 /// # Panics
 /// If `xs` and `ts` have different lengths.
@@ -353,7 +353,7 @@ pub fn burgers_reference_points(xs: &[f64], ts: &[f64], nu: f64) -> Vec<f64> {
 ///
 /// u(x) = (1 − ‖x‖²) · Σ_{i=1}^{d−1} c_i sin(x_i + cos(x_{i+1}) + x_{i+1} cos(x_i)),
 ///
-/// with c_i ~ N(0, 1) i.i.d. (here 0-based: c[i] couples x[i] and x[i+1]). The PDE is
+/// with c_i ~ N(0, 1) i.i.d. (here 0-based: `c[i]` couples `x[i]` and `x[i+1]`). The PDE is
 /// −Δu = f in B^d ([`TwoBody::source`]) with u = 0 on the unit sphere. Every method is O(d)
 /// per point and allocation-free; points are plain slices of length d, batches flat row-major
 /// n × d.

@@ -11,6 +11,9 @@ use serde::Serialize;
 use std::path::Path;
 use std::sync::Arc;
 
+/// The task name PINN runs carry in their checkpoints and configs (`task = "pinn"`).
+pub const TASK: &str = "pinn";
+
 /// A trained (or freshly built) PINN: problem, network and output transform.
 pub struct PinnModel {
     /// The problem it solves.
@@ -38,7 +41,13 @@ impl PinnModel {
         if m.fourier_features > 0 {
             mc = mc.fourier(m.fourier_features, m.fourier_sigma);
         }
-        let mlp = Mlp::new(&mc, &device)?;
+        let mut mlp = Mlp::new(&mc, &device)?;
+        let resolved = nabla_core::config::to_toml(config).map_err(|e| {
+            PinnError::config("(top level)", format!("cannot be written as TOML: {e}"))
+        })?;
+        for (key, value) in nabla_nn::run_dir::self_description(TASK, &resolved) {
+            mlp.set_metadata(key, value);
+        }
         let hard = HardTransform::from_config(&problem, &config.loss)?;
         Ok(PinnModel { problem, mlp, hard })
     }

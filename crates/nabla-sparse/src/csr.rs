@@ -102,6 +102,14 @@ impl SparseMatrix {
         self.csr.data()
     }
 
+    /// The values of all stored entries, row by row, for assembling new coefficients into the
+    /// same pattern in place (a time loop re-assembling its matrix without allocating).
+    /// Symmetry is no longer taken for granted afterwards: solvers check it again.
+    pub fn values_mut(&mut self) -> &mut [f64] {
+        self.symmetric_by_construction = false;
+        self.csr.data_mut()
+    }
+
     /// Entry `A[i, j]` (0 if not stored).
     pub fn get(&self, i: usize, j: usize) -> f64 {
         self.csr.get(i, j).copied().unwrap_or(0.0)

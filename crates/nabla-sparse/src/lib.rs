@@ -25,6 +25,8 @@
 //! assert!(r / bn <= 1e-10);
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod amg;
 pub mod csr;
 pub mod error;

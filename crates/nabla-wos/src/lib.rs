@@ -23,7 +23,13 @@
 //!
 //! Optional: gradients ∇u from the first sphere (σ = 0), control variates from a pilot run,
 //! batched evaluation into candle tensors (feature `candle`, on by default: [`tensor`]), and the
-//! same estimator as a CUDA kernel for analytic domains (feature `cuda`: [`cuda`]).
+//! same estimator as a CUDA kernel for analytic domains (feature `cuda`: module `cuda`).
+//!
+//! Query points from a CSV file or from the cells of a grid inside the domain, and a probe that
+//! checks boundary values and sources for NaN/∞ before a long run, are in
+//! [`nabla_core::points`] ([`read_points_in`](nabla_core::points::read_points_in),
+//! [`grid_points`](nabla_core::points::grid_points),
+//! [`ProbeSample`](nabla_core::points::ProbeSample)).
 //!
 //! ```
 //! use nabla_core::field::Expr;
@@ -45,6 +51,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+#![warn(missing_docs)]
 // The estimators index point coordinates of several buffers by the same axis k.
 #![allow(clippy::needless_range_loop)]
 

@@ -78,6 +78,8 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+#![warn(missing_docs)]
+
 /// Grids, domains (boxes, balls, CSG, triangle meshes), expressions, devices, atomic files
 /// (`nabla-core`).
 pub use nabla_core as core;
@@ -98,6 +100,60 @@ pub use nabla_wos as wos;
 
 /// candle itself, for tensors passed to and from the networks.
 pub use candle_core as candle;
+/// ndarray, the array type of the inference entry points ([`pinn::Pinn`], [`operator::Operator`]).
+pub use ndarray;
+
+pub mod run;
+
+/// Any error of a nabla library, one line each (the CLI prints exactly this).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A run config could not be read (file, TOML, override or key).
+    #[error(transparent)]
+    Config(#[from] nabla_core::config::ConfigError),
+    /// Grids, domains, expressions.
+    #[error(transparent)]
+    Core(#[from] nabla_core::CoreError),
+    /// Sparse matrices and solvers.
+    #[error(transparent)]
+    Sparse(#[from] nabla_sparse::SparseError),
+    /// HDF5 data.
+    #[error(transparent)]
+    Data(#[from] nabla_data::DataError),
+    /// Walk-on-Spheres.
+    #[error(transparent)]
+    Wos(#[from] nabla_wos::WosError),
+    /// Networks, training loop, checkpoints and run directories.
+    #[error(transparent)]
+    Nn(#[from] nabla_nn::NnError),
+    /// PINNs.
+    #[error(transparent)]
+    Pinn(#[from] nabla_pinn::PinnError),
+    /// Neural operators, WoS-NO, inverse problems.
+    #[error(transparent)]
+    Operator(Box<nabla_operator::OperatorError>),
+    /// DCDM.
+    #[error(transparent)]
+    Dcdm(Box<nabla_dcdm::DcdmError>),
+    /// Anything else a caller handed in that cannot be used; the message says what.
+    #[error("{0}")]
+    Input(String),
+}
+
+impl From<nabla_operator::OperatorError> for Error {
+    fn from(e: nabla_operator::OperatorError) -> Self {
+        Error::Operator(Box::new(e))
+    }
+}
+
+impl From<nabla_dcdm::DcdmError> for Error {
+    fn from(e: nabla_dcdm::DcdmError) -> Self {
+        Error::Dcdm(Box::new(e))
+    }
+}
+
+/// Result alias of the facade.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// The compute device of every nabla signature (candle's), and how to name and open one.
 pub use nabla_core::device::{open_device, Device, DeviceError, DeviceKind};

@@ -20,7 +20,7 @@ use rayon::prelude::*;
 use rustfft::num_complex::Complex64;
 use rustfft::FftPlanner;
 
-/// A residual term c_j(φ) = sign · φ[param]^power.
+/// A residual term c_j(φ) = sign · φ\[param\]^power.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Term {
     /// +1 or −1.

@@ -21,4 +21,4 @@ pub mod run;
 
 pub use config::InverseConfig;
 pub use model::ParamEncoder;
-pub use run::{train_inverse, Estimate, InverseRun, InverseSummary, SplitSummary};
+pub use run::{train_inverse, write_estimates, Estimate, InverseRun, InverseSummary, SplitSummary};

@@ -557,3 +557,29 @@ pub fn train_inverse(
     };
     Ok(InverseRun { summary, estimates })
 }
+
+/// Writes `estimates.csv` atomically: split, trajectory, then per parameter (`names`) the truth,
+/// the estimate before and after tuning, and the least-squares estimate.
+pub fn write_estimates(path: &std::path::Path, names: &[String], rows: &[Estimate]) -> Result<()> {
+    use std::fmt::Write as _;
+    let mut text = String::from("split,trajectory");
+    for n in names {
+        for kind in ["true", "before", "after", "least_squares"] {
+            let _ = write!(text, ",{n}_{kind}");
+        }
+    }
+    text.push('\n');
+    for r in rows {
+        let _ = write!(text, "{},{}", r.split, r.trajectory);
+        for j in 0..names.len() {
+            let _ = write!(
+                text,
+                ",{},{},{},{}",
+                r.truth[j], r.before[j], r.after[j], r.least_squares[j]
+            );
+        }
+        text.push('\n');
+    }
+    nabla_core::atomic::write_atomic(path, |w| std::io::Write::write_all(w, text.as_bytes()))
+        .map_err(|e| nabla_nn::NnError::io(path, e).into())
+}

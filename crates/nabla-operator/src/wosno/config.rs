@@ -286,6 +286,18 @@ fn default_test_max_steps() -> usize {
 pub const FAMILY_MAX_RADIUS: f64 = 1.4;
 
 impl WosNoConfig {
+    /// A rough upper estimate of training memory in bytes: every layer's feature maps for a
+    /// batch (kept for the backward pass, with the padded grid and the spectral products) and
+    /// the spectral weights with Adam state.
+    pub fn memory_estimate_bytes(&self) -> f64 {
+        let m = &self.model;
+        let cells = (self.grid.points as f64).powi(2);
+        let (w, bytes) = (m.width as f64, m.precision.bytes() as f64);
+        let features = 4.0 * cells * w * (m.layers as f64 + 2.0) * self.train.batch_size as f64;
+        let weights = m.layers as f64 * 2.0 * w * w * 2.0 * (m.modes as f64).powi(2);
+        3.0 * features * bytes + 4.0 * weights * bytes
+    }
+
     /// Checks what serde cannot; errors name the key.
     pub fn validate(&self) -> Result<()> {
         fn cfg(key: &str, reason: impl Into<String>) -> OperatorError {

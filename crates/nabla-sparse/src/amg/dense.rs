@@ -57,6 +57,12 @@ impl DenseCholesky {
         }
     }
 
+    /// Heap bytes held: the `n²` factor, `n` inverse pivots and an `n` work vector.
+    pub fn heap_bytes(&self) -> usize {
+        (self.l.capacity() + self.inv_piv.capacity() + self.y.capacity())
+            * std::mem::size_of::<f64>()
+    }
+
     /// `x ← A⁻¹ b` (0 in the decoupled directions).
     pub fn solve(&mut self, b: &[f64], x: &mut [f64]) {
         let (n, l) = (self.n, &self.l);

@@ -28,6 +28,13 @@ impl Csr {
         self.indices.len()
     }
 
+    /// Heap bytes held: row pointers (`usize`), column indices (`u32`) and values (`f64`).
+    pub fn heap_bytes(&self) -> usize {
+        self.indptr.capacity() * std::mem::size_of::<usize>()
+            + self.indices.capacity() * std::mem::size_of::<u32>()
+            + self.values.capacity() * std::mem::size_of::<f64>()
+    }
+
     /// `y ← A x`.
     pub fn spmv(&self, x: &[f64], y: &mut [f64]) {
         self.rows_into(x, y, |_, _, ax| ax);

@@ -150,6 +150,13 @@ impl LevelSmoother {
         }
     }
 
+    /// Heap bytes held: the weights and work vectors (`n` each; two for Jacobi and SPAI(0),
+    /// three for Chebyshev and Gauss–Seidel).
+    pub fn heap_bytes(&self) -> usize {
+        (self.weights.capacity() + self.r.capacity() + self.d.capacity())
+            * std::mem::size_of::<f64>()
+    }
+
     /// One smoothing step on `A x = b`; `zero_guess` says `x` is zero on entry (its product is
     /// skipped).
     pub fn smooth(&mut self, a: &Csr, b: &[f64], x: &mut [f64], zero_guess: bool) {

@@ -34,9 +34,42 @@ impl BandCholesky {
     pub(crate) fn new(op: &Op, g: &Geom) -> Self {
         let n = g.interior_len();
         let bw = Self::bandwidth(g);
+        let mut ch = Self {
+            n,
+            bw,
+            l: vec![0.0; n * (bw + 1)],
+            inv_piv: vec![0.0; n],
+            work: vec![0.0; n],
+        };
+        ch.factor(op, g);
+        ch
+    }
+
+    /// Factors new values of an operator on the same level `g` in the kept storage (the
+    /// same arithmetic as [`BandCholesky::new`], so the same bits).
+    pub(crate) fn refactor(&mut self, op: &Op, g: &Geom) {
+        debug_assert!(self.n == g.interior_len() && self.bw == Self::bandwidth(g));
+        self.factor(op, g);
+    }
+
+    /// Heap bytes held: the band `n·(bw+1)`, the inverse pivots and a work vector of `n`.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        (self.l.capacity() + self.inv_piv.capacity() + self.work.capacity())
+            * std::mem::size_of::<f64>()
+    }
+
+    /// The numeric factorization into `l` and `inv_piv` (`work` holds A's diagonal meanwhile).
+    fn factor(&mut self, op: &Op, g: &Geom) {
+        let (n, bw) = (self.n, self.bw);
         let w = bw + 1;
-        let mut l = vec![0.0; n * w];
-        let mut diag0 = vec![0.0; n];
+        let Self {
+            l,
+            inv_piv,
+            work: diag0,
+            ..
+        } = self;
+        l.iter_mut().for_each(|v| *v = 0.0);
+        diag0.iter_mut().for_each(|v| *v = 0.0);
         // Lower triangle of A into the band.
         let interior = |i: [usize; 3]| i[0] + g.n[0] * (i[1] + g.n[1] * i[2]);
         for k in 0..g.n[2] {
@@ -59,7 +92,6 @@ impl BandCholesky {
                 }
             }
         }
-        let mut inv_piv = vec![0.0; n];
         for i in 0..n {
             let lo = i.saturating_sub(bw);
             for j in lo..=i {
@@ -80,13 +112,6 @@ impl BandCholesky {
                     inv_piv[i] = 0.0;
                 }
             }
-        }
-        Self {
-            n,
-            bw,
-            l,
-            inv_piv,
-            work: vec![0.0; n],
         }
     }
 

@@ -306,6 +306,25 @@ impl Op {
         }
     }
 
+    /// Heap bytes of the stored coefficients (none for [`Op::Const`]).
+    pub(crate) fn heap_bytes(&self) -> usize {
+        use std::mem::size_of;
+        let f = size_of::<f64>();
+        match self {
+            Op::Const { .. } => 0,
+            Op::Tensor { k, m, xseg } => {
+                k.iter().chain(m).map(|t| t.capacity()).sum::<usize>() * size_of::<[f64; 3]>()
+                    + xseg.capacity() * size_of::<(usize, usize)>()
+            }
+            Op::Faces { diag, inv_diag, w } => {
+                (diag.capacity() + inv_diag.capacity() + w.iter().map(Vec::capacity).sum::<usize>())
+                    * f
+                    + w.capacity() * size_of::<Vec<f64>>()
+            }
+            Op::Full { coef, inv_diag, .. } => (coef.capacity() + inv_diag.capacity()) * f,
+        }
+    }
+
     /// A [`Op::Tensor`] operator from its factors.
     pub(crate) fn tensor(k: [Tri; 3], m: [Tri; 3]) -> Self {
         let xseg = kernels::x_segments(&k[0], &m[0]);

@@ -33,7 +33,10 @@
 //!   submatrix of an SPD matrix: still SPD.
 //!
 //! All level vectors are padded with a ghost layer of zeros (the Dirichlet boundary) and kept
-//! in the struct, so [`Preconditioner::apply`] allocates nothing.
+//! in the struct, so [`Preconditioner::apply`] allocates nothing. In a time loop whose
+//! coefficients change, [`Multigrid::refactor`] (through [`Preconditioner::refactor`], so also
+//! `Pcg::update`) recomputes the level operators and the coarse factor in that storage, bit
+//! for bit what a new set-up computes.
 //!
 //! ```
 //! use nabla_sparse::{GridPoisson, Multigrid, Pcg, RhsKind, SolveOptions, Solver};
@@ -61,9 +64,13 @@ use crate::grid::GridPoisson;
 use crate::solvers::Preconditioner;
 use coarse::BandCholesky;
 use level::{for_each_line, BSrc, Geom, Op, Shared, SweepMode};
+use nabla_core::GridShape;
 use rayon::prelude::*;
 use std::time::Instant;
-use transfer::{galerkin, prolong_add, rb_scratch_len, restrict, restrict_rb_residual, Coarsening};
+use transfer::{
+    galerkin, galerkin_into, prolong_add, rb_scratch_len, restrict, restrict_rb_residual,
+    Coarsening,
+};
 
 /// Settings of the multigrid hierarchy and cycle. The defaults are the fastest setting
 /// measured for PCG on 2-D and 3-D Poisson problems (see `examples/mg_timing.rs`).
@@ -218,12 +225,40 @@ enum FineMap {
 /// [`Preconditioner::apply`] is one symmetric V(ν, ν)-cycle started from zero, i.e.
 /// `z = M⁻¹ r` with `M⁻¹` symmetric positive definite (see the module documentation for the
 /// method and its conventions). Name: `mg`, so PCG with it reports `mg-pcg`.
+///
+/// For a sequence of systems on one grid (a time loop, a changing coefficient),
+/// [`Multigrid::refactor`] (or [`crate::Pcg::update`]) takes the new matrix and redoes only
+/// the numbers, in the kept storage.
+///
+/// Memory it keeps ([`Multigrid::memory_bytes`]), for `n` grid points in `d` dimensions
+/// (all level vectors carry a ghost layer, so `n` means the padded count, `(NX+2)(NY+2)…`):
+/// - fine level: iterate and right-hand side (`2n` values); with a variable coefficient, a
+///   mask or a user's matrix also its stencil: diagonal, inverse diagonal and one coupling
+///   per axis (`(2 + d)·n`); a few line buffers;
+/// - each coarser level, with `2^-d` as many points: iterate, right-hand side and residual,
+///   plus for a stored stencil its `3^d` Galerkin coefficients and inverse diagonal, so
+///   `(3^d + 4)·n / (2^d − 1)` values over all of them (`13n/3` in 2-D, `31n/7` in 3-D).
+///   For the plain Laplacian the coarse operators are 1-D factors (`O(n^(1/d))`), so only
+///   `3n / (2^d − 1)`;
+/// - the coarsest level's band Cholesky factor (`rows · (bandwidth + 1)` values, rows ≤
+///   [`MultigridOptions::coarse_size`]);
+/// - for a masked problem, the unknown → grid-point (`usize`) and grid-point → unknown
+///   (`u32`) maps.
+///
+/// In all, about 10.5 values (84 bytes) per unknown in 2-D and 11.5–14 in 3-D with a stored
+/// stencil (the ghost layers weigh more on small grids: 10.7 measured at 256², 13.9 at 48³),
+/// about 3 for the plain Laplacian. It does not keep the matrix.
 #[derive(Clone, Debug)]
 pub struct Multigrid {
     levels: Vec<Level>,
     coarse: CoarseSolve,
     map: FineMap,
     unknowns: usize,
+    /// The grid, for messages of [`Multigrid::refactor`].
+    shape: GridShape,
+    /// Whether a plain-Laplacian matrix is stored as the constant operator (unmasked problem
+    /// with a ≡ 1), as [`Multigrid::new`] decided it.
+    plain_allowed: bool,
     options: MultigridOptions,
     setup_seconds: f64,
 }
@@ -277,7 +312,31 @@ impl Multigrid {
         let mut n = [1usize; 3];
         n[..nd].copy_from_slice(shape.dims());
         let g0 = Geom::new(n, nd);
-        let (op0, map) = fine_operator(problem, a, &g0)?;
+        let plain_allowed = problem.mask().is_none() && problem.is_constant_coefficient();
+        if a.is_none() && !plain_allowed {
+            return Err(SparseError::InvalidParameter(
+                "matrix-free multigrid needs an unmasked constant-coefficient grid; pass the \
+                 assembled matrix"
+                    .into(),
+            ));
+        }
+        let map = fine_map(problem, &g0)?;
+        let op0 = match a {
+            None => Op::Const {
+                diag: 2.0 * nd as f64,
+                off: -1.0,
+            },
+            Some(a) => {
+                let fine = FineGrid {
+                    g: &g0,
+                    shape,
+                    map: &map,
+                    unknowns: problem.unknowns(),
+                };
+                let infos = fine.check(a)?;
+                fine.operator(a, &infos, plain_allowed, None)
+            }
+        };
 
         let mut levels = vec![Level::new(g0, op0)];
         loop {
@@ -328,9 +387,104 @@ impl Multigrid {
             coarse,
             map,
             unknowns: problem.unknowns(),
+            shape: shape.clone(),
+            plain_allowed,
             options,
             setup_seconds: t0.elapsed().as_secs_f64(),
         })
+    }
+
+    /// Takes new values of the matrix on the same grid (a time step, a new coefficient) and
+    /// redoes the numeric set-up in the kept storage: the fine-level stencil and its inverse
+    /// diagonal, every Galerkin coarse operator `A_c = Pᵀ A P` and the banded Cholesky factor
+    /// of the coarsest level. The grid, the level shapes, the transfers and every work vector
+    /// are kept; nothing is allocated unless the matrix switches between the plain Laplacian
+    /// and a general stencil (which an unmasked constant-coefficient problem's hierarchy
+    /// stores differently).
+    ///
+    /// `a` must be a grid stencil matrix of the problem the hierarchy was built for (same
+    /// grid, same mask; any positive symmetric neighbour couplings and positive diagonal, so
+    /// shifted systems like `M/Δt + K` are fine). The result is bit for bit the hierarchy
+    /// [`Multigrid::with_options`] builds from `a` with this problem and these options: the
+    /// same code computes every value, in the same order, into storage that holds exactly
+    /// what a fresh set-up allocates.
+    ///
+    /// Errors, with the hierarchy left unchanged (still usable for the old matrix):
+    /// [`SparseError::NotAGrid`] when `a` has another size or couples points that are not grid
+    /// neighbours, [`SparseError::NotSymmetric`] / [`SparseError::NotPositiveDefinite`] like
+    /// [`Multigrid::new`]. Every check runs before anything is overwritten.
+    pub fn refactor(&mut self, a: &SparseMatrix) -> Result<()> {
+        let t0 = Instant::now();
+        let g0 = self.levels[0].g;
+        let fine = FineGrid {
+            g: &g0,
+            shape: &self.shape,
+            map: &self.map,
+            unknowns: self.unknowns,
+        };
+        let infos = fine.check(a)?;
+        let old = std::mem::replace(
+            &mut self.levels[0].op,
+            Op::Const {
+                diag: 0.0,
+                off: 0.0,
+            },
+        );
+        let was_const = matches!(old, Op::Const { .. });
+        let op0 = fine.operator(a, &infos, self.plain_allowed, Some(old));
+        let now_const = matches!(op0, Op::Const { .. });
+        self.levels[0].op = op0;
+        // The plain Laplacian again: every level operator and the coarse factor are as they
+        // were (they depend on nothing else).
+        if !(was_const && now_const) {
+            self.rebuild_coarse();
+        }
+        self.setup_seconds = t0.elapsed().as_secs_f64();
+        Ok(())
+    }
+
+    /// Recomputes every coarse operator from the one above it, and the coarse factor.
+    fn rebuild_coarse(&mut self) {
+        for l in 1..self.levels.len() {
+            let (fine, coarse) = self.levels.split_at_mut(l);
+            let f = &fine[l - 1];
+            let c = &mut coarse[0];
+            galerkin_into(&f.op, &f.g, f.coarsen, &c.g, &mut c.op);
+        }
+        if let (CoarseSolve::Direct(ch), Some(last)) = (&mut self.coarse, self.levels.last()) {
+            ch.refactor(&last.op, &last.g);
+        }
+    }
+
+    /// Bytes of heap memory the hierarchy holds: per level its padded vectors (iterate,
+    /// right-hand side, residual or line buffers) and stored operator, the coarsest level's
+    /// band factor, and for a masked problem the two index maps. See [`Multigrid`] for these
+    /// sizes in terms of the unknowns.
+    pub fn memory_bytes(&self) -> usize {
+        let f = std::mem::size_of::<f64>();
+        let levels: usize = self
+            .levels
+            .iter()
+            .map(|l| {
+                (l.x.capacity() + l.b.capacity() + l.r.capacity() + l.scratch.capacity()) * f
+                    + l.op.heap_bytes()
+            })
+            .sum();
+        let coarse = match &self.coarse {
+            CoarseSolve::Direct(ch) => ch.heap_bytes(),
+            CoarseSolve::Smooth(_) => 0,
+        };
+        let map = match &self.map {
+            FineMap::Full => 0,
+            FineMap::Masked {
+                padded_of_unknown,
+                unknown_of_point,
+            } => {
+                padded_of_unknown.capacity() * std::mem::size_of::<usize>()
+                    + unknown_of_point.capacity() * std::mem::size_of::<u32>()
+            }
+        };
+        levels + coarse + map
     }
 
     /// Number of levels, the fine grid included.
@@ -482,63 +636,136 @@ impl Preconditioner for Multigrid {
     fn setup_seconds(&self) -> f64 {
         self.setup_seconds
     }
+
+    /// [`Multigrid::refactor`].
+    fn refactor(&mut self, a: &SparseMatrix) -> Result<()> {
+        Multigrid::refactor(self, a)
+    }
 }
 
-/// Reads the fine-level stencil out of `a`, checking that it is a (2d+1)-point grid matrix of
-/// `problem`; returns the constant operator when it is the plain Laplacian.
-fn fine_operator(
-    problem: &GridPoisson,
-    a: Option<&SparseMatrix>,
-    g: &Geom,
-) -> Result<(Op, FineMap)> {
-    let shape = problem.shape();
-    let nd = g.nd;
-    let plain = problem.mask().is_none() && problem.is_constant_coefficient();
-    let Some(a) = a else {
-        if !plain {
-            return Err(SparseError::InvalidParameter(
-                "matrix-free multigrid needs an unmasked constant-coefficient grid; pass the \
-                 assembled matrix"
-                    .into(),
-            ));
-        }
-        let diag = 2.0 * nd as f64;
-        return Ok((Op::Const { diag, off: -1.0 }, FineMap::Full));
+/// How the unknowns sit on the fine grid: every point in grid order, or (masked) the fluid
+/// points only.
+fn fine_map(problem: &GridPoisson, g: &Geom) -> Result<FineMap> {
+    let Some(u2p) = problem.unknown_points() else {
+        return Ok(FineMap::Full);
     };
-    let npts = shape.len();
-    let unknowns = problem.unknowns();
-    if a.rows() != unknowns {
-        return Err(SparseError::NotAGrid(format!(
-            "the matrix has {} rows but the grid {shape} has {unknowns} unknowns",
-            a.rows()
+    if u2p.len() >= u32::MAX as usize {
+        return Err(SparseError::InvalidParameter(format!(
+            "multigrid supports masked grids up to {} unknowns",
+            u32::MAX - 1
         )));
     }
-    let u2p = problem.unknown_points();
-    let mut p2u: Vec<u32> = Vec::new();
-    if let Some(u2p) = u2p {
-        if unknowns >= u32::MAX as usize {
-            return Err(SparseError::InvalidParameter(format!(
-                "multigrid supports masked grids up to {} unknowns",
-                u32::MAX - 1
-            )));
-        }
-        p2u = vec![u32::MAX; npts];
-        for (u, &p) in u2p.iter().enumerate() {
-            p2u[p] = u as u32;
+    let mut p2u = vec![u32::MAX; problem.shape().len()];
+    for (u, &p) in u2p.iter().enumerate() {
+        p2u[p] = u as u32;
+    }
+    Ok(FineMap::Masked {
+        padded_of_unknown: u2p
+            .iter()
+            .map(|&p| {
+                let i = p % g.n[0];
+                let j = (p / g.n[0]) % g.n[1];
+                let k = p / (g.n[0] * g.n[1]);
+                g.index([i, j, k])
+            })
+            .collect(),
+        unknown_of_point: p2u,
+    })
+}
+
+/// Per fine line: (the rows are the plain Laplacian's, sum of the fluid diagonals, fluid
+/// count).
+type LineInfo = (bool, f64, usize);
+
+/// The fine grid as a matrix must match it, for reading the fine-level stencil out of a
+/// matrix (set-up and [`Multigrid::refactor`]).
+struct FineGrid<'a> {
+    g: &'a Geom,
+    shape: &'a GridShape,
+    map: &'a FineMap,
+    unknowns: usize,
+}
+
+impl FineGrid<'_> {
+    /// The unknown at grid point `p`, `None` at a solid cell.
+    #[inline(always)]
+    fn unknown(&self, p: usize) -> Option<usize> {
+        match self.map {
+            FineMap::Full => Some(p),
+            FineMap::Masked {
+                unknown_of_point, ..
+            } => {
+                let u = unknown_of_point[p];
+                (u != u32::MAX).then_some(u as usize)
+            }
         }
     }
-    let (ip, ix, vx) = (a.indptr(), a.indices(), a.values());
-    let gstride = [1isize, g.n[0] as isize, (g.n[0] * g.n[1]) as isize];
-    let len = g.padded_len();
-    let masked = u2p.is_some();
-    let two_d = 2.0 * nd as f64;
 
-    // Per line: (is the plain Laplacian, sum of fluid diagonals, fluid count) or an error.
-    type LineInfo = (bool, f64, usize);
-    // Scans every row, checking the grid structure; with `store`, writes the diagonal and the
-    // lower/upper couplings into padded arrays.
-    let scan = |store: Option<(Shared, &[Shared], &[Shared])>| -> Result<Vec<LineInfo>> {
-        let per_line = |l: usize| -> std::result::Result<LineInfo, SparseError> {
+    /// What column `c` of the row of the unknown at grid point `idx` (flat `p`, padded `pp`)
+    /// is: `Some(None)` the diagonal, `Some(Some((axis, lower)))` the neighbour along `axis`
+    /// (below it when `lower`), `None` not a neighbour.
+    #[inline(always)]
+    fn classify(
+        &self,
+        idx: [usize; 3],
+        p: usize,
+        pp: usize,
+        c: usize,
+    ) -> Option<Option<(usize, bool)>> {
+        let g = self.g;
+        match self.map {
+            FineMap::Full => {
+                let off = c as isize - p as isize;
+                if off == 0 {
+                    return Some(None);
+                }
+                let gstride = [1isize, g.n[0] as isize, (g.n[0] * g.n[1]) as isize];
+                // Several axes may share a stride when an extent is 1; only one of them has
+                // the neighbour inside the grid.
+                (0..g.nd)
+                    .find(|&ax| {
+                        off.abs() == gstride[ax]
+                            && if off < 0 {
+                                idx[ax] > 0
+                            } else {
+                                idx[ax] + 1 < g.n[ax]
+                            }
+                    })
+                    .map(|ax| Some((ax, off < 0)))
+            }
+            FineMap::Masked {
+                padded_of_unknown, ..
+            } => {
+                let off = padded_of_unknown[c] as isize - pp as isize;
+                if off == 0 {
+                    return Some(None);
+                }
+                // Padded strides differ per axis and ghost points are never unknowns, so a
+                // padded offset of ±st[ax] is the neighbour along ax.
+                (0..g.nd)
+                    .find(|&ax| off.abs() == g.st[ax] as isize)
+                    .map(|ax| Some((ax, off < 0)))
+            }
+        }
+    }
+
+    /// Checks that `a` is a (2d+1)-point grid matrix of this grid with a positive diagonal and
+    /// symmetric couplings, writing nothing.
+    fn check(&self, a: &SparseMatrix) -> Result<Vec<LineInfo>> {
+        let g = self.g;
+        let nd = g.nd;
+        if a.rows() != self.unknowns {
+            return Err(SparseError::NotAGrid(format!(
+                "the matrix has {} rows but the grid {} has {} unknowns",
+                a.rows(),
+                self.shape,
+                self.unknowns
+            )));
+        }
+        let (ip, ix, vx) = (a.indptr(), a.indices(), a.values());
+        let masked = matches!(self.map, FineMap::Masked { .. });
+        let two_d = 2.0 * nd as f64;
+        let per_line = |l: usize| -> Result<LineInfo> {
             let (j, k) = g.line_jk(l);
             let base = g.base(j, k);
             let mut plain = !masked;
@@ -547,52 +774,26 @@ fn fine_operator(
             for i in 0..g.n[0] {
                 let idx = [i, j, k];
                 let p = i + g.n[0] * l;
-                let pp = base + i;
-                let u = if masked {
-                    let u = p2u[p];
-                    if u == u32::MAX {
-                        continue; // solid: filled in by the caller
-                    }
-                    u as usize
-                } else {
-                    p
+                let Some(u) = self.unknown(p) else {
+                    continue; // solid: an identity row of the caller's
                 };
                 let mut d = 0.0;
                 let mut nbrs = 0;
                 for e in ip[u]..ip[u + 1] {
                     let c = ix[e] as usize;
-                    let q = u2p.map_or(c, |m| m[c]);
-                    let off = q as isize - p as isize;
                     let v = vx[e];
-                    if off == 0 {
-                        d += v;
-                        continue;
-                    }
-                    // The axis whose neighbour this is (several axes may share a stride when
-                    // an extent is 1; only one of them has the neighbour inside the grid).
-                    let axis = (0..nd).find(|&ax| {
-                        off.abs() == gstride[ax]
-                            && if off < 0 {
-                                idx[ax] > 0
-                            } else {
-                                idx[ax] + 1 < g.n[ax]
-                            }
-                    });
-                    let Some(ax) = axis else {
-                        return Err(SparseError::NotAGrid(format!(
-                            "matrix entry ({u}, {c}) does not couple neighbouring points of the grid {shape}"
-                        )));
-                    };
-                    nbrs += 1;
-                    plain &= v == -1.0;
-                    if let Some((_, ws, us)) = store {
-                        // SAFETY: each padded point is written by the task of its own line.
-                        unsafe {
-                            if off < 0 {
-                                *ws[ax].ptr().add(pp) += v;
-                            } else {
-                                *us[ax].ptr().add(pp) += v;
-                            }
+                    match self.classify(idx, p, base + i, c) {
+                        Some(None) => d += v,
+                        Some(Some(_)) => {
+                            nbrs += 1;
+                            plain &= v == -1.0;
+                        }
+                        None => {
+                            return Err(SparseError::NotAGrid(format!(
+                                "matrix entry ({u}, {c}) does not couple neighbouring points \
+                                 of the grid {}",
+                                self.shape
+                            )))
                         }
                     }
                 }
@@ -610,107 +811,123 @@ fn fine_operator(
                 plain &= d == two_d && nbrs == interior_nbrs;
                 dsum += d;
                 count += 1;
-                if let Some((ds, _, _)) = store {
-                    // SAFETY: as above.
-                    unsafe {
-                        *ds.ptr().add(pp) = d;
-                    }
-                }
             }
             Ok((plain, dsum, count))
         };
-        (0..g.lines())
+        let infos = (0..g.lines())
             .into_par_iter()
             .with_min_len((4096 / g.n[0]).max(1))
             .map(per_line)
-            .collect::<Result<Vec<_>>>()
-    };
-    // The plain Laplacian needs no coefficient arrays: check it first without storing.
-    if !masked && problem.is_constant_coefficient() {
-        let infos = scan(None)?;
-        if infos.iter().all(|t| t.0) {
-            return Ok((
-                Op::Const {
-                    diag: two_d,
-                    off: -1.0,
-                },
-                FineMap::Full,
-            ));
-        }
+            .collect::<Result<Vec<_>>>()?;
+        // Only neighbour couplings are left to compare (skipped for a matrix assembled
+        // symmetric, like `GridPoisson::matrix`).
+        a.check_symmetric("multigrid")?;
+        Ok(infos)
     }
-    let mut diag = vec![0.0; len];
-    let mut w: Vec<Vec<f64>> = (0..nd).map(|_| vec![0.0; len]).collect();
-    // Upper couplings A[p, p+e_a], kept to check symmetry.
-    let mut up: Vec<Vec<f64>> = (0..nd).map(|_| vec![0.0; len]).collect();
-    let ws: Vec<Shared> = w.iter_mut().map(|v| Shared::new(v)).collect();
-    let us: Vec<Shared> = up.iter_mut().map(|v| Shared::new(v)).collect();
-    let infos = scan(Some((Shared::new(&mut diag), &ws, &us)))?;
-    let (dsum, count) = infos
-        .iter()
-        .fold((0.0, 0usize), |(s, c), t| (s + t.1, c + t.2));
 
-    // Symmetry of the neighbour couplings: A[p, p+e_a] == A[p+e_a, p].
-    for ax in 0..nd {
-        let (wa, ua) = (&w[ax], &up[ax]);
-        let st = g.st[ax];
-        let bad = (0..len - st)
-            .into_par_iter()
-            .with_min_len(1 << 14)
-            .find_any(|&p| {
-                let (x, y) = (ua[p], wa[p + st]);
-                (x - y).abs() > 1e-12 * x.abs().max(y.abs())
-            });
-        if let Some(p) = bad {
-            return Err(SparseError::NotSymmetric {
-                row: p,
-                col: p + st,
-                upper: ua[p],
-                lower: wa[p + st],
-                solver: "multigrid (padded grid indices)".into(),
-            });
+    /// The fine-level operator of `a`, which [`FineGrid::check`] accepted with `infos`: the
+    /// constant Laplacian when `plain_allowed` and `a` is it, else the stored stencil, written
+    /// into the arrays of `reuse` when it is a stored stencil of this grid.
+    fn operator(
+        &self,
+        a: &SparseMatrix,
+        infos: &[LineInfo],
+        plain_allowed: bool,
+        reuse: Option<Op>,
+    ) -> Op {
+        let g = self.g;
+        let nd = g.nd;
+        let len = g.padded_len();
+        if plain_allowed && infos.iter().all(|t| t.0) {
+            return Op::Const {
+                diag: 2.0 * nd as f64,
+                off: -1.0,
+            };
         }
-    }
-    drop(up);
-
-    let map = match u2p {
-        None => FineMap::Full,
-        Some(u2p) => FineMap::Masked {
-            padded_of_unknown: u2p
+        let (mut diag, mut inv_diag, mut w) = match reuse {
+            Some(Op::Faces {
+                diag,
+                inv_diag,
+                mut w,
+            }) if diag.len() == len
+                && inv_diag.len() == len
+                && w.len() == nd
+                && w.iter().all(|v| v.len() == len) =>
+            {
+                // The couplings are accumulated; the diagonal is overwritten at every
+                // interior point (ghosts stay 0).
+                for v in &mut w {
+                    v.par_iter_mut()
+                        .with_min_len(1 << 14)
+                        .for_each(|x| *x = 0.0);
+                }
+                (diag, inv_diag, w)
+            }
+            _ => (
+                vec![0.0; len],
+                vec![0.0; len],
+                (0..nd).map(|_| vec![0.0; len]).collect::<Vec<_>>(),
+            ),
+        };
+        self.store(a, &mut diag, &mut w);
+        if let FineMap::Masked {
+            unknown_of_point, ..
+        } = self.map
+        {
+            // Solid cells: decoupled identity rows scaled like a typical fluid row.
+            let (dsum, count) = infos
                 .iter()
-                .map(|&p| {
-                    let i = p % g.n[0];
-                    let j = (p / g.n[0]) % g.n[1];
-                    let k = p / (g.n[0] * g.n[1]);
-                    g.index([i, j, k])
-                })
-                .collect(),
-            unknown_of_point: p2u,
-        },
-    };
-    if let FineMap::Masked {
-        unknown_of_point, ..
-    } = &map
-    {
-        // Solid cells: decoupled identity rows scaled like a typical fluid row.
-        let solid = if count > 0 { dsum / count as f64 } else { 1.0 };
-        let ds = Shared::new(&mut diag);
+                .fold((0.0, 0usize), |(s, c), t| (s + t.1, c + t.2));
+            let solid = if count > 0 { dsum / count as f64 } else { 1.0 };
+            let ds = Shared::new(&mut diag);
+            for_each_line(g.lines(), g.n[0], |l| {
+                let (j, k) = g.line_jk(l);
+                let base = g.base(j, k);
+                for i in 0..g.n[0] {
+                    if unknown_of_point[i + g.n[0] * l] == u32::MAX {
+                        // SAFETY: writes points of line l only.
+                        unsafe { *ds.ptr().add(base + i) = solid };
+                    }
+                }
+            });
+        }
+        inv_diag
+            .par_iter_mut()
+            .with_min_len(1 << 14)
+            .zip(diag.par_iter())
+            .for_each(|(v, &d)| *v = if d > 0.0 { 1.0 / d } else { 0.0 });
+        Op::Faces { diag, inv_diag, w }
+    }
+
+    /// Writes the diagonal and the lower couplings of `a` (accepted by [`FineGrid::check`])
+    /// into padded arrays: `diag[p] = A[p, p]`, `w[ax][p] += A[p, p − e_ax]` (`w` must hold
+    /// zeros); the upper couplings are the neighbours' lower ones, by symmetry.
+    fn store(&self, a: &SparseMatrix, diag: &mut [f64], w: &mut [Vec<f64>]) {
+        let g = self.g;
+        let (ip, ix, vx) = (a.indptr(), a.indices(), a.values());
+        let ds = Shared::new(diag);
+        let ws: Vec<Shared> = w.iter_mut().map(|v| Shared::new(v)).collect();
         for_each_line(g.lines(), g.n[0], |l| {
             let (j, k) = g.line_jk(l);
             let base = g.base(j, k);
             for i in 0..g.n[0] {
-                if unknown_of_point[i + g.n[0] * l] == u32::MAX {
-                    // SAFETY: writes points of line l only.
-                    unsafe { *ds.ptr().add(base + i) = solid };
+                let p = i + g.n[0] * l;
+                let Some(u) = self.unknown(p) else { continue };
+                let pp = base + i;
+                let mut d = 0.0;
+                for e in ip[u]..ip[u + 1] {
+                    match self.classify([i, j, k], p, pp, ix[e] as usize) {
+                        Some(None) => d += vx[e],
+                        // SAFETY: each padded point is written by the task of its own line.
+                        Some(Some((ax, true))) => unsafe { *ws[ax].ptr().add(pp) += vx[e] },
+                        _ => {}
+                    }
                 }
+                // SAFETY: as above.
+                unsafe { *ds.ptr().add(pp) = d };
             }
         });
     }
-    let inv_diag: Vec<f64> = diag
-        .par_iter()
-        .with_min_len(1 << 14)
-        .map(|&d| if d > 0.0 { 1.0 / d } else { 0.0 })
-        .collect();
-    Ok((Op::Faces { diag, inv_diag, w }, map))
 }
 
 #[cfg(test)]

@@ -292,6 +292,21 @@ pub(crate) fn galerkin(fine: &Op, gf: &Geom, cz: Coarsening, gc: &Geom) -> Op {
     }
 }
 
+/// `Pᵀ A P` like [`galerkin`], written into `out` in place when `out` already holds a stored
+/// 3^d stencil of level `gc` (a refactor: the same arithmetic, so the same bits as a fresh
+/// [`galerkin`]); otherwise `out` is replaced by a fresh [`galerkin`].
+pub(crate) fn galerkin_into(fine: &Op, gf: &Geom, cz: Coarsening, gc: &Geom, out: &mut Op) {
+    if let (Op::Faces { .. } | Op::Full { .. }, Op::Full { s, coef, inv_diag }) = (fine, &mut *out)
+    {
+        let len = gc.padded_len();
+        if *s == gc.stencil_len() && coef.len() == len * *s && inv_diag.len() == len {
+            galerkin_full_write(fine, gf, cz, gc, coef, inv_diag);
+            return;
+        }
+    }
+    *out = galerkin(fine, gf, cz, gc);
+}
+
 /// Galerkin weights of one fine row: for a fine point at local position `li` (per axis: fine
 /// index − first fine index of the coarse column's support) and a fine stencil offset `s`, the
 /// list of `(coarse offset J − I, P[i,I]·P[i+s,J])`, both in the 27 layout.
@@ -366,6 +381,24 @@ impl GalerkinTable {
 /// interpolation weights — no general sparse product.
 fn galerkin_full(fine: &Op, gf: &Geom, cz: Coarsening, gc: &Geom) -> Op {
     let s = gc.stencil_len();
+    let len = gc.padded_len();
+    let mut coef = vec![0.0; len * s];
+    let mut inv_diag = vec![0.0; len];
+    galerkin_full_write(fine, gf, cz, gc, &mut coef, &mut inv_diag);
+    Op::Full { s, coef, inv_diag }
+}
+
+/// The body of [`galerkin_full`]: writes the stencil and inverse diagonal of every interior
+/// coarse point (ghost entries are left as they are: zero).
+fn galerkin_full_write(
+    fine: &Op,
+    gf: &Geom,
+    cz: Coarsening,
+    gc: &Geom,
+    coef: &mut [f64],
+    inv_diag: &mut [f64],
+) {
+    let s = gc.stencil_len();
     let base27 = gc.base27();
     let mut kinds = [0u8; 3];
     for a in 0..gc.nd {
@@ -373,11 +406,9 @@ fn galerkin_full(fine: &Op, gf: &Geom, cz: Coarsening, gc: &Geom) -> Op {
     }
     let table = GalerkinTable::new(kinds);
     let nli = kinds.map(|k| if k == 2 { 3 } else { 1 });
-    let len = gc.padded_len();
-    let mut coef = vec![0.0; len * s];
-    let mut inv_diag = vec![0.0; len];
-    let cs = Shared::new(&mut coef);
-    let ds = Shared::new(&mut inv_diag);
+    assert!(coef.len() == gc.padded_len() * s && inv_diag.len() == gc.padded_len());
+    let cs = Shared::new(coef);
+    let ds = Shared::new(inv_diag);
     let nc = gc.n;
     for_each_line(gc.lines(), nc[0] * 32, |l| {
         let (jc, kc) = gc.line_jk(l);
@@ -419,5 +450,4 @@ fn galerkin_full(fine: &Op, gf: &Geom, cz: Coarsening, gc: &Geom) -> Op {
             }
         }
     });
-    Op::Full { s, coef, inv_diag }
 }

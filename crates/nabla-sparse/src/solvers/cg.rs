@@ -58,6 +58,10 @@ impl Workspace {
 }
 
 /// Conjugate gradients for symmetric positive definite `A` (Hestenes–Stiefel).
+///
+/// Memory it keeps: it borrows the operator and, from the first solve on, three work vectors
+/// of the operator's size `n` (residual, direction, product): `24·n` bytes, reused by every
+/// later solve.
 pub struct Cg<'a> {
     inner: Pcg<'a>,
 }
@@ -67,7 +71,7 @@ impl<'a> Cg<'a> {
     pub fn new(a: &'a dyn LinearOperator) -> Self {
         Self {
             inner: Pcg {
-                a,
+                a: Operand::Borrowed(a),
                 precond: None,
                 work: Workspace::default(),
             },
@@ -88,20 +92,117 @@ impl Solver for Cg<'_> {
 }
 
 /// Preconditioned conjugate gradients with any SPD [`Preconditioner`].
+///
+/// Memory it keeps: it borrows the operator, owns the preconditioner (whatever that holds:
+/// see [`crate::Jacobi`], [`crate::Ic0`], [`crate::SsorPreconditioner`],
+/// [`crate::Multigrid`], [`crate::Amg`]) and, from the first solve on, four work vectors of
+/// the operator's size `n` (residual, direction, product, preconditioned residual): `32·n`
+/// bytes, reused by every later solve and across [`Pcg::update`].
 pub struct Pcg<'a> {
-    a: &'a dyn LinearOperator,
+    a: Operand<'a>,
     precond: Option<Box<dyn Preconditioner + 'a>>,
     work: Workspace,
+}
+
+/// The operator of a [`Pcg`]: borrowed ([`Pcg::new`]) or owned ([`Pcg::owning`]).
+enum Operand<'a> {
+    Borrowed(&'a dyn LinearOperator),
+    Owned(SparseMatrix),
+}
+
+impl Operand<'_> {
+    fn get(&self) -> &dyn LinearOperator {
+        match self {
+            Operand::Borrowed(a) => *a,
+            Operand::Owned(a) => a,
+        }
+    }
 }
 
 impl<'a> Pcg<'a> {
     /// PCG with preconditioner `m`; the solver is named `<m>-pcg`.
     pub fn new(a: &'a dyn LinearOperator, m: Box<dyn Preconditioner + 'a>) -> Self {
         Self {
-            a,
+            a: Operand::Borrowed(a),
             precond: Some(m),
             work: Workspace::default(),
         }
+    }
+
+    /// PCG that owns its matrix: the form for a time loop that assembles a new matrix every
+    /// step, where a borrowed matrix would not outlive the step. Hand each step's matrix over
+    /// with [`Pcg::replace_matrix`], which returns the previous one for re-assembly in place
+    /// ([`SparseMatrix::values_mut`]), so the loop allocates nothing.
+    ///
+    /// ```
+    /// use nabla_sparse::{Ic0, Pcg, SolveOptions, Solver, SparseMatrix};
+    /// // tridiag(−1, 2 + c, −1) with a coefficient c that changes every step.
+    /// let assemble = |c: f64| {
+    ///     let n = 100;
+    ///     let mut t = Vec::new();
+    ///     for i in 0..n {
+    ///         t.push((i, i, 2.0 + c));
+    ///         if i + 1 < n {
+    ///             t.push((i, i + 1, -1.0));
+    ///             t.push((i + 1, i, -1.0));
+    ///         }
+    ///     }
+    ///     SparseMatrix::from_triplets(n, &t)
+    /// };
+    /// let a = assemble(1.0)?;
+    /// let ic0 = Ic0::new(&a)?;
+    /// let mut pcg = Pcg::owning(a, Box::new(ic0));
+    /// let (b, mut x) = (vec![1.0; 100], vec![0.0; 100]);
+    /// let mut spare = assemble(1.0)?; // storage for the next step's values
+    /// for step in 1..=5 {
+    ///     let c = 1.0 / step as f64;
+    ///     // Re-assemble in place: the diagonal entries take the new coefficient.
+    ///     let (ip, ix) = (spare.indptr().to_vec(), spare.indices().to_vec());
+    ///     let v = spare.values_mut();
+    ///     for i in 0..100 {
+    ///         for k in ip[i]..ip[i + 1] {
+    ///             v[k] = if ix[k] as usize == i { 2.0 + c } else { -1.0 };
+    ///         }
+    ///     }
+    ///     // Refactors IC(0) and hands back the previous matrix for the next step.
+    ///     spare = pcg.replace_matrix(spare)?.expect("an owning solver returns its old matrix");
+    ///     let report = pcg.solve(&b, &mut x, &SolveOptions { tol: 1e-10, ..Default::default() })?;
+    ///     assert!(report.converged);
+    /// }
+    /// # Ok::<(), nabla_sparse::SparseError>(())
+    /// ```
+    pub fn owning(a: SparseMatrix, m: Box<dyn Preconditioner + 'a>) -> Self {
+        Self {
+            a: Operand::Owned(a),
+            precond: Some(m),
+            work: Workspace::default(),
+        }
+    }
+
+    /// One step of a time loop: `a` (same size and pattern, new values) becomes the solver's
+    /// own operator and the preconditioner is refactored for it ([`Pcg::update`] for a
+    /// borrowed one). Returns the previous matrix if the solver owned it ([`Pcg::owning`]), for
+    /// re-assembly in place; `None` if it was borrowed. On an error nothing changes.
+    pub fn replace_matrix(&mut self, a: SparseMatrix) -> Result<Option<SparseMatrix>> {
+        self.check_size(&a)?;
+        if let Some(m) = self.precond.as_mut() {
+            m.refactor(&a)?;
+        }
+        Ok(match std::mem::replace(&mut self.a, Operand::Owned(a)) {
+            Operand::Owned(old) => Some(old),
+            Operand::Borrowed(_) => None,
+        })
+    }
+
+    fn check_size(&self, a: &SparseMatrix) -> Result<()> {
+        let n = self.a.get().dim();
+        if a.rows() != n {
+            return Err(SparseError::DimensionMismatch(format!(
+                "the new matrix has {} rows, the solver's {n}",
+                a.rows()
+            )));
+        }
+        Ok(())
     }
 
     /// Replaces the preconditioner (e.g. a new SSOR ω), keeping the workspace.
@@ -111,26 +212,28 @@ impl<'a> Pcg<'a> {
 
     /// Solves with another operator of the same size from now on (new coefficients in a time
     /// loop), keeping the preconditioner and the work vectors; refactor the preconditioner
-    /// (e.g. [`crate::Ic0::refactor`], [`crate::Amg::refactor`]) to match.
+    /// (e.g. [`crate::Ic0::refactor`], [`crate::Amg::refactor`],
+    /// [`crate::Multigrid::refactor`]) to match, or call [`Pcg::update`], which does both.
     pub fn set_operator(&mut self, a: &'a dyn LinearOperator) {
-        self.a = a;
+        self.a = Operand::Borrowed(a);
     }
 
     /// One step of a time loop: solves with `a` (same size and pattern, new values) from now
-    /// on and refactors the preconditioner for it ([`Preconditioner::refactor`]: IC(0), AMG),
-    /// keeping every pattern-only set-up and the work vectors.
+    /// on and refactors the preconditioner for it ([`Preconditioner::refactor`]: IC(0), AMG,
+    /// geometric multigrid), keeping every pattern-only set-up and the work vectors.
+    ///
+    /// Errors: [`SparseError::DimensionMismatch`] when `a` has another size, and whatever the
+    /// preconditioner's `refactor` reports (a foreign pattern; a preconditioner that cannot be
+    /// refactored, like Jacobi or SSOR: build a new one and use
+    /// [`Pcg::set_preconditioner`] and [`Pcg::set_operator`]). On an error the solver keeps
+    /// its old operator, and the preconditioner is unchanged after a size or pattern error
+    /// (an IC(0) factorization that fails on a pivot is not: see [`crate::Ic0::refactor`]).
     pub fn update(&mut self, a: &'a SparseMatrix) -> Result<()> {
-        if a.rows() != self.a.dim() {
-            return Err(SparseError::DimensionMismatch(format!(
-                "the new matrix has {} rows, the solver's {}",
-                a.rows(),
-                self.a.dim()
-            )));
-        }
+        self.check_size(a)?;
         if let Some(m) = self.precond.as_mut() {
             m.refactor(a)?;
         }
-        self.a = a;
+        self.a = Operand::Borrowed(a);
         Ok(())
     }
 }
@@ -149,7 +252,7 @@ impl Solver for Pcg<'_> {
 
     fn solve(&mut self, b: &[f64], x: &mut [f64], opts: &SolveOptions) -> Result<SolveReport> {
         opts.validate()?;
-        let a = self.a;
+        let a = self.a.get();
         let n = a.dim();
         check_inputs(n, b, x)?;
         let t0 = Instant::now();

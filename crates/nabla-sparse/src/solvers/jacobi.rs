@@ -7,6 +7,8 @@ use crate::vecops::CHUNK;
 use rayon::prelude::*;
 
 /// `M = diag(A)`: `z = r ./ diag(A)`.
+///
+/// Memory it keeps: the `n` inverse diagonal entries (`8·n` bytes); not the operator.
 pub struct Jacobi {
     inv_diag: Vec<f64>,
 }

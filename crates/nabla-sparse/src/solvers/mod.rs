@@ -109,9 +109,9 @@ pub trait Preconditioner: Send {
         None
     }
 
-    /// Rebuilds it for new values of a matrix with the same pattern (IC(0), AMG), reusing
-    /// what depends only on the pattern. Preconditioners that cannot (the default) say so;
-    /// build a new one then.
+    /// Rebuilds it for new values of a matrix with the same pattern (IC(0), AMG, geometric
+    /// multigrid on the same grid), reusing what depends only on the pattern. Preconditioners
+    /// that cannot (the default: Jacobi, SSOR) say so; build a new one then.
     fn refactor(&mut self, a: &crate::csr::SparseMatrix) -> Result<()> {
         let _ = a;
         Err(crate::SparseError::InvalidParameter(format!(
