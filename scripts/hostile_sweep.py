@@ -260,6 +260,13 @@ def build_fixtures(binary, fxdir):
     os.remove(os.path.join(fxdir, "pinn_noconfig", "config.toml"))
     os.remove(os.path.join(fxdir, "pinn_nockpt", "checkpoint.safetensors"))
     open(os.path.join(fxdir, "pinn_badconfig", "config.toml"), "w").write("task = [\n")
+    # a run of the previous release (no self-description in its checkpoint) without / with a
+    # broken config.toml: then nothing describes the model
+    for name in ("pinn_old_noconfig", "pinn_old_badconfig"):
+        shutil.copytree(os.path.join(REPO, "datasets", "runs", "pinn_v0.1"),
+                        os.path.join(fxdir, name))
+    os.remove(os.path.join(fxdir, "pinn_old_noconfig", "config.toml"))
+    open(os.path.join(fxdir, "pinn_old_badconfig", "config.toml"), "w").write("task = [\n")
 
 
 # --------------------------------------------------------------------------------------------
@@ -1263,10 +1270,10 @@ def build_cases():
                                dict(P, run=("fx", "pinn_truncckpt"))),
         "run-no-ckpt": (["eval", "run", "--points", "p.csv", "--out", "o.csv"],
                         dict(P, run=("fx", "pinn_nockpt"))),
-        "run-no-config": (["eval", "run", "--points", "p.csv", "--out", "o.csv"],
-                          dict(P, run=("fx", "pinn_noconfig"))),
-        "run-bad-config": (["eval", "run", "--points", "p.csv", "--out", "o.csv"],
-                           dict(P, run=("fx", "pinn_badconfig"))),
+        "run-old-no-config": (["eval", "run", "--points", "p.csv", "--out", "o.csv"],
+                              dict(P, run=("fx", "pinn_old_noconfig"))),
+        "run-old-bad-config": (["eval", "run", "--points", "p.csv", "--out", "o.csv"],
+                               dict(P, run=("fx", "pinn_old_badconfig"))),
         "op-wrong-ckpt": (["eval", "run", "--input", "i.h5", "--out", "o.h5"],
                           {"run": ("fx", "op_wrongckpt"), "i.h5": ("fx", "darcy16.h5")}),
         "pinn-with-input": (["eval", "run", "--input", "i.h5", "--out", "o.h5"],
@@ -1300,6 +1307,11 @@ def build_cases():
     }
     for key, (args, files) in evals.items():
         add(f"eval-{key}", "eval", args, files=files, expect="error")
+    # A checkpoint written by this release describes its model: the run evaluates without its
+    # config.toml, or with a broken one (the checkpoint's own copy is used).
+    for key, fx in (("run-no-config", "pinn_noconfig"), ("run-bad-config", "pinn_badconfig")):
+        add(f"eval-{key}", "eval", ["eval", "run", "--points", "p.csv", "--out", "o.csv"],
+            files=dict(P, run=("fx", fx)), expect=None)
     ev_in = {
         "nan": "darcy16_nan.h5", "inf": "darcy16_inf.h5", "huge": "darcy16_huge.h5",
         "negative-coeff": "darcy16_neg.h5", "truncated": "darcy16_trunc.h5",

@@ -146,35 +146,19 @@ fn report_pinn(out: &Path, run: &PinnRun) -> Result<()> {
 
 /// loss.png from metrics.csv: the total loss (and rel_l2 / test_rel_l2 when logged) against
 /// the step.
-pub(crate) fn loss_plot(dir: &Path) -> Result<()> {
-    let path = dir.join(nabla::nn::train::METRICS_FILE);
-    let text = std::fs::read_to_string(&path)
-        .map_err(|e| CliError::Input(format!("{}: {e}", path.display())))?;
-    let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().unwrap_or("").split(',').collect();
-    let col = |name: &str| header.iter().position(|h| *h == name);
-    let mut series: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
-    for name in [
+fn loss_plot(dir: &Path) -> Result<()> {
+    let metrics = nabla::nn::run_dir::read_metrics(dir)?;
+    let series: Vec<(String, Vec<(f64, f64)>)> = [
         "loss",
         "rel_l2",
         "test_rel_l2",
         "val_loss",
         "validation_rel_error",
-    ] {
-        if let (Some(s), Some(c)) = (col("step"), col(name)) {
-            let pts: Vec<(f64, f64)> = text
-                .lines()
-                .skip(1)
-                .filter_map(|l| {
-                    let f: Vec<&str> = l.split(',').collect();
-                    Some((f.get(s)?.parse().ok()?, f.get(c)?.parse().ok()?))
-                })
-                .collect();
-            if !pts.is_empty() {
-                series.push((name.to_string(), pts));
-            }
-        }
-    }
+    ]
+    .iter()
+    .filter_map(|name| Some((name.to_string(), metrics.series("step", name)?)))
+    .filter(|(_, pts)| !pts.is_empty())
+    .collect();
     if series.is_empty() {
         return Ok(());
     }

@@ -176,6 +176,12 @@ impl DcdmModel {
         Self::load(path, device)
     }
 
+    /// Sets a string saved with the weights (see [`ParamStore::set_metadata`]): training runs
+    /// store their self-description (task and resolved config) this way.
+    pub fn set_metadata(&mut self, key: impl Into<String>, value: impl Into<String>) {
+        self.params.set_metadata(key, value);
+    }
+
     /// The network.
     pub fn net(&self) -> &UNet {
         &self.net

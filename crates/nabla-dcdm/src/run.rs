@@ -288,7 +288,12 @@ pub fn train_dcdm(config: &DcdmConfig, options: &RunOptions) -> Result<DcdmRun> 
             ),
         ));
     }
-    let model = DcdmModel::new(&config.model, grid.dims(), &device)?;
+    let mut model = DcdmModel::new(&config.model, grid.dims(), &device)?;
+    let resolved = nabla_core::config::to_toml(&config)
+        .map_err(|e| DcdmError::config("(top level)", format!("cannot be written as TOML: {e}")))?;
+    for (key, value) in nabla_nn::run_dir::self_description("dcdm", &resolved) {
+        model.set_metadata(key, value);
+    }
     let mut objective = DcdmObjective::new(
         &data,
         config.train.validation,

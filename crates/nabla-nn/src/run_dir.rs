@@ -216,6 +216,55 @@ pub fn discard_failed_run(out: &Path) -> Option<String> {
     }
 }
 
+/// The table `metrics.csv` of a run directory (written by [`crate::train`]): its column
+/// names and its rows, each value parsed as f64 (`NaN` where a cell is empty or not a number,
+/// e.g. the `stage`/`optimizer` text columns).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Metrics {
+    /// Column names, in file order (`step`, `stage`, `optimizer`, `lr`, `loss`, …).
+    pub columns: Vec<String>,
+    /// One row per logged step.
+    pub rows: Vec<Vec<f64>>,
+}
+
+impl Metrics {
+    /// `(x, y)` pairs of two columns over the rows where both are numbers (e.g. `("step",
+    /// "loss")`); `None` when either column is absent.
+    pub fn series(&self, x: &str, y: &str) -> Option<Vec<(f64, f64)>> {
+        let col = |name: &str| self.columns.iter().position(|c| c == name);
+        let (cx, cy) = (col(x)?, col(y)?);
+        Some(
+            self.rows
+                .iter()
+                .filter_map(|r| Some((*r.get(cx)?, *r.get(cy)?)))
+                .filter(|(a, b)| a.is_finite() && b.is_finite())
+                .collect(),
+        )
+    }
+}
+
+/// Reads `dir/metrics.csv`.
+pub fn read_metrics(dir: &Path) -> Result<Metrics> {
+    let path = dir.join(crate::train::METRICS_FILE);
+    let text = std::fs::read_to_string(&path).map_err(|e| NnError::io(&path, e))?;
+    let mut lines = text.lines();
+    let columns = lines
+        .next()
+        .unwrap_or("")
+        .split(',')
+        .map(|c| c.trim().to_string())
+        .collect();
+    let rows = lines
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            l.split(',')
+                .map(|v| v.trim().parse().unwrap_or(f64::NAN))
+                .collect()
+        })
+        .collect();
+    Ok(Metrics { columns, rows })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -232,6 +281,23 @@ mod tests {
         std::fs::write(dir.path().join(CONFIG_FILE), "task = \"pinn\"\n").unwrap();
         let e = checkpoint_path(dir.path()).unwrap_err().to_string();
         assert!(e.contains("did training start"), "{e}");
+    }
+
+    #[test]
+    fn metrics_series_skip_text_and_missing_cells() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join(crate::train::METRICS_FILE),
+            "step,optimizer,loss,rel_l2\n0,adam,1.5,\n10,adam,0.5,0.25\n",
+        )
+        .unwrap();
+        let m = read_metrics(dir.path()).unwrap();
+        assert_eq!(
+            m.series("step", "loss").unwrap(),
+            vec![(0.0, 1.5), (10.0, 0.5)]
+        );
+        assert_eq!(m.series("step", "rel_l2").unwrap(), vec![(10.0, 0.25)]);
+        assert!(m.series("step", "val_loss").is_none());
     }
 
     #[test]

@@ -67,6 +67,27 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! A trained model from its run directory (here the small runs shipped in `datasets/runs`):
+//! a PINN's u, ∇u and Δu at your points, an FNO's prediction on your grid.
+//!
+//! ```
+//! use nabla::ndarray::{array, Array3};
+//! use nabla::run::{load, LoadedModel};
+//!
+//! let runs = concat!(env!("CARGO_MANIFEST_DIR"), "/../../datasets/runs");
+//! let LoadedModel::Pinn(pinn) = load(format!("{runs}/pinn_v0.1"))? else { unreachable!() };
+//! // It solved −Δu = 2π² sin(πx) sin(πy) on the unit square: u(½, ½) = 1, ∇u(½, ½) = 0.
+//! let v = pinn.evaluate(array![[0.5, 0.5]].view())?;
+//! assert!((v.u[0] - 1.0).abs() < 1e-2 && v.grad.iter().all(|g| g.abs() < 0.05));
+//! assert!((v.laplacian[0] + 2.0 * std::f64::consts::PI.powi(2)).abs() < 1.0);
+//!
+//! let LoadedModel::Operator(fno) = load(format!("{runs}/fno_v0.1"))? else { unreachable!() };
+//! let a = Array3::<f64>::from_elem((2, 40, 40), 12.0); // any grid of ≥ 2·modes points
+//! let u = fno.predict(a.view().into_dyn())?;
+//! assert_eq!(u.shape(), &[2, 40, 40]);
+//! # Ok::<(), nabla::Error>(())
+//! ```
+//!
 //! A device for the learning layer:
 //!
 //! ```

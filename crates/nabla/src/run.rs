@@ -343,13 +343,16 @@ pub enum LoadedModel {
 pub fn load(path: impl AsRef<Path>) -> Result<LoadedModel, Error> {
     let path = path.as_ref();
     let checkpoint = run_dir::checkpoint_path(path)?;
-    let meta = nabla_nn::params::read_safetensors_metadata(&checkpoint)?;
-    if meta.contains_key(nabla_dcdm::model::ARCH_KEY) {
-        return Ok(LoadedModel::Dcdm(Box::new(DcdmModel::load_cpu(
-            &checkpoint,
-        )?)));
-    }
-    let description = describe(path)?;
+    let description = match describe(path) {
+        Ok(d) => d,
+        // A DCDM checkpoint of the previous release away from its run directory still knows
+        // its network: its `dcdm.arch` tensor describes it.
+        Err(e) => {
+            return DcdmModel::load_cpu(&checkpoint)
+                .map(|m| LoadedModel::Dcdm(Box::new(m)))
+                .map_err(|_| e.into())
+        }
+    };
     match description.task.as_str() {
         "pinn" => {
             let config = Pinn::config_of(&description)?;
@@ -365,6 +368,9 @@ pub fn load(path: impl AsRef<Path>) -> Result<LoadedModel, Error> {
                 &description.checkpoint,
             )?)))
         }
+        "dcdm" => Ok(LoadedModel::Dcdm(Box::new(DcdmModel::load_cpu(
+            &description.checkpoint,
+        )?))),
         other => Err(Error::Input(format!(
             "{}: a {other} run; `load` reads PINN, operator and DCDM runs",
             path.display()

@@ -325,3 +325,18 @@ fn wrong_paths_and_configs_are_one_line_errors() {
         assert!(e.contains(needle) && !e.contains('\n'), "{e}");
     }
 }
+
+#[test]
+fn dcdm_runs_load_from_their_directory_or_their_checkpoint_alone() {
+    let run = repo("datasets/runs/dcdm32");
+    let LoadedModel::Dcdm(m) = load(&run).unwrap() else {
+        panic!("not a DCDM model");
+    };
+    assert_eq!(m.train_grid(), &[32, 32]);
+    // This checkpoint predates the self-description; away from its config.toml its own
+    // architecture tensor still rebuilds it.
+    let dir = tempfile::tempdir().unwrap();
+    let lone = dir.path().join("dcdm.safetensors");
+    std::fs::copy(run.join("checkpoint.safetensors"), &lone).unwrap();
+    assert!(matches!(load(&lone).unwrap(), LoadedModel::Dcdm(_)));
+}
