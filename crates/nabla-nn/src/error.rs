@@ -27,6 +27,9 @@ pub enum NnError {
         /// The underlying I/O error.
         source: std::io::Error,
     },
+    /// A run's config could not be read (file, TOML, override or key).
+    #[error(transparent)]
+    Config(#[from] nabla_core::config::ConfigError),
     /// A checkpoint file exists but cannot be used to resume this run.
     #[error("checkpoint {path}: {reason}")]
     Checkpoint {

@@ -45,6 +45,22 @@ pub struct RunDescription {
     pub source: DescriptionSource,
 }
 
+impl RunDescription {
+    /// The run's config as the library type of `task`; an error when the run belongs to
+    /// another task (e.g. loading an operator run as a PINN) or the config does not parse.
+    pub fn config<T: serde::de::DeserializeOwned>(&self, task: &str) -> Result<T> {
+        if self.task != task {
+            return Err(run_error(
+                &self.checkpoint,
+                format!("holds a {} run; this loader reads {task} runs", self.task),
+            ));
+        }
+        let name = self.checkpoint.display().to_string();
+        let table = nabla_core::config::parse_table(&self.config_toml, &name)?;
+        Ok(nabla_core::config::parse(table, &name)?)
+    }
+}
+
 fn run_error(path: &Path, reason: impl Into<String>) -> NnError {
     NnError::Checkpoint {
         path: path.to_path_buf(),

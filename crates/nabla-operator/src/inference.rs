@@ -64,16 +64,7 @@ impl Operator {
     /// The config a described run was trained with; an error when it is not an operator run.
     /// (With [`Operator::from_parts`], lets a caller check the model's size before building it.)
     pub fn config_of(description: &RunDescription) -> Result<OperatorConfig> {
-        if description.task != TASK {
-            return Err(OperatorError::Input(format!(
-                "{}: a {} run, not an operator run",
-                description.checkpoint.display(),
-                description.task
-            )));
-        }
-        let name = description.checkpoint.display().to_string();
-        let table = nabla_core::config::parse_table(&description.config_toml, &name)?;
-        Ok(nabla_core::config::parse(table, &name)?)
+        Ok(description.config(TASK)?)
     }
 
     /// The model of `config` with the weights, normaliser and training grid of `checkpoint`.

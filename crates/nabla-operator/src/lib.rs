@@ -87,9 +87,6 @@ pub enum OperatorError {
     /// Training or a tensor operation failed.
     #[error(transparent)]
     Nn(#[from] nabla_nn::NnError),
-    /// A run config could not be read (file, TOML, override or key).
-    #[error(transparent)]
-    RunConfig(#[from] nabla_core::config::ConfigError),
     /// Inputs handed to a trained model are unusable (shape, non-finite values, too coarse a
     /// grid); the message says which.
     #[error("{0}")]

@@ -27,9 +27,6 @@ pub enum PinnError {
     /// A tensor operation failed.
     #[error("tensor error: {0}")]
     Candle(#[from] candle_core::Error),
-    /// A run config could not be read (file, TOML, override or key).
-    #[error(transparent)]
-    RunConfig(#[from] nabla_core::config::ConfigError),
     /// Points handed to a trained model are unusable (shape, non-finite values); the message
     /// says which.
     #[error("{0}")]

@@ -65,16 +65,7 @@ impl Pinn {
     /// The config a described run was trained with; an error when the run is not a PINN run.
     /// (With [`Pinn::from_parts`], lets a caller check the model's size before building it.)
     pub fn config_of(description: &RunDescription) -> Result<PinnConfig> {
-        if description.task != TASK {
-            return Err(PinnError::Input(format!(
-                "{}: a {} run, not a PINN run",
-                description.checkpoint.display(),
-                description.task
-            )));
-        }
-        let name = description.checkpoint.display().to_string();
-        let table = nabla_core::config::parse_table(&description.config_toml, &name)?;
-        Ok(nabla_core::config::parse(table, &name)?)
+        Ok(description.config(TASK)?)
     }
 
     /// The model of `config` with the weights of `checkpoint`.

@@ -232,60 +232,42 @@ impl Problem {
     /// initial value) and errors at the first value that is not finite, so that `exact =
     /// "1/0"` or `source = "log(x - 5)"` fails before training instead of after it.
     fn check_finite_on_probe(&self) -> Result<()> {
-        const PROBE_POINTS: usize = 64;
-        let sampling = nabla_core::geometry::Sampling::Random { seed: 0x9e37 };
-        let d = self.space_dim();
-        let interior = nabla_core::geometry::sample_interior(&*self.domain, PROBE_POINTS, sampling)
-            .unwrap_or_default();
-        let boundary = nabla_core::geometry::sample_boundary(&*self.domain, PROBE_POINTS, sampling)
-            .unwrap_or_default();
+        let probe = nabla_core::points::ProbeSample::new(&*self.domain);
+        let d = probe.dim.max(1);
         let (t0, t1) = self.time.unwrap_or((0.0, 0.0));
-        let with_time = |x: &[f64], t: f64| -> Vec<f64> {
-            let mut q = x.to_vec();
-            if self.time.is_some() {
-                q.push(t);
-            }
-            q
-        };
-        let times = |k: usize| t0 + (t1 - t0) * (k % 5) as f64 / 4.0;
-        let check = |key: &str,
-                     field: &Field,
-                     points: &[f64],
-                     at: &dyn Fn(&[f64], usize) -> Vec<f64>|
-         -> Result<()> {
-            for (k, x) in points.chunks(d.max(1)).enumerate() {
-                let q = at(x, k);
-                let v = field.eval(&q);
-                if !v.is_finite() {
-                    let coords: Vec<String> = q.iter().map(|c| format!("{c:.4}")).collect();
-                    return Err(PinnError::config(
-                        key,
-                        format!(
-                            "evaluates to {v} at ({}); every expression must be finite on the \
-                             domain",
-                            coords.join(", ")
-                        ),
-                    ));
+        // The probe's points as network inputs: with time, at five times across [t0, t1] in
+        // turn (`at`), or all at t0 (for the initial value).
+        let inputs = |points: &[f64], at: Option<f64>| -> Vec<f64> {
+            let mut out = Vec::with_capacity(points.len() / d * (d + 1));
+            for (k, x) in points.chunks(d).enumerate() {
+                out.extend_from_slice(x);
+                if self.time.is_some() {
+                    out.push(at.unwrap_or(t0 + (t1 - t0) * (k % 5) as f64 / 4.0));
                 }
             }
-            Ok(())
+            out
         };
-        let spacetime = |x: &[f64], k: usize| with_time(x, times(k));
-        let at_start = |x: &[f64], _: usize| with_time(x, t0);
-        check("problem.source", &self.source, &interior, &spacetime)?;
+        let dim = self.input_dim();
+        let check = |key: &str, field: &Field, points: &[f64]| -> Result<()> {
+            match nabla_core::points::first_non_finite(points, dim, |q| field.eval(q)) {
+                None => Ok(()),
+                Some(bad) => Err(PinnError::config(
+                    key,
+                    format!("{bad}; every expression must be finite on the domain"),
+                )),
+            }
+        };
+        let interior = inputs(&probe.interior, None);
+        check("problem.source", &self.source, &interior)?;
         if let Some(e) = &self.exact {
-            check("problem.exact", e, &interior, &spacetime)?;
+            check("problem.exact", e, &interior)?;
         }
         if let Some(u0) = &self.initial {
-            check("problem.initial", u0, &interior, &at_start)?;
+            check("problem.initial", u0, &inputs(&probe.interior, Some(t0)))?;
         }
+        let boundary = inputs(&probe.boundary, None);
         for (i, b) in self.boundary.iter().enumerate() {
-            check(
-                &format!("problem.boundary[{i}].value"),
-                &b.value,
-                &boundary,
-                &spacetime,
-            )?;
+            check(&format!("problem.boundary[{i}].value"), &b.value, &boundary)?;
         }
         Ok(())
     }

@@ -53,5 +53,8 @@ fn the_shipped_deeponet_runs_the_same_journey_on_its_training_grid() {
 #[test]
 fn a_pinn_run_is_refused_with_a_clear_message() {
     let e = journey::run(&shipped("pinn_v0.1")).unwrap_err().to_string();
-    assert!(e.contains("not an operator run"), "{e}");
+    assert!(
+        e.contains("holds a pinn run; this loader reads operator runs"),
+        "{e}"
+    );
 }

@@ -234,7 +234,10 @@ fn a_new_checkpoint_alone_rebuilds_its_pinn_hard_constraint_derivatives_included
         .to_string();
     assert!(e.contains("non-finite"), "{e}");
     let e = Operator::load(&lone).err().unwrap().to_string();
-    assert!(e.contains("not an operator run"), "{e}");
+    assert!(
+        e.contains("holds a pinn run; this loader reads operator runs"),
+        "{e}"
+    );
 }
 
 #[test]
