@@ -59,7 +59,8 @@ struct Common {
     #[arg(long, value_name = "K", default_value_t = 0)]
     seed: u64,
 
-    /// Output HDF5 file (written atomically: complete or not at all).
+    /// Output HDF5 file (written atomically: complete or not at all), with its XDMF sidecar
+    /// FILE.xdmf beside it for ParaView.
     #[arg(long, value_name = "FILE.h5")]
     out: PathBuf,
 
@@ -149,7 +150,14 @@ fn check_common(c: &Common) -> Result<()> {
         return Err(CliError::Usage("--samples must be at least 1".into()));
     }
     crate::resources::check_threads(c.threads)?;
-    crate::outputs::check_outputs(&[&Some(c.out.clone())], &[])?;
+    // write_darcy / write_series_1d also write the XDMF sidecar beside --out.
+    crate::outputs::check_outputs(
+        &[
+            &Some(c.out.clone()),
+            &Some(nabla::data::xdmf::sidecar_path(&c.out)),
+        ],
+        &[],
+    )?;
     if let Some(nt) = c.threads {
         rayon::ThreadPoolBuilder::new()
             .num_threads(nt)

@@ -24,9 +24,21 @@ pub struct EvalArgs {
     #[arg(long)]
     pub input: Option<PathBuf>,
     /// Output: CSV of the coordinates plus `u` (PINN), or HDF5 with `tensor` predictions
-    /// (operator: [N,1,S,S] for Darcy, [N,2,Nx] input and prediction for 1-D).
+    /// (operator: [N,1,S,S] for Darcy, [N,2,Nx] input and prediction for 1-D) and its XDMF
+    /// sidecar for ParaView (OUT.xdmf beside OUT.h5).
     #[arg(long)]
     pub out: PathBuf,
+    /// Device to evaluate on: cpu, or cuda:N (needs a build with --features candle-cuda)
+    /// [default: the device the run trained on]
+    #[arg(long, value_name = "DEVICE", value_parser = parse_device)]
+    pub device: Option<String>,
+}
+
+/// `cpu` / `cuda:N`, checked when the flags are parsed (opened when the model is built).
+fn parse_device(s: &str) -> std::result::Result<String, String> {
+    s.parse::<nabla::DeviceKind>()
+        .map(|kind| kind.to_string())
+        .map_err(|e| e.to_string())
 }
 
 /// Runs `nabla eval`: the library finds and rebuilds the model (from its checkpoint's
@@ -37,8 +49,13 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     let config_file = checkpoint
         .parent()
         .map(|d| d.join(nabla::nn::run_dir::CONFIG_FILE));
+    // Operator predictions are HDF5 files written with their XDMF sidecar.
+    let sidecar = args
+        .input
+        .as_ref()
+        .map(|_| nabla::data::xdmf::sidecar_path(&args.out));
     crate::outputs::check_outputs(
-        &[&Some(args.out.clone())],
+        &[&Some(args.out.clone()), &sidecar],
         &[&args.points, &args.input, &config_file, &Some(checkpoint)],
     )?;
     let description = describe(&args.run_dir)?;
@@ -53,7 +70,10 @@ pub fn run(args: &EvalArgs) -> Result<()> {
             let input = args.input.as_ref().ok_or_else(|| {
                 CliError::Usage(format!("{run} is an operator run: pass --input FILE.h5"))
             })?;
-            let config = Operator::config_of(&description)?;
+            let mut config = Operator::config_of(&description)?;
+            if let Some(device) = &args.device {
+                config.device = device.clone();
+            }
             crate::resources::check_memory(
                 &format!("evaluating {run}"),
                 config.model.parameter_memory_bytes(),
@@ -86,7 +106,10 @@ pub fn run(args: &EvalArgs) -> Result<()> {
                     "{run} is a PINN run: it takes --points FILE.csv, not --input"
                 )));
             }
-            let config = Pinn::config_of(&description)?;
+            let mut config = Pinn::config_of(&description)?;
+            if let Some(device) = &args.device {
+                config.device = device.clone();
+            }
             // The checkpoint's network with its jets at a batch of points.
             crate::resources::check_memory(
                 &format!("evaluating {run}"),

@@ -105,6 +105,11 @@ pub struct PoissonArgs {
     #[arg(long)]
     directions: Option<usize>,
 
+    /// --solver dcdm: the device the network runs on: cpu, or cuda:N (needs a build with
+    /// --features candle-cuda); the rest of the iteration runs on the CPU. [default: cpu]
+    #[arg(long, value_name = "DEVICE")]
+    device: Option<String>,
+
     /// Stop when ‖b − A x‖₂ ≤ tol·‖b‖₂.
     #[arg(long, default_value_t = 1e-8)]
     tol: f64,
@@ -123,7 +128,8 @@ pub struct PoissonArgs {
     threads: Option<usize>,
 
     /// Write the solution as HDF5: `x` and `b` over the unknowns (f64), and for grids `u`
-    /// shaped [NZ,]NY,NX over the whole grid.
+    /// shaped [NZ,]NY,NX over the whole grid — with an XDMF sidecar (sol.xdmf beside sol.h5)
+    /// that opens it in ParaView (grids only: a --matrix system has no coordinates).
     #[arg(long, value_name = "sol.h5")]
     out: Option<PathBuf>,
 
@@ -320,7 +326,11 @@ pub fn run(args: &PoissonArgs) -> Result<()> {
     // Load the model before any work, so a bad file fails fast.
     let t_model = Instant::now();
     let model = match (requested, &args.model) {
-        (SolverChoice::Dcdm, Some(path)) => Some(nabla::dcdm::DcdmModel::load_cpu(path)?),
+        (SolverChoice::Dcdm, Some(path)) => {
+            let device = nabla::open_device(args.device.as_deref().unwrap_or("cpu"))
+                .map_err(nabla::nn::NnError::from)?;
+            Some(nabla::dcdm::DcdmModel::load(path, &device)?)
+        }
         _ => None,
     };
     let model_seconds = t_model.elapsed().as_secs_f64();
@@ -593,6 +603,17 @@ fn check_flags(args: &PoissonArgs, kind: SolverChoice, grid: Option<&GridShape>)
             kind.name()
         )));
     }
+    if let Some(device) = &args.device {
+        if kind != SolverChoice::Dcdm {
+            return Err(CliError::Usage(format!(
+                "--device is used by --solver dcdm (its network), not {}",
+                kind.name()
+            )));
+        }
+        device
+            .parse::<nabla::DeviceKind>()
+            .map_err(|e| CliError::Usage(format!("--device: {e}")))?;
+    }
     if args.directions.is_some() && kind != SolverChoice::Dcdm {
         return Err(CliError::Usage(format!(
             "--directions is used by --solver dcdm, not {}",
@@ -664,8 +685,15 @@ fn check_flags(args: &PoissonArgs, kind: SolverChoice, grid: Option<&GridShape>)
                 .into(),
         ));
     }
+    let sidecar = sidecar_of(args, grid.is_some());
     crate::outputs::check_outputs(
-        &[&args.out, &args.report, &args.plot, &args.history_plot],
+        &[
+            &args.out,
+            &sidecar,
+            &args.report,
+            &args.plot,
+            &args.history_plot,
+        ],
         &[
             &args.matrix,
             &args.rhs_file,
@@ -675,6 +703,15 @@ fn check_flags(args: &PoissonArgs, kind: SolverChoice, grid: Option<&GridShape>)
         ],
     )?;
     Ok(())
+}
+
+/// The XDMF sidecar written beside `--out` for grid problems (none for a `--matrix` system:
+/// it has no grid or coordinates to place its values at).
+fn sidecar_of(args: &PoissonArgs, has_grid: bool) -> Option<PathBuf> {
+    args.out
+        .as_ref()
+        .filter(|_| has_grid)
+        .map(|p| nabla::data::xdmf::sidecar_path(p))
 }
 
 /// Reads or generates the system. Grid matrices are assembled here only when the solver
@@ -788,6 +825,17 @@ fn write_outputs(
                 &attrs,
             )
         })?;
+        if let (Some(g), Some(sidecar)) = (&problem.grid, sidecar_of(args, true)) {
+            // Staged with the HDF5 file, naming its final name (not the temporary one).
+            let xml = nabla::data::xdmf::sidecar_xml(
+                path,
+                &nabla::data::xdmf::solution_sidecar(g.shape(), x.len()),
+            )?;
+            staged.write(&sidecar, |tmp| {
+                write_atomic(tmp, |w| std::io::Write::write_all(w, xml.as_bytes()))
+                    .map_err(|e| format!("{}: {e}", sidecar.display()))
+            })?;
+        }
     }
     if let Some(path) = &args.report {
         let json = serde_json::to_vec_pretty(summary)

@@ -9,9 +9,10 @@ use crate::plot;
 use crate::progress::DelayedBar;
 use nabla::core::atomic::write_atomic;
 use nabla::core::field::{Expr, ScalarField};
-use nabla::core::geometry::parse_domain;
+use nabla::core::geometry::{parse_domain, Aabb};
 use nabla::core::points::{grid_points, read_points_in, GridPoints, ProbeSample};
 use nabla::core::GridShape;
+use nabla::data::AttrValue;
 use nabla::wos::{Unfinished, WosOptions, WosProblem, WosSolution, WosSolver};
 use serde::Serialize;
 use std::io::Write;
@@ -44,7 +45,11 @@ atan2(a,b) pow(a,b) min(a,b) max(a,b).
 skipped); every point must lie inside the domain. --grid NXxNY[xNZ]: cell centres of the \
 domain's bounding box; points outside the domain are skipped (grey in --plot).
 
-Output CSV columns: x,y[,z],u,stderr,mean_steps[,du_dx,du_dy[,du_dz]][,exact,error].
+Output CSV columns: x,y[,z],u,stderr,mean_steps[,du_dx,du_dy[,du_dz]][,exact,error]. With \
+--grid, an --out name ending in .h5 or .hdf5 writes HDF5 instead: the same columns as datasets \
+shaped [NZ,]NY,NX over the whole grid (x fastest, NaN in cells outside Ω), x-coordinate, \
+y-coordinate[, z-coordinate] of the cell centres, and an XDMF sidecar (F.xdmf beside F.h5) that \
+opens the fields in ParaView as cells over the bounding box.
 
 Exit codes: 0 done; 1 error (one line on stderr, nothing written); 2 malformed flags.")]
 pub struct WosArgs {
@@ -136,8 +141,9 @@ pub struct WosArgs {
     #[arg(long)]
     threads: Option<usize>,
 
-    /// Write the predictions as CSV.
-    #[arg(long, value_name = "pred.csv")]
+    /// Write the predictions as CSV — or, with --grid and a .h5/.hdf5 name, as HDF5 fields
+    /// on the grid with an XDMF sidecar for ParaView (below).
+    #[arg(long, value_name = "pred.csv|pred.h5")]
     out: Option<PathBuf>,
 
     /// Write a JSON report (total_walks, total_steps, seconds, steps_per_second, ...).
@@ -194,8 +200,8 @@ struct WosReport {
 enum Points {
     /// The --points file and its points (flat, row-major).
     File(PathBuf, Vec<f64>),
-    /// The --grid cell centres inside Ω.
-    Grid(GridPoints),
+    /// The --grid cell centres inside Ω, and the bounding box the grid covers.
+    Grid(GridPoints, Aabb),
 }
 
 impl Points {
@@ -203,7 +209,7 @@ impl Points {
     fn coordinates(&self) -> &[f64] {
         match self {
             Points::File(_, pts) => pts,
-            Points::Grid(g) => &g.points,
+            Points::Grid(g, _) => &g.points,
         }
     }
 }
@@ -267,7 +273,7 @@ pub fn run(args: &WosArgs) -> Result<()> {
                 .map_err(|e| CliError::Input(e.to_string()))?;
             Points::File(path.clone(), table.points)
         }
-        (None, Some(grid)) => Points::Grid(grid_points(grid, domain.as_ref())?),
+        (None, Some(grid)) => Points::Grid(grid_points(grid, domain.as_ref())?, domain.bounds()),
         (None, None) => return Err(CliError::Usage("give --points or --grid".into())),
     };
     let pts = origin.coordinates();
@@ -403,8 +409,31 @@ fn check_flags(args: &WosArgs) -> Result<()> {
             "--plot draws a grid; use --grid NXxNY (or plot the --out CSV yourself)".into(),
         ));
     }
-    crate::outputs::check_outputs(&[&args.out, &args.report, &args.plot], &[&args.points])?;
+    let sidecar = match &args.out {
+        Some(path) if is_hdf5(path) => {
+            if args.grid.is_none() {
+                return Err(CliError::Usage(format!(
+                    "--out {}: HDF5 output holds fields on a grid; use --grid NXxNY (or a .csv \
+                     name for --points)",
+                    path.display()
+                )));
+            }
+            Some(nabla::data::xdmf::sidecar_path(path))
+        }
+        _ => None,
+    };
+    crate::outputs::check_outputs(
+        &[&args.out, &sidecar, &args.report, &args.plot],
+        &[&args.points],
+    )?;
     Ok(())
+}
+
+/// Whether `--out` names an HDF5 file (`.h5` / `.hdf5`) rather than a CSV.
+fn is_hdf5(path: &std::path::Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("h5") || e.eq_ignore_ascii_case("hdf5"))
 }
 
 fn make_report(
@@ -439,12 +468,12 @@ fn make_report(
         steps_per_second: sol.steps_per_second(),
         points: n,
         grid: match origin {
-            Points::Grid(g) => Some(g.grid.to_string()),
+            Points::Grid(g, _) => Some(g.grid.to_string()),
             Points::File(..) => None,
         },
         points_file: match origin {
             Points::File(p, _) => Some(p.display().to_string()),
-            Points::Grid(_) => None,
+            Points::Grid(..) => None,
         },
         walks_per_point: args.walks,
         epsilon: args.epsilon,
@@ -497,7 +526,12 @@ fn write_outputs(
         let path = path.clone();
         move |e: std::io::Error| format!("{}: {e}", path.display())
     };
-    if let Some(path) = &args.out {
+    if let (Some(path), Points::Grid(g, bounds)) = (&args.out, origin) {
+        if is_hdf5(path) {
+            write_grid_fields(&mut staged, path, args, g, bounds, sol, exact, report)?;
+        }
+    }
+    if let Some(path) = args.out.as_ref().filter(|p| !is_hdf5(p)) {
         staged.write(path, |tmp| {
             write_atomic(tmp, |w| {
                 let names = ["x", "y", "z"];
@@ -540,7 +574,7 @@ fn write_outputs(
             write_atomic(tmp, |w| w.write_all(&json)).map_err(io_err(path))
         })?;
     }
-    if let (Some(path), Points::Grid(g)) = (&args.plot, origin) {
+    if let (Some(path), Points::Grid(g, _)) = (&args.plot, origin) {
         let dims = g.grid.dims();
         let field = g.to_grid(&sol.values(), f64::NAN);
         let title = format!("u (WoS, {} walks/point): {}", args.walks, args.domain);
@@ -560,6 +594,122 @@ fn write_outputs(
         })?;
     }
     staged.commit()
+}
+
+/// Stages `--out F.h5` for a grid run: every output column as an f64 dataset over the whole
+/// grid (`[NZ,] NY, NX`, NaN outside Ω), the cell-centre coordinates, the run's settings as
+/// attributes, and the XDMF sidecar `F.xdmf` (cells over the bounding box) naming `F.h5`.
+#[allow(clippy::too_many_arguments)]
+fn write_grid_fields(
+    staged: &mut Staged,
+    path: &std::path::Path,
+    args: &WosArgs,
+    g: &GridPoints,
+    bounds: &Aabb,
+    sol: &WosSolution,
+    exact: Option<&[f64]>,
+    report: &WosReport,
+) -> Result<()> {
+    let nd = g.grid.ndim();
+    let axes = ["x", "y", "z"];
+    let mut columns: Vec<(String, Vec<f64>)> = vec![
+        ("u".into(), sol.values()),
+        (
+            "stderr".into(),
+            sol.estimates.iter().map(|e| e.stderr).collect(),
+        ),
+        (
+            "mean_steps".into(),
+            sol.estimates.iter().map(|e| e.mean_steps).collect(),
+        ),
+    ];
+    if args.gradient {
+        for (a, name) in axes.iter().enumerate().take(nd) {
+            let v = sol
+                .estimates
+                .iter()
+                .map(|e| e.gradient.as_ref().map_or(f64::NAN, |d| d[a]))
+                .collect();
+            columns.push((format!("du_d{name}"), v));
+        }
+    }
+    if let Some(ex) = exact {
+        let err = sol
+            .estimates
+            .iter()
+            .zip(ex)
+            .map(|(e, x)| e.value - x)
+            .collect();
+        columns.push(("exact".into(), ex.to_vec()));
+        columns.push(("error".into(), err));
+    }
+    let fields: Vec<(String, Vec<f64>)> = columns
+        .into_iter()
+        .map(|(name, v)| (name, g.to_grid(&v, f64::NAN)))
+        .collect();
+    let dims = g.grid.dims();
+    let spacing: Vec<f64> = (0..nd)
+        .map(|a| (bounds.max[a] - bounds.min[a]) / dims[a] as f64)
+        .collect();
+    let centres: Vec<(String, Vec<f64>)> = (0..nd)
+        .map(|a| {
+            let c = (0..dims[a])
+                .map(|i| {
+                    // Exactly where grid_points puts them (the CSV's coordinates).
+                    bounds.min[a]
+                        + (i as f64 + 0.5) * (bounds.max[a] - bounds.min[a]) / dims[a] as f64
+                })
+                .collect();
+            (format!("{}-coordinate", axes[a]), c)
+        })
+        .collect();
+    let shape = g.grid.c_order_dims();
+    let coord_shapes: Vec<[usize; 1]> = dims.iter().map(|&n| [n]).collect();
+    let mut datasets: Vec<(&str, &[usize], &[f64])> = fields
+        .iter()
+        .map(|(n, v)| (n.as_str(), shape.as_slice(), v.as_slice()))
+        .collect();
+    for ((n, v), s) in centres.iter().zip(&coord_shapes) {
+        datasets.push((n.as_str(), s.as_slice(), v.as_slice()));
+    }
+    let attrs: Vec<(&str, AttrValue)> = vec![
+        ("equation", EQUATION.into()),
+        ("domain", args.domain.clone().into()),
+        ("source", args.source.clone().into()),
+        ("boundary", args.boundary.clone().into()),
+        ("sigma", args.sigma.into()),
+        ("grid", g.grid.to_string().into()),
+        ("walks_per_point", args.walks.into()),
+        ("epsilon", args.epsilon.into()),
+        ("seed", AttrValue::I64(args.seed as i64)),
+        ("total_walks", AttrValue::I64(report.total_walks as i64)),
+        (
+            "axis_order",
+            "fields [NZ,] NY, NX (x fastest) over the cells of the domain's bounding box; NaN where the cell centre is outside the domain".into(),
+        ),
+    ];
+    staged.write(path, |tmp| {
+        nabla::data::write_f64_datasets(tmp, &datasets, &attrs)
+    })?;
+    let names: Vec<&str> = fields.iter().map(|(n, _)| n.as_str()).collect();
+    let sidecar = nabla::data::xdmf::grid_fields_sidecar(
+        &g.grid,
+        &bounds.min,
+        &spacing,
+        nabla::data::xdmf::Center::Cell,
+        &names,
+        &format!(
+            "nabla wos estimates on the {} cells over the bounding box of {}",
+            g.grid, args.domain
+        ),
+    );
+    // Names the final HDF5 file (the pair is staged under temporary names).
+    let xml = nabla::data::xdmf::sidecar_xml(path, &sidecar)?;
+    let xml_path = nabla::data::xdmf::sidecar_path(path);
+    staged.write(&xml_path, |tmp| {
+        write_atomic(tmp, |w| w.write_all(xml.as_bytes()))
+            .map_err(|e| format!("{}: {e}", xml_path.display()))
+    })
 }
 
 fn print_summary(r: &WosReport) -> Result<()> {

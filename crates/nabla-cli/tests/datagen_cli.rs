@@ -81,6 +81,19 @@ fn darcy_file_reads_back_with_layout_and_solver_attributes() {
     let out1 = dir.path().join("darcy1.h5");
     run("1", &out1);
     assert_eq!(read_darcy(&out1, None).unwrap(), d);
+
+    // The XDMF sidecar: one grid per sample on y-coordinate x x-coordinate, naming darcy.h5.
+    let xml = std::fs::read_to_string(dir.path().join("darcy.xdmf")).expect("sidecar");
+    assert_eq!(xml.matches("<Time Value=").count(), 5, "{xml}");
+    for item in [
+        r#"Dimensions="5 1 16 16" NumberType="Float" Precision="4" Format="HDF">darcy.h5:/tensor<"#,
+        r#"Dimensions="5 16 16" NumberType="Float" Precision="4" Format="HDF">darcy.h5:/nu<"#,
+        r#"Format="HDF">darcy.h5:/y-coordinate<"#,
+        r#"TopologyType="2DRectMesh" Dimensions="16 16""#,
+    ] {
+        assert!(xml.contains(item), "{item} not in {xml}");
+    }
+    assert!(!xml.contains(".nabla") && !xml.contains(".tmp"), "{xml}");
 }
 
 #[test]
@@ -124,6 +137,17 @@ fn burgers_file_reads_back_in_the_pdebench_1d_layout() {
     assert!(matches!(attr(&out, "scheme"), AttrValue::Str(s) if s.contains("ETDRK4")));
     let part = read_series_1d(&out, Some(1..2)).unwrap();
     assert_eq!(part.tensor, b.tensor[6 * 64..12 * 64]);
+
+    // The XDMF sidecar: each trajectory a space-time image (6 of the 7 t-coordinates).
+    let xml = std::fs::read_to_string(dir.path().join("burgers.xdmf")).expect("sidecar");
+    assert_eq!(xml.matches("<Time Value=").count(), 3, "{xml}");
+    for item in [
+        r#"Dimensions="3 6 64" NumberType="Float" Precision="4" Format="HDF">burgers.h5:/tensor<"#,
+        r#"Dimensions="7" NumberType="Float" Precision="4" Format="HDF">burgers.h5:/t-coordinate<"#,
+        r#"TopologyType="2DRectMesh" Dimensions="6 64""#,
+    ] {
+        assert!(xml.contains(item), "{item} not in {xml}");
+    }
 }
 
 #[test]
@@ -193,5 +217,13 @@ fn bad_flags_are_one_line_errors_and_write_nothing() {
         assert_eq!(err.lines().count(), 1, "{err}");
         assert!(err.contains(needle), "{args:?}: {err}");
         assert!(!out.exists());
+        assert!(!dir.path().join("x.xdmf").exists());
     }
+    // The sidecar path is checked like the output itself.
+    std::fs::create_dir(dir.path().join("x.xdmf")).unwrap();
+    let r = nabla(&["datagen", "darcy", "--samples", "2", "--out", o]);
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert_eq!(r.status.code(), Some(1), "{err}");
+    assert!(err.contains("x.xdmf"), "{err}");
+    assert!(!out.exists());
 }

@@ -133,6 +133,15 @@ fn fno_darcy_trains_writes_the_run_directory_and_evaluates_at_another_resolution
         .sum();
     let den: f64 = t.solution.iter().map(|&b| (b as f64).powi(2)).sum();
     assert!((num / den).sqrt() < 0.8, "{}", (num / den).sqrt());
+    // The predictions' XDMF sidecar: one grid per sample, naming pred.h5 (nu and tensor).
+    let xml = fs::read_to_string(d.join("pred.xdmf")).expect("sidecar of the predictions");
+    assert_eq!(xml.matches("<Time Value=").count(), 4, "{xml}");
+    for item in [
+        r#"Dimensions="4 1 24 24" NumberType="Float" Precision="4" Format="HDF">pred.h5:/tensor<"#,
+        r#"Dimensions="4 24 24" NumberType="Float" Precision="4" Format="HDF">pred.h5:/nu<"#,
+    ] {
+        assert!(xml.contains(item), "{item} not in {xml}");
+    }
 
     // A NaN in the inputs is refused (it would give a sample of NaN predictions), nothing
     // written; an output naming the input is refused before anything is read.
@@ -156,6 +165,7 @@ fn fno_darcy_trains_writes_the_run_directory_and_evaluates_at_another_resolution
     );
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert!(!nan_pred.exists());
+    assert!(!d.join("nan_pred.xdmf").exists());
     let out = nabla(&[
         "eval",
         run.to_str().unwrap(),

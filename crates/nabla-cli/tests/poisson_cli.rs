@@ -84,6 +84,38 @@ fn mtx_relres(path: &str, x: &[f64], b: &[f64]) -> f64 {
     (rr / bb).sqrt()
 }
 
+/// The HDF5 references of the XDMF sidecar `FILE.xdmf` beside `h5`: checks that it exists,
+/// names `h5` by its final file name (never a temporary one) and that every dataset it names
+/// is in `h5`; returns `(dataset, Dimensions)` per reference.
+fn sidecar_refs(h5: &Path) -> Vec<(String, String)> {
+    let xml = fs::read_to_string(h5.with_extension("xdmf")).expect("sidecar written");
+    assert!(xml.starts_with("<?xml") && xml.contains("<Xdmf Version=\"3.0\">"));
+    assert!(
+        !xml.contains(".nabla-"),
+        "a temporary name in the sidecar: {xml}"
+    );
+    let name = h5.file_name().unwrap().to_str().unwrap();
+    let mut refs = Vec::new();
+    for item in xml.split("<DataItem ").skip(1) {
+        let Some((head, rest)) = item.split_once('>') else {
+            continue;
+        };
+        if !head.contains("Format=\"HDF\"") {
+            continue;
+        }
+        let text = rest.split('<').next().unwrap();
+        let (file, dataset) = text.split_once(":/").expect("FILE:/dataset");
+        assert_eq!(file, name, "{xml}");
+        let (shape, _) = nabla::data::read_f64_dataset(h5, dataset).expect("dataset exists");
+        let dims = head.split("Dimensions=\"").nth(1).unwrap();
+        let dims = dims.split('"').next().unwrap().to_string();
+        let want: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+        assert_eq!(dims, want.join(" "), "Dimensions of {dataset}");
+        refs.push((dataset.to_string(), dims));
+    }
+    refs
+}
+
 struct Run {
     dir: tempfile::TempDir,
 }
@@ -223,6 +255,87 @@ fn grid_field_and_mask_layout() {
         }
     }
     assert!(fs::metadata(run.path("u.png")).unwrap().len() > 1000);
+    // The XDMF sidecar: u on the 64x64 grid; no b (it lives on the fluid cells only).
+    assert_eq!(run.files(), ["sol.h5", "sol.xdmf", "u.png"]);
+    assert_eq!(sidecar_refs(&out), [("u".to_string(), "64 64".to_string())]);
+    let xml = fs::read_to_string(run.path("sol.xdmf")).unwrap();
+    assert!(
+        xml.contains(r#"TopologyType="2DRectMesh" Dimensions="64 64""#),
+        "{xml}"
+    );
+}
+
+#[test]
+fn the_sidecar_is_written_for_grids_only_and_checked_like_an_output() {
+    let run = Run::new();
+    let out = run.path("s.h5");
+    let o = nabla(&[
+        "poisson",
+        "--grid",
+        "6x5x4",
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        sidecar_refs(&out),
+        [
+            ("u".to_string(), "4 5 6".to_string()),
+            ("b".to_string(), "120".to_string())
+        ]
+    );
+    let xml = fs::read_to_string(run.path("s.xdmf")).unwrap();
+    assert!(
+        xml.contains(r#"TopologyType="3DCoRectMesh" Dimensions="4 5 6""#),
+        "{xml}"
+    );
+    // b over the unknowns is read as the grid's 4x5x6 nodes through a HyperSlab.
+    assert!(
+        xml.contains(r#"ItemType="HyperSlab" Dimensions="4 5 6""#),
+        "{xml}"
+    );
+
+    // A MatrixMarket system has no grid: no sidecar.
+    let m = Run::new();
+    let out = m.path("m.h5");
+    let o = nabla(&[
+        "poisson",
+        "--matrix",
+        &repo_file("datasets/poisson2d_16x16.mtx"),
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(m.files(), ["m.h5"]);
+
+    // The sidecar path is an output: it may not be an input or another output.
+    let mask = run.path("mask.xdmf");
+    fs::copy(repo_file("datasets/mask_box_64x64.h5"), &mask).unwrap();
+    let mask_s = mask.to_str().unwrap().to_string();
+    expect_error(
+        &run,
+        &[
+            "--grid",
+            "64x64",
+            "--mask",
+            &mask_s,
+            "--out",
+            run.path("mask.h5").to_str().unwrap(),
+        ],
+        "would be overwritten",
+    );
+    expect_error(
+        &run,
+        &[
+            "--grid",
+            "8x8",
+            "--plot",
+            run.path("sol.xdmf").to_str().unwrap(),
+        ],
+        "is given for two outputs",
+    );
 }
 
 #[test]

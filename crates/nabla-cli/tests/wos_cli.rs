@@ -153,6 +153,109 @@ fn grid_plot_and_thread_independence() {
 }
 
 #[test]
+fn grid_fields_as_hdf5_with_an_xdmf_sidecar() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |out: &Path| {
+        let o = nabla(&[
+            "wos",
+            "--domain",
+            "ball:center=0,0;radius=1",
+            "--boundary",
+            "x*y",
+            "--exact",
+            "x*y",
+            "--grid",
+            "6x4",
+            "--walks",
+            "32",
+            "--gradient",
+            "--out",
+            out.to_str().unwrap(),
+            "--quiet",
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    let (h5, c) = (dir.path().join("f.h5"), dir.path().join("f.csv"));
+    run(&h5);
+    run(&c);
+    let (header, rows) = csv(&c);
+    let read = |name: &str| {
+        let (shape, v) = nabla::data::read_f64_dataset(&h5, name).unwrap();
+        assert_eq!(shape, [4, 6], "{name}");
+        v
+    };
+    let xs = nabla::data::read_f64_dataset(&h5, "x-coordinate")
+        .unwrap()
+        .1;
+    let ys = nabla::data::read_f64_dataset(&h5, "y-coordinate")
+        .unwrap()
+        .1;
+    assert_eq!(xs.len(), 6);
+    assert!((xs[0] - (-1.0 + 1.0 / 6.0)).abs() < 1e-12 && (ys[3] - 0.75).abs() < 1e-12);
+    // Every CSV column is a dataset over the grid (x fastest), NaN outside the unit disk.
+    let mut inside = rows.iter();
+    let cols: Vec<Vec<f64>> = header[2..].iter().map(|h| read(h)).collect();
+    for (j, &y) in ys.iter().enumerate() {
+        for (i, &x) in xs.iter().enumerate() {
+            let p = i + 6 * j;
+            if x * x + y * y < 1.0 {
+                let r = inside.next().unwrap();
+                assert_eq!((r[0], r[1]), (x, y));
+                for (k, col) in cols.iter().enumerate() {
+                    assert_eq!(col[p], r[k + 2], "{} at ({i}, {j})", header[k + 2]);
+                }
+            } else {
+                assert!(cols.iter().all(|col| col[p].is_nan()));
+            }
+        }
+    }
+    assert!(inside.next().is_none());
+
+    // The sidecar: cells over the bounding box [-1, 1]², one Attribute per dataset field.
+    let xml = fs::read_to_string(dir.path().join("f.xdmf")).expect("sidecar");
+    assert!(
+        xml.contains(r#"TopologyType="2DRectMesh" Dimensions="5 7""#),
+        "{xml}"
+    );
+    assert!(xml.contains(">-1.0 -0.6666666666666667 "), "{xml}");
+    for h in &header[2..] {
+        assert!(
+            xml.contains(&format!(
+                r#"Dimensions="4 6" NumberType="Float" Precision="8" Format="HDF">f.h5:/{h}<"#
+            )),
+            "{h}: {xml}"
+        );
+    }
+    assert_eq!(xml.matches(r#"Center="Cell""#).count(), header.len() - 2);
+    assert!(!xml.contains(".nabla-"), "{xml}");
+    let mut files: Vec<String> = fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    assert_eq!(files, ["f.csv", "f.h5", "f.xdmf"]);
+
+    // HDF5 output needs a grid.
+    let pts = dir.path().join("p.csv");
+    fs::write(&pts, "0.1,0.2\n").unwrap();
+    let o = nabla(&[
+        "wos",
+        "--domain",
+        "ball:center=0,0;radius=1",
+        "--boundary",
+        "x",
+        "--points",
+        pts.to_str().unwrap(),
+        "--out",
+        dir.path().join("p.h5").to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("use --grid"), "{err}");
+    assert!(!dir.path().join("p.h5").exists());
+}
+
+#[test]
 fn gradient_and_screened_3d() {
     let dir = tempfile::tempdir().unwrap();
     let pts = dir.path().join("p.csv");

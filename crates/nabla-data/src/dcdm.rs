@@ -13,8 +13,8 @@
 //! caller chooses them and compares them to decide whether a cached file can be reused.
 
 use crate::{
-    check_attr_names, hdf5_reason, open_dataset, open_file, write_atomic, write_attr, AttrValue,
-    DataError, Result, WriteResult,
+    check_attr_names, hdf5_reason, open_dataset, open_file, write_atomic_with_sidecar, write_attr,
+    xdmf, AttrValue, DataError, Result, WriteResult,
 };
 use hdf5::File;
 use std::path::Path;
@@ -94,7 +94,8 @@ impl DcdmData {
     }
 }
 
-/// Writes a DCDM training set atomically, with `attrs` as root attributes.
+/// Writes a DCDM training set atomically, with `attrs` as root attributes, and its XDMF
+/// sidecar ([`xdmf::dcdm_sidecar`]) beside it.
 pub fn write_dcdm_data(path: &Path, data: &DcdmData, attrs: &[(&str, AttrValue)]) -> Result<()> {
     data.check(path)?;
     check_attr_names(path, attrs.iter().map(|(a, _)| *a))?;
@@ -103,7 +104,8 @@ pub fn write_dcdm_data(path: &Path, data: &DcdmData, attrs: &[(&str, AttrValue)]
         d.extend_from_slice(&data.sides);
         d
     };
-    write_atomic(path, |file: &File| -> WriteResult {
+    let sidecar = xdmf::dcdm_sidecar(&data.sides, data.n, data.mask_count(), &data.mask_index);
+    write_atomic_with_sidecar(path, &sidecar, |file: &File| -> WriteResult {
         file.new_dataset::<f32>()
             .shape(with_n(data.n))
             .create("b")?

@@ -49,6 +49,7 @@ pub mod datagen;
 pub mod dcdm;
 pub mod inverse;
 mod pdebench;
+pub mod xdmf;
 
 pub use dcdm::{read_dcdm_data, write_dcdm_data, DcdmData};
 pub use pdebench::{
@@ -426,6 +427,32 @@ fn check_attr_names<'a>(path: &Path, names: impl Iterator<Item = &'a str>) -> Re
         seen.push(n);
     }
     Ok(())
+}
+
+/// [`write_atomic`], then the XDMF sidecar `sidecar` of the file, atomically too, at
+/// [`xdmf::sidecar_path`]`(path)`. The sidecar is rendered and its destination checked before
+/// the HDF5 file is written, so a malformed description leaves nothing behind; should the
+/// sidecar alone fail to be written, the HDF5 file is in place and the error names the
+/// sidecar. An empty file (no samples, or an axis of length 0) gets no sidecar, and a stale
+/// one at that path is removed.
+fn write_atomic_with_sidecar(
+    path: &Path,
+    sidecar: &xdmf::Sidecar,
+    fill: impl FnOnce(&File) -> WriteResult,
+) -> Result<()> {
+    if sidecar.is_empty() {
+        write_atomic(path, fill)?;
+        let _ = fs::remove_file(xdmf::sidecar_path(path));
+        return Ok(());
+    }
+    let xml = xdmf::sidecar_xml(path, sidecar)?;
+    let xml_path = xdmf::sidecar_path(path);
+    nabla_core::atomic::check_destination(&xml_path).map_err(|e| DataError::Write {
+        path: xml_path.clone(),
+        reason: e.to_string(),
+    })?;
+    write_atomic(path, fill)?;
+    xdmf::write_xml(&xml_path, &xml)
 }
 
 /// Creates an HDF5 file under a temporary name next to `path`, lets `fill` write into it,

@@ -31,8 +31,8 @@ use hdf5::types::TypeDescriptor;
 use hdf5::{Dataset, File, Hyperslab, Selection, SliceOrIndex};
 
 use crate::{
-    check_attr_names, hdf5_reason, open_dataset, open_file, type_name, write_atomic, write_attr,
-    AttrValue, DataError, Result, WriteResult,
+    check_attr_names, hdf5_reason, open_dataset, open_file, type_name, write_atomic_with_sidecar,
+    write_attr, xdmf, AttrValue, DataError, Result, WriteResult,
 };
 
 /// Darcy flow samples in the PDEBench 2-D Darcy layout: `n` samples on an `s × s` grid.
@@ -91,7 +91,8 @@ const NU_ATTR: &str = "Nu";
 /// Writes `data` at `path` in the PDEBench 2-D Darcy layout (module docs), atomically:
 /// `tensor` float32 `[N,1,S,S]`, `nu` float32 `[N,S,S]`, `x-coordinate` / `y-coordinate`
 /// float32 `[S]`, file attribute `beta` = `data.beta`, plus `attrs` as further scalar file
-/// attributes (which must not repeat `beta`).
+/// attributes (which must not repeat `beta`) — and its XDMF sidecar beside it
+/// ([`xdmf::darcy_sidecar`], at [`xdmf::sidecar_path`]) for ParaView.
 ///
 /// Errors (nothing written) when the array lengths do not match `n` and `s`.
 pub fn write_darcy(path: &Path, data: &DarcyData, attrs: &[(&str, AttrValue)]) -> Result<()> {
@@ -123,7 +124,7 @@ pub fn write_darcy(path: &Path, data: &DarcyData, attrs: &[(&str, AttrValue)]) -
         path,
         std::iter::once(BETA).chain(attrs.iter().map(|(a, _)| *a)),
     )?;
-    write_atomic(path, |file| {
+    write_atomic_with_sidecar(path, &xdmf::darcy_sidecar(n, s), |file| {
         write_f32(file, TENSOR, &[n, 1, s, s], &data.solution)?;
         write_f32(file, NU, &[n, s, s], &data.coefficient)?;
         write_f32(file, X, &[s], &data.x)?;
@@ -206,7 +207,8 @@ pub fn read_darcy_coefficients(path: &Path) -> Result<(usize, usize, Vec<f32>)> 
 /// Writes `data` at `path` in the PDEBench 1-D layout (module docs), atomically: `tensor`
 /// float32 `[N,Nt,Nx]`, `x-coordinate` float32 `[Nx]`, `t-coordinate` float32 with
 /// `data.t.len()` entries (which must be `Nt + 1`, PDEBench's convention, or `Nt`), file
-/// attribute `Nu` = `data.nu`, plus `attrs` (which must not repeat `Nu`).
+/// attribute `Nu` = `data.nu`, plus `attrs` (which must not repeat `Nu`) — and its XDMF
+/// sidecar beside it ([`xdmf::series_sidecar`], at [`xdmf::sidecar_path`]) for ParaView.
 pub fn write_series_1d(
     path: &Path,
     data: &Series1dData,
@@ -247,7 +249,8 @@ pub fn write_series_1d(
         path,
         std::iter::once(NU_ATTR).chain(attrs.iter().map(|(a, _)| *a)),
     )?;
-    write_atomic(path, |file| {
+    let sidecar = xdmf::series_sidecar(n, nt, nx, data.t.len());
+    write_atomic_with_sidecar(path, &sidecar, |file| {
         write_f32(file, TENSOR, &[n, nt, nx], &data.tensor)?;
         write_f32(file, X, &[nx], &data.x)?;
         write_f32(file, T, &[data.t.len()], &data.t)?;

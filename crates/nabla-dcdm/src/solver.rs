@@ -137,7 +137,10 @@ impl Solver for Dcdm<'_> {
         let mut past: VecDeque<(Vec<f64>, Vec<f64>, f64)> = VecDeque::new();
         let mut aq = vec![0.0; n];
         let mut iterations = 0;
-        while rn > opts.tol * scale && iterations < opts.max_iters {
+        while rn > opts.tol * scale
+            && iterations < opts.max_iters
+            && !nabla_sparse::solvers::stop::stop_requested()
+        {
             let mut q = self.direction(&r, rn)?;
             let mut qaq = self.orthogonalize(&mut q, &mut aq, &past);
             if !(qaq.is_finite() && qaq > 0.0 && vecops::dot(&q, &r).abs() > 0.0) {

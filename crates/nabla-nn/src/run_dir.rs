@@ -232,7 +232,7 @@ pub fn discard_failed_run(out: &Path) -> Option<String> {
     }
 }
 
-/// The table `metrics.csv` of a run directory (written by [`crate::train`]): its column
+/// The table `metrics.csv` of a run directory (written by [`mod@crate::train`]): its column
 /// names and its rows, each value parsed as f64 (`NaN` where a cell is empty or not a number,
 /// e.g. the `stage`/`optimizer` text columns).
 #[derive(Clone, Debug, Default, PartialEq)]

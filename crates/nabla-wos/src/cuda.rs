@@ -6,7 +6,8 @@
 //! [`nabla_core::field::Expr`] (they are translated to C and compiled into the kernel; Rust
 //! closures cannot be). Gradients and control variates are CPU-only.
 //!
-//! The crate builds without a CUDA toolkit (cudarc loads `libcuda` and `libnvrtc` dynamically).
+//! The crate builds without a CUDA toolkit (cudarc loads `libcuda` and `libnvrtc` dynamically;
+//! with `candle-cuda` too, candle has them linked at build time instead).
 //! Where there is no driver, no NVRTC or no device, [`solve_cuda`] returns
 //! [`WosError::Cuda`] with a message saying which — it never panics: the libraries' presence is
 //! checked before any cudarc call.
@@ -28,7 +29,15 @@ pub fn is_available() -> bool {
     check_libraries().is_ok() && matches!(CudaContext::device_count(), Ok(n) if n > 0)
 }
 
+/// With `candle-cuda`, candle links cudarc to libcuda and libnvrtc at build time (cudarc's
+/// `dynamic-linking`): this process could not have started without them.
+#[cfg(feature = "candle-cuda")]
+fn check_libraries() -> Result<()> {
+    Ok(())
+}
+
 /// Errors unless both dynamic libraries can be loaded; cudarc panics on first use otherwise.
+#[cfg(not(feature = "candle-cuda"))]
 fn check_libraries() -> Result<()> {
     // SAFETY: these only try to dlopen the libraries by name; nothing else is called.
     let driver = unsafe { cudarc::driver::sys::is_culib_present() };

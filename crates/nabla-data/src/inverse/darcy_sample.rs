@@ -6,7 +6,10 @@ use std::path::Path;
 
 use super::slab::read_block;
 use crate::pdebench::{float_dataset, layout, read_error};
-use crate::{check_attr_names, open_file, write_atomic, write_attr, AttrValue, DataError, Result};
+use crate::{
+    check_attr_names, open_file, write_atomic_with_sidecar, write_attr, xdmf, AttrValue, DataError,
+    Result,
+};
 
 const COEFF: &str = "coeff";
 const SOL: &str = "sol";
@@ -23,7 +26,7 @@ pub struct DarcySample {
 }
 
 /// Writes one sample at `path`, atomically: `coeff` and `sol` float32 `[S, S, 1]`, `attrs` as
-/// scalar file attributes.
+/// scalar file attributes; and its XDMF sidecar ([`xdmf::darcy_sample_sidecar`]) beside it.
 pub fn write_darcy_sample(
     path: &Path,
     sample: &DarcySample,
@@ -39,7 +42,7 @@ pub fn write_darcy_sample(
         }
     }
     check_attr_names(path, attrs.iter().map(|(a, _)| *a))?;
-    write_atomic(path, |file| {
+    write_atomic_with_sidecar(path, &xdmf::darcy_sample_sidecar(s), |file| {
         for (name, v) in [(COEFF, &sample.coeff), (SOL, &sample.sol)] {
             file.new_dataset::<f32>()
                 .shape([s, s, 1])

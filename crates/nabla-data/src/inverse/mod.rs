@@ -53,5 +53,6 @@ pub use params::{
     format_file_name, kdv_ranges, parse_file_name, reaction_diffusion_ranges, round_significant,
     scan_file_name, NameScan, ParamFileName, ParamRanges, PdeFamily, RangeKind, Split,
 };
+pub(crate) use perseed::seed_name;
 pub use perseed::{write_per_seed, PerSeedData, PerSeedFile};
 pub use tensor::{write_tensor_series, TensorFile, TensorSeries};

@@ -8,7 +8,10 @@ use hdf5::{Dataset, File};
 
 use super::slab::{read_block, write_block};
 use crate::pdebench::{float_dataset, layout, read_error};
-use crate::{check_attr_names, open_file, write_atomic, write_attr, AttrValue, DataError, Result};
+use crate::{
+    check_attr_names, open_file, write_atomic_with_sidecar, write_attr, xdmf, AttrValue, DataError,
+    Result,
+};
 
 /// Trajectories to write in the per-seed layout: every one has shape `shape`
 /// (`[t, x, c]` in 1-D or `[t, x, y, c]` in 2-D), flat in C order.
@@ -33,7 +36,8 @@ pub(crate) fn seed_name(i: usize) -> String {
 
 /// Writes `data` at `path` in the per-seed layout, atomically: for trajectory `i`, group
 /// `seed_name(i)` with `data` float32 `shape` and `grid/x`, (`grid/y`,) `grid/t` float32;
-/// `attrs` become scalar root attributes (PDE parameters and solver settings).
+/// `attrs` become scalar root attributes (PDE parameters and solver settings). Its XDMF
+/// sidecar ([`xdmf::per_seed_sidecar`]) is written beside it.
 pub fn write_per_seed(path: &Path, data: &PerSeedData, attrs: &[(&str, AttrValue)]) -> Result<()> {
     let invalid = |reason: String| DataError::InvalidInput {
         path: path.to_path_buf(),
@@ -75,7 +79,8 @@ pub fn write_per_seed(path: &Path, data: &PerSeedData, attrs: &[(&str, AttrValue
         }
     }
     check_attr_names(path, attrs.iter().map(|(n, _)| *n))?;
-    write_atomic(path, |file| {
+    let sidecar = xdmf::per_seed_sidecar(&data.shape, data.trajectories.len(), &data.t);
+    write_atomic_with_sidecar(path, &sidecar, |file| {
         for (i, tr) in data.trajectories.iter().enumerate() {
             let g = seed_name(i);
             let ds = file

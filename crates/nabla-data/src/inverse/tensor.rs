@@ -10,7 +10,8 @@ use hdf5::{Dataset, File};
 use super::slab::{read_block, write_block};
 use crate::pdebench::{float_dataset, layout, read_error};
 use crate::{
-    check_attr_names, open_file, read_attrs, write_atomic, write_attr, AttrValue, DataError, Result,
+    check_attr_names, open_file, read_attrs, write_atomic_with_sidecar, write_attr, xdmf,
+    AttrValue, DataError, Result,
 };
 
 const TENSOR: &str = "tensor";
@@ -37,7 +38,8 @@ pub struct TensorSeries {
 /// Writes `series` at `path` in the `tensor` layout, atomically: `tensor` float32
 /// `[N, t, x]` stored in chunks of one trajectory (so a reader of one trajectory touches one
 /// chunk), `x-coordinate`, `t-coordinate` float32, and `attrs` (the PDE parameters, e.g.
-/// `delta`, and the solver settings) as scalar file attributes.
+/// `delta`, and the solver settings) as scalar file attributes; and its XDMF sidecar
+/// ([`xdmf::series_sidecar`]) beside it.
 pub fn write_tensor_series(
     path: &Path,
     series: &TensorSeries,
@@ -72,7 +74,8 @@ pub fn write_tensor_series(
         )));
     }
     check_attr_names(path, attrs.iter().map(|(a, _)| *a))?;
-    write_atomic(path, |file| {
+    let sidecar = xdmf::series_sidecar(n, nt, nx, series.t.len());
+    write_atomic_with_sidecar(path, &sidecar, |file| {
         let ds = file
             .new_dataset::<f32>()
             .shape([n, nt, nx])

@@ -759,7 +759,7 @@ impl Solver for Amg {
         };
         record(0, rel);
         let mut iters = 0;
-        while rel > opts.tol && iters < opts.max_iters {
+        while rel > opts.tol && iters < opts.max_iters && !crate::solvers::stop::stop_requested() {
             self.vcycle(&r, &mut z);
             vecops::axpy(1.0, &z, x);
             self.levels[0].a.residual(b, x, &mut r);

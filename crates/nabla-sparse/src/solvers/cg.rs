@@ -1,5 +1,6 @@
 //! Conjugate gradients, plain and preconditioned.
 
+use super::stop::stop_requested;
 use super::{check_inputs, overflow, Preconditioner, SolveOptions, SolveReport, Solver};
 use crate::csr::SparseMatrix;
 use crate::error::{Result, SparseError};
@@ -269,7 +270,7 @@ impl Solver for Pcg<'_> {
         let mut iters = 0;
         // Outer loop: when the recurrence says converged, the true residual is recomputed and
         // CG restarts from it if the recurrence drifted (so the claim in the report holds).
-        'outer: while rel > opts.tol && iters < opts.max_iters {
+        'outer: while rel > opts.tol && iters < opts.max_iters && !stop_requested() {
             let mut rz = match self.precond.as_mut() {
                 Some(m) => {
                     m.apply(r, z);
@@ -285,6 +286,9 @@ impl Solver for Pcg<'_> {
                 return Err(overflow("the preconditioned residual rᵀM⁻¹r", rz, iters));
             }
             while iters < opts.max_iters {
+                if stop_requested() {
+                    break 'outer;
+                }
                 let pap = a.apply_dot(p, q);
                 // Overflow is not indefiniteness: a non-finite pᵀAp from finite inputs means
                 // the products left the f64 range (e.g. entries near 1e308).

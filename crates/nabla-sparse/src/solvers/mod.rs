@@ -8,6 +8,7 @@ pub mod cg;
 pub mod ic0;
 pub mod jacobi;
 pub mod sor;
+pub mod stop;
 
 pub use cg::{Cg, Pcg};
 pub use ic0::Ic0;
@@ -17,7 +18,8 @@ pub use sor::{Sor, Ssor, SsorPreconditioner};
 use crate::error::Result;
 use serde::{Deserialize, Serialize};
 
-/// Controls shared by all solvers.
+/// Controls shared by all solvers. To stop a solve from outside (Ctrl-C, a deadline), run it
+/// inside [`stop::with_stop_flag`].
 pub struct SolveOptions<'a> {
     /// Relative tolerance on ‖b − A x‖₂ / ‖b‖₂.
     pub tol: f64,

@@ -118,7 +118,7 @@ fn iterate(
     };
     push(0, rel, &mut history);
     let mut iters = 0;
-    while rel > opts.tol && iters < opts.max_iters {
+    while rel > opts.tol && iters < opts.max_iters && !super::stop::stop_requested() {
         sweeper.forward(omega, b, x);
         if symmetric {
             sweeper.backward(omega, b, x);
