@@ -117,7 +117,7 @@ impl TaskConfig {
 
     /// A config from a parsed TOML table (`source_name` names it in errors).
     pub fn from_table(table: toml::Table, source_name: &str) -> Result<Self, Error> {
-        let cfg = match task(&table).as_str() {
+        let mut cfg = match task(&table).as_str() {
             "pinn" => TaskConfig::Pinn(Box::new(parse(table, source_name)?)),
             "operator" => TaskConfig::Operator(Box::new(parse(table, source_name)?)),
             "wosno" => TaskConfig::WosNo(Box::new(parse(table, source_name)?)),
@@ -148,12 +148,14 @@ impl TaskConfig {
         }
     }
 
-    fn validate(&self, source_name: &str) -> Result<(), Error> {
+    /// Checks what serde cannot. DCDM's check also fills in derived keys (`model.dim` from the
+    /// grid), so the resolved config written to the run directory is the one that trains.
+    fn validate(&mut self, source_name: &str) -> Result<(), Error> {
         match self {
             TaskConfig::Pinn(_) => Ok(()),
             TaskConfig::Operator(c) => Ok(c.validate()?),
             TaskConfig::WosNo(c) => Ok(c.validate()?),
-            TaskConfig::Dcdm(c) => c.clone().validate().map_err(|e| match e {
+            TaskConfig::Dcdm(c) => c.validate().map_err(|e| match e {
                 nabla_dcdm::DcdmError::Config { key, reason } => {
                     Error::Config(nabla_core::config::ConfigError::Invalid {
                         source_name: source_name.to_string(),
