@@ -26,7 +26,8 @@ if [ ! -x "$venv/bin/python" ]; then
     fi
 fi
 py="$root/$venv/bin/python"
-"$py" -m pip install --quiet --disable-pip-version-check maturin numpy scipy pytest h5py meshio
+"$py" -m pip install --quiet --disable-pip-version-check maturin numpy scipy pytest h5py meshio \
+    scikit-fem pyamg matplotlib
 
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$root/target}
 # maturin is run by pip as the build backend; it must be on PATH (the venv's bin).

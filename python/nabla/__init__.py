@@ -6,7 +6,9 @@
 - ``wos(domain, points, boundary, source=..., walks=...)`` -> ``(values, stderrs)``:
   Walk-on-Spheres with expression strings or Python callables;
 - ``load(run_dir)`` -> ``Pinn`` (``u``, ``grad``, ``laplacian``), ``Operator`` (``predict``) or
-  ``DcdmModel``; ``train(config, overrides={...})`` -> the run directory.
+  ``DcdmModel``; ``train(config, overrides={...})`` -> the run directory;
+- ``to_meshio(path, frame=0)``: a field file nabla wrote (its XDMF sidecar) as a
+  ``meshio.Mesh``, to write VTU or any format meshio knows.
 
 Errors of the libraries raise ``NablaError`` with the one-line message the ``nabla`` CLI
 prints; bad arguments raise ``ValueError`` / ``TypeError``. Solves, walks and training run
@@ -26,6 +28,8 @@ import numpy as np
 
 from . import _native
 from ._native import DcdmModel, NablaError, Operator, Pinn, __version__, load
+from .xdmf import XdmfError, to_meshio
+from .xdmf import frames as xdmf_frames
 
 __all__ = [
     "NablaError",
@@ -37,6 +41,9 @@ __all__ = [
     "wos",
     "load",
     "train",
+    "to_meshio",
+    "xdmf_frames",
+    "XdmfError",
     "SOLVERS",
     "__version__",
 ]
