@@ -95,3 +95,19 @@ def test_bad_paths_and_frames(tmp_path, cli):
     (tmp_path / "bad.xdmf").write_text("<Xdmf><Domain/></Xdmf>")
     with pytest.raises(nabla.XdmfError, match="one top-level <Grid>"):
         nabla.to_meshio(tmp_path / "bad.xdmf")
+
+
+def test_navier_stokes_frames_carry_the_listed_trajectories(tmp_path, cli):
+    out = tmp_path / "ns.h5"
+    cli("datagen", "navier-stokes", "--samples", "2", "--resolution", "16", "--frames", "3",
+        "--out", out, "--quiet")
+    frames = nabla.xdmf_frames(out)
+    assert len(frames) == 3
+    with h5py.File(out) as f:
+        tensor = f["tensor"][()]
+        t = f["t-coordinate"][()]
+    assert [time for _, time in frames] == pytest.approx(list(t[:3]), rel=1e-6)
+    mesh = nabla.to_meshio(out, frame=2)
+    assert mesh.points.shape == (256, 2)
+    for k in range(2):
+        assert np.array_equal(mesh.point_data[f"sample_{k}"], tensor[k, 2].ravel())

@@ -1,13 +1,15 @@
 //! `nabla datagen`: operator-learning data sets generated with nabla's own solvers — Darcy
-//! flow and 1-D viscous Burgers — written atomically in the PDEBench HDF5 layouts.
+//! flow, 1-D viscous Burgers and 2-D Navier–Stokes — written atomically in the PDEBench HDF5
+//! layouts.
 
 use crate::console::outln;
 use crate::error::{CliError, Result};
 use crate::progress::DelayedBar;
 use nabla::data::datagen::{
-    generate_burgers, generate_darcy, BurgersSettings, DarcySettings, DatagenError,
+    generate_burgers, generate_darcy, generate_navier_stokes, navier_stokes_attributes,
+    BurgersSettings, DarcySettings, DatagenError, NavierStokesSettings,
 };
-use nabla::data::{write_darcy, write_series_1d, AttrValue};
+use nabla::data::{write_darcy, write_series_1d, write_series_2d, AttrValue};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -19,6 +21,9 @@ Layouts (open in h5py unchanged):
 float32 [S], attribute beta = 1.0; axes are x then y: tensor[n,0,i,j] = u(x_i, y_j).
   burgers  tensor float32 [N,Nt,Nx], x-coordinate [Nx] (cell centres), t-coordinate [Nt+1] \
 (PDEBench's convention: t_m = m*T/(Nt-1), the last entry one interval past T), attribute Nu = ν.
+  navier-stokes  tensor float32 [N,Nt,S,S] (vorticity), tensor[n,m,i,j] = w(x_i, y_j, t_m); \
+x-coordinate and y-coordinate float32 [S] (i/S); t-coordinate [Nt+1] (frame times, then one \
+interval more); attribute Nu = ν plus the generator's settings.
 
 Exit codes: 0 done; 1 bad flags or output path (one line on stderr, nothing written); 2 \
 malformed flags; 3 a sample failed its solve or its verification (nothing written).")]
@@ -36,6 +41,11 @@ enum Kind {
     /// u_t + (u²/2)_x = ν u_xx on the periodic [0, 1) from u₀ ~ N(0, 625(−Δ + 25I)⁻²):
     /// Fourier pseudo-spectral, 2/3 dealiasing, ETDRK4, snapshots on [0, T].
     Burgers(BurgersArgs),
+    /// 2-D incompressible Navier–Stokes in vorticity form on the periodic unit torus, the FNO
+    /// paper's set-up: w_t + u·∇w = ν Δw + 0.1 (sin 2π(x+y) + cos 2π(x+y)), w₀ ~
+    /// N(0, 686 (−Δ + 49I)^−2.5); pseudo-spectral, 2/3 dealiasing, RK3 with Crank–Nicolson
+    /// viscosity, CFL-controlled step; frames at t = Δ, 2Δ, …, FΔ.
+    NavierStokes(NavierStokesArgs),
     /// Inverse-problem folder (PDEInvBench layout): 2-D FitzHugh–Nagumo
     /// u_t = Du Δu + u − u³ − k − v, v_t = Dv Δv + u − v, per-seed files per (k, Du, Dv),
     /// splits by PDEInvBench's parameter ranges.
@@ -133,11 +143,75 @@ struct BurgersArgs {
     common: Common,
 }
 
+#[derive(clap::Args, Debug)]
+struct NavierStokesArgs {
+    /// Output grid points per axis S (even, ≥ 8): x_i = i/S.
+    #[arg(long, value_name = "S", default_value_t = 64)]
+    resolution: usize,
+
+    /// Grid of the simulation (even, ≥ --resolution); frames are spectrally truncated to
+    /// --resolution [default: --resolution].
+    #[arg(long, value_name = "M")]
+    sim_resolution: Option<usize>,
+
+    /// Viscosity ν (the FNO sets: 1e-3, 1e-4, 1e-5).
+    #[arg(
+        long,
+        value_name = "NU",
+        default_value = "1e-3",
+        allow_negative_numbers = true
+    )]
+    viscosity: f64,
+
+    /// Time Δ between recorded frames.
+    #[arg(
+        long,
+        value_name = "DT",
+        default_value_t = 1.0,
+        allow_negative_numbers = true
+    )]
+    record_interval: f64,
+
+    /// Frames F recorded at t = Δ, 2Δ, …, FΔ (20: the benchmark's 10 in, 10 out).
+    #[arg(long, value_name = "F", default_value_t = 20)]
+    frames: usize,
+
+    /// Also record the initial vorticity as frame 0 (t = 0): F + 1 frames.
+    #[arg(long)]
+    include_initial: bool,
+
+    /// Fixed largest time step instead of the CFL-controlled one.
+    #[arg(long, value_name = "DT", allow_negative_numbers = true)]
+    dt: Option<f64>,
+
+    /// Courant number of the automatic step, dt ≤ cfl·h/max(|u|+|v|), in (0, 1].
+    #[arg(
+        long,
+        value_name = "C",
+        default_value_t = 0.5,
+        allow_negative_numbers = true
+    )]
+    cfl: f64,
+
+    /// Largest automatic time step.
+    #[arg(
+        long,
+        value_name = "DT",
+        default_value_t = 0.05,
+        allow_negative_numbers = true
+    )]
+    max_dt: f64,
+
+    #[command(flatten)]
+    common: Common,
+}
+
 /// Runs `nabla datagen`.
 pub fn run(args: &DatagenArgs) -> Result<()> {
     match &args.kind {
         Kind::Darcy(a) => darcy(a),
         Kind::Burgers(a) => burgers(a),
+        Kind::NavierStokes(a) => navier_stokes(a),
         Kind::ReactionDiffusion(a) => crate::datagen_inverse::reaction_diffusion(a),
         Kind::Kdv(a) => crate::datagen_inverse::kdv(a),
         Kind::DarcyInverse(a) => crate::datagen_inverse::darcy_inverse(a),
@@ -396,6 +470,104 @@ fn burgers(args: &BurgersArgs) -> Result<()> {
         s.substeps(),
         checked,
         s.verify_tol
+    );
+    print_tail(c, seconds)?;
+    Ok(())
+}
+
+fn navier_stokes(args: &NavierStokesArgs) -> Result<()> {
+    let c = &args.common;
+    let usage = |m: String| Err(CliError::Usage(m));
+    if !args.resolution.is_multiple_of(2) || args.resolution < 8 {
+        return usage(format!(
+            "--resolution must be even and at least 8, got {}",
+            args.resolution
+        ));
+    }
+    if let Some(m) = args.sim_resolution {
+        if !m.is_multiple_of(2) || m < args.resolution {
+            return usage(format!(
+                "--sim-resolution must be even and at least --resolution {}, got {m}",
+                args.resolution
+            ));
+        }
+    }
+    if args.frames == 0 {
+        return usage("--frames must be at least 1".into());
+    }
+    for (flag, v) in [
+        ("--viscosity", Some(args.viscosity)),
+        ("--record-interval", Some(args.record_interval)),
+        ("--dt", args.dt),
+        ("--max-dt", Some(args.max_dt)),
+    ] {
+        if let Some(v) = v {
+            if !(v.is_finite() && v > 0.0) {
+                return usage(format!("{flag} must be positive and finite, got {v}"));
+            }
+        }
+    }
+    if !(args.cfl.is_finite() && args.cfl > 0.0 && args.cfl <= 1.0) {
+        return usage(format!("--cfl must be in (0, 1], got {}", args.cfl));
+    }
+    let settings = NavierStokesSettings {
+        resolution: args.resolution,
+        sim_resolution: args.sim_resolution,
+        samples: c.samples,
+        seed: c.seed,
+        viscosity: args.viscosity,
+        record_interval: args.record_interval,
+        frames: args.frames,
+        include_initial: args.include_initial,
+        dt: args.dt,
+        cfl: args.cfl,
+        max_dt: args.max_dt,
+        ..Default::default()
+    };
+    settings.validate().map_err(gen_error)?;
+    check_common(c)?;
+    let s = &settings;
+    let out_cells = (s.resolution as f64).powi(2);
+    let sim_cells = (s.sim_grid() as f64).powi(2);
+    check_output_size(
+        c,
+        // every frame of every sample (f32), kept until the file is written
+        c.samples as f64 * s.frame_count() as f64 * out_cells * 4.0,
+        // plus each thread's solver: FFT buffers and one trajectory in f64
+        rayon::current_num_threads() as f64
+            * (sim_cells * 120.0 + s.frame_count() as f64 * out_cells * 8.0),
+    )?;
+
+    let t0 = Instant::now();
+    let bar = progress_bar(c.samples, c.quiet);
+    let set = generate_navier_stokes(s, &|done| bar.update(|b| b.set_position(done as u64)));
+    bar.finish();
+    let set = set.map_err(gen_error)?;
+    let seconds = t0.elapsed().as_secs_f64();
+
+    write_series_2d(&c.out, &set.data, &navier_stokes_attributes(s, &set))?;
+    let times = s.frame_times();
+    outln!(
+        "navier-stokes {} samples on {r}x{r} (simulated on {m}x{m}), nu = {}, {} frames at t = {}..{} every {}, seed {}",
+        s.samples,
+        s.viscosity,
+        s.frame_count(),
+        times[0],
+        times[times.len() - 1],
+        s.record_interval,
+        s.seed,
+        r = s.resolution,
+        m = s.sim_grid()
+    );
+    outln!(
+        "solver     pseudo-spectral RK3/Crank-Nicolson, 2/3 dealiasing, dt {:.3e}..{:.3e} ({}), {} steps",
+        set.dt_min,
+        set.dt_max,
+        match s.dt {
+            Some(_) => "fixed".to_string(),
+            None => format!("cfl {}, max {}", s.cfl, s.max_dt),
+        },
+        set.steps
     );
     print_tail(c, seconds)?;
     Ok(())

@@ -53,8 +53,8 @@ pub mod xdmf;
 
 pub use dcdm::{read_dcdm_data, write_dcdm_data, DcdmData};
 pub use pdebench::{
-    read_darcy, read_darcy_coefficients, read_series_1d, write_darcy, write_series_1d, DarcyData,
-    Series1dData,
+    read_darcy, read_darcy_coefficients, read_series_1d, read_series_2d, write_darcy,
+    write_series_1d, write_series_2d, DarcyData, Series1dData, Series2dData,
 };
 
 use std::fmt::Write as _;

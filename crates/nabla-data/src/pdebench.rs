@@ -20,6 +20,17 @@
 //!   snapshot); `[Nt]` is accepted too;
 //! - file attribute `Nu` (float): the viscosity parameter.
 //!
+//! **2-D time series** (PDEBench's 2-D `tensor` convention extended by the time axis of the
+//! 1-D series; `nabla datagen navier-stokes`):
+//! - `tensor`, float32 `[N, Nt, Nx, Ny]`: `tensor[n, k, i, j]` = u(x_i, y_j, t_k), x the
+//!   slower spatial axis as in the Darcy layout;
+//! - `x-coordinate` float32 `[Nx]`, `y-coordinate` float32 `[Ny]`;
+//! - `t-coordinate`, float32 `[Nt + 1]` (PDEBench's convention, as for the 1-D series: `t[k]`
+//!   is the time of frame `k`, the extra last entry one interval past the last frame) or
+//!   `[Nt]`;
+//! - file attribute `Nu` (float), the viscosity, optional (a series of another equation may
+//!   have none).
+//!
 //! Writers are atomic (temporary file + rename) like the rest of the crate. Readers accept
 //! float32 or float64 on disk and return f32; a file with the wrong layout gives a one-line
 //! [`DataError`] naming the file, the dataset, what was expected and what was found.
@@ -78,6 +89,32 @@ pub struct Series1dData {
     /// The viscosity parameter (file attribute `Nu`). nabla stores the ν of
     /// u_t + (u²/2)_x = ν u_xx; PDEBench's own Burgers files store ε with ν = ε/π.
     pub nu: f64,
+}
+
+/// A set of 2-D time series in the 2-D series layout (module docs): `n` trajectories of `nt`
+/// frames on an `nx × ny` grid — e.g. the Navier–Stokes vorticity of `nabla datagen
+/// navier-stokes`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Series2dData {
+    /// Number of trajectories N.
+    pub n: usize,
+    /// Frames per trajectory Nt.
+    pub nt: usize,
+    /// Grid points along x (the slower spatial axis) Nx.
+    pub nx: usize,
+    /// Grid points along y (the faster spatial axis) Ny.
+    pub ny: usize,
+    /// The field, `[n, nt, nx, ny]`: `tensor[((k*nt + m)*nx + i)*ny + j]` = u_k(x_i, y_j, t_m).
+    pub tensor: Vec<f32>,
+    /// Grid coordinates along x, length `nx`.
+    pub x: Vec<f32>,
+    /// Grid coordinates along y, length `ny`.
+    pub y: Vec<f32>,
+    /// Time coordinates as stored: `nt + 1` entries in PDEBench's convention (`t[m]` is the
+    /// time of frame `m`, the extra last entry one interval past the last frame), or `nt`.
+    pub t: Vec<f32>,
+    /// The viscosity (file attribute `Nu`), when the file has one.
+    pub nu: Option<f64>,
 }
 
 const TENSOR: &str = "tensor";
@@ -307,6 +344,140 @@ pub fn read_series_1d(path: &Path, samples: Option<Range<usize>>) -> Result<Seri
         nx,
         tensor: values,
         x,
+        t,
+        nu,
+    })
+}
+
+/// Writes `data` at `path` in the 2-D series layout (module docs), atomically: `tensor`
+/// float32 `[N,Nt,Nx,Ny]`, `x-coordinate` float32 `[Nx]`, `y-coordinate` float32 `[Ny]`,
+/// `t-coordinate` float32 with `data.t.len()` entries (`Nt + 1`, PDEBench's convention, or
+/// `Nt`), file attribute `Nu` = `data.nu` when it is `Some`, plus `attrs` (which must not
+/// repeat `Nu`) — and its XDMF sidecar beside it ([`xdmf::series_2d_sidecar`], at
+/// [`xdmf::sidecar_path`]) for ParaView.
+///
+/// Errors (nothing written) when the array lengths do not match `n`, `nt`, `nx`, `ny`, or
+/// `nu` is not finite.
+pub fn write_series_2d(
+    path: &Path,
+    data: &Series2dData,
+    attrs: &[(&str, AttrValue)],
+) -> Result<()> {
+    let invalid = |reason: String| DataError::InvalidInput {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let (n, nt, nx, ny) = (data.n, data.nt, data.nx, data.ny);
+    let total = n
+        .checked_mul(nt)
+        .and_then(|v| v.checked_mul(nx))
+        .and_then(|v| v.checked_mul(ny))
+        .ok_or_else(|| invalid(format!("{n} x {nt} x {nx} x {ny} values overflow")))?;
+    if data.tensor.len() != total {
+        return Err(invalid(format!(
+            "tensor has {} values, expected N·Nt·Nx·Ny = {n}·{nt}·{nx}·{ny} = {total}",
+            data.tensor.len()
+        )));
+    }
+    for (what, len, want) in [("x", data.x.len(), nx), ("y", data.y.len(), ny)] {
+        if len != want {
+            return Err(invalid(format!(
+                "{what} has {len} values, expected N{what} = {want}"
+            )));
+        }
+    }
+    if data.t.len() != nt + 1 && data.t.len() != nt {
+        return Err(invalid(format!(
+            "t has {} values, expected Nt + 1 = {} (PDEBench) or Nt = {nt}",
+            data.t.len(),
+            nt + 1
+        )));
+    }
+    if let Some(nu) = data.nu {
+        if !nu.is_finite() {
+            return Err(invalid(format!("Nu must be finite, got {nu}")));
+        }
+    }
+    check_attr_names(
+        path,
+        data.nu
+            .map(|_| NU_ATTR)
+            .into_iter()
+            .chain(attrs.iter().map(|(a, _)| *a)),
+    )?;
+    let sidecar = xdmf::series_2d_sidecar(n, nt, nx, ny, &data.t);
+    write_atomic_with_sidecar(path, &sidecar, |file| {
+        write_f32(file, TENSOR, &[n, nt, nx, ny], &data.tensor)?;
+        write_f32(file, X, &[nx], &data.x)?;
+        write_f32(file, Y, &[ny], &data.y)?;
+        write_f32(file, T, &[data.t.len()], &data.t)?;
+        if let Some(nu) = data.nu {
+            write_attr(file, NU_ATTR, &AttrValue::F64(nu))?;
+        }
+        for (name, value) in attrs {
+            write_attr(file, name, value)?;
+        }
+        Ok(())
+    })
+}
+
+/// Reads a 2-D series file (module docs): all trajectories, or those in `samples` (a
+/// hyperslab read, so a range of a large file costs only its own size). float32 or float64
+/// on disk, f32 returned; `t` has the length on disk (`Nt + 1` or `Nt`); `nu` is the `Nu`
+/// attribute when there is one.
+///
+/// Errors name the file and dataset: missing dataset, non-float type, `tensor` not
+/// `[N,Nt,Nx,Ny]`, a coordinate of the wrong length, `t-coordinate` neither `[Nt+1]` nor
+/// `[Nt]`, a non-numeric `Nu`, or a range outside `0..N`.
+pub fn read_series_2d(path: &Path, samples: Option<Range<usize>>) -> Result<Series2dData> {
+    let file = open_file(path)?;
+    let tensor = float_dataset(path, &file, TENSOR)?;
+    let shape = tensor.shape();
+    if shape.len() != 4 {
+        return Err(layout(
+            path,
+            TENSOR,
+            "[N, Nt, Nx, Ny] (samples, time, x, y) for a 2-D series",
+            shape,
+        ));
+    }
+    let (n_all, nt, nx, ny) = (shape[0], shape[1], shape[2], shape[3]);
+    let x = read_coordinate(path, &file, X, nx)?;
+    let y = read_coordinate(path, &file, Y, ny)?;
+    let tds = float_dataset(path, &file, T)?;
+    let tshape = tds.shape();
+    if tshape != [nt + 1] && tshape != [nt] {
+        return Err(layout(
+            path,
+            T,
+            &format!(
+                "[Nt + 1] = [{}] (PDEBench) or [Nt] = [{nt}] for tensor's Nt = {nt}",
+                nt + 1
+            ),
+            tshape,
+        ));
+    }
+    let t = read_f32_rows(&tds, 0..tshape[0]).map_err(|e| read_error(path, T, &e))?;
+    let has_nu = file
+        .attr_names()
+        .map(|names| names.iter().any(|a| a == NU_ATTR))
+        .unwrap_or(false);
+    let nu = if has_nu {
+        Some(read_float_attr(path, &file, NU_ATTR, "(the viscosity)")?)
+    } else {
+        None
+    };
+    let range = sample_range(path, samples, n_all)?;
+    let n = range.len();
+    let values = read_f32_rows(&tensor, range).map_err(|e| read_error(path, TENSOR, &e))?;
+    Ok(Series2dData {
+        n,
+        nt,
+        nx,
+        ny,
+        tensor: values,
+        x,
+        y,
         t,
         nu,
     })

@@ -24,6 +24,7 @@
 //! | `nabla wos --grid … --out F.h5` | the NX×NY(×NZ) cells over the domain's bounding box | `u`, `stderr`, `mean_steps` (gradient, `exact`, `error`) per cell, NaN outside Ω |
 //! | PDEBench Darcy (`nabla datagen darcy`, `nabla eval` of a Darcy operator) | `y-coordinate` × `x-coordinate` | `tensor` and `nu` per sample |
 //! | 1-D series (`nabla datagen burgers`, `nabla eval` of a 1-D operator, KdV sets) | space–time: `x-coordinate` × `t-coordinate` | `tensor` per sample |
+//! | 2-D series (`nabla datagen navier-stokes`) | `y-coordinate` × `x-coordinate`, one grid per frame at `t-coordinate` | `sample_K` = `tensor[K, frame]` for the first [`MAX_SERIES_SAMPLES`] trajectories |
 //! | reaction–diffusion per-seed sets | `grid/y` × `grid/x` of seed `0000`, one grid per time frame at `grid/t` | `SEED_cC` per listed seed and channel |
 //! | PDEInvBench Darcy samples | the S×S vertex grid of [0, 1]² | `coeff`, `sol` |
 //! | DCDM training sets | the grid in index units | `b` and its `mask` per sample |
@@ -46,8 +47,9 @@
 //! `DataItem`, `XY`/`XYZ` point coordinates), reads every HDF5 dataset whole (no
 //! `HyperSlab`, no collections in `meshio.read`) and requires a field's first axis to have
 //! one entry per point. Serving it would mean storing point coordinates, connectivity and a
-//! flat copy of every field next to the data (several times the file); in Python read the
-//! sidecar with `vtk` (`vtkXdmfReader`) or the HDF5 file with h5py.
+//! flat copy of every field next to the data (several times the file); instead the Python
+//! module's `nabla.to_meshio(path, frame)` reads a sidecar as ParaView does and builds the
+//! `meshio.Mesh` in memory (points, quadrilateral/hexahedral cells, node and cell fields).
 //!
 //! Files without a grid get no sidecar: `nabla poisson --matrix … --out` (a MatrixMarket
 //! system has no coordinates to place its values at), masks, Ritz values, point tables.
@@ -749,6 +751,67 @@ pub fn series_sidecar(n: usize, nt: usize, nx: usize, t_len: usize) -> Sidecar {
                     std::slice::from_ref(&(0..nt)),
                 )),
                 Axis::Values(DataRef::whole("x-coordinate", &[nx], f)),
+            ],
+        },
+        frames,
+        notes,
+    }
+}
+
+/// At most this many trajectories of a 2-D series file are listed (as fields of each frame)
+/// by [`series_2d_sidecar`].
+pub const MAX_SERIES_SAMPLES: usize = 4;
+
+/// The sidecar of a 2-D time-series file ([`crate::write_series_2d`]: `tensor` float32
+/// `[n, nt, nx, ny]`, `x-coordinate` `[nx]`, `y-coordinate` `[ny]`, frame times `t`, of
+/// `nt` or `nt + 1` entries): a temporal collection with one grid per time frame (the first
+/// [`MAX_FRAMES`]) at time `t[m]`, on `y-coordinate` (fastest axis, ParaView's X) ×
+/// `x-coordinate`, with a field `sample_K` = `tensor[K, m, :, :]` for each of the first
+/// [`MAX_SERIES_SAMPLES`] trajectories.
+pub fn series_2d_sidecar(n: usize, nt: usize, nx: usize, ny: usize, t: &[f32]) -> Sidecar {
+    let f = NumberType::F32;
+    let shape = [n, nt, nx, ny];
+    // No trajectory, no field to show: no frame either (the writer then writes no sidecar).
+    let listed = if n == 0 { 0 } else { nt.min(MAX_FRAMES) };
+    let listed_samples = n.min(MAX_SERIES_SAMPLES);
+    let frames = (0..listed)
+        .map(|m| Frame {
+            name: format!("frame {m}"),
+            time: Some(t.get(m).map_or(m as f64, |&v| f64::from(v))),
+            fields: (0..listed_samples)
+                .map(|k| Field {
+                    name: format!("sample_{k}"),
+                    center: Center::Node,
+                    data: DataRef::block("tensor", &shape, f, &[k..k + 1, m..m + 1, 0..nx, 0..ny]),
+                })
+                .collect(),
+        })
+        .collect();
+    let mut notes = vec![
+        header(&format!(
+            "2-D time series, {n} trajectories of {nt} frames on {nx}x{ny}"
+        )),
+        "Time = t-coordinate; field sample_K = tensor[K, frame, :, :]. The file stores x as the slower axis (tensor[n, m, i, j] = u(x_i, y_j, t_m)): ParaView's X axis is the file's y-coordinate, its Y axis the x-coordinate.".into(),
+    ];
+    if listed > 0 && listed < nt {
+        notes.push(format!(
+            "Lists frames 0 to {} of {nt} (MAX_FRAMES = {listed}): the HDF5 file holds them all; \
+             copy a Grid element and change the second start of its HyperSlabs to see another.",
+            listed - 1
+        ));
+    }
+    notes.extend(listed_note(
+        "trajectories",
+        listed_samples,
+        n,
+        "MAX_SERIES_SAMPLES",
+    ));
+    Sidecar {
+        mesh: Mesh {
+            nodes: vec![nx, ny],
+            axes: vec![
+                Axis::Values(DataRef::whole("x-coordinate", &[nx], f)),
+                Axis::Values(DataRef::whole("y-coordinate", &[ny], f)),
             ],
         },
         frames,

@@ -61,15 +61,18 @@
 
 pub mod activation;
 pub mod alloc;
+pub mod batch_norm;
 pub mod deeponet;
 pub mod dft;
 pub mod error;
 pub mod fno;
 mod fused;
 pub mod gelu;
+pub mod im2col;
 pub mod jet;
 pub mod leftmul;
 pub mod linear;
+pub mod lsm;
 pub mod mlp;
 pub mod optim;
 pub mod params;
@@ -88,6 +91,7 @@ pub use deeponet::{DeepONet, DeepONetConfig};
 pub use error::{NnError, Result};
 pub use fno::{Fno, FnoConfig};
 pub use jet::{sample_dims, Jet, JetSpec};
+pub use lsm::{Lsm, LsmConfig};
 pub use mlp::{Dense, FourierConfig, Init, Mlp, MlpConfig, Precision};
 pub use nabla_core::device::{open_device, Device, DeviceKind};
 pub use params::ParamStore;

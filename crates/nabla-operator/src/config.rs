@@ -69,7 +69,7 @@ fn minus_one() -> i64 {
     -1
 }
 
-/// `[model]`: an FNO or a DeepONet.
+/// `[model]`: an FNO, a DeepONet or a Latent Spectral Model.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
 pub enum ModelConfig {
@@ -125,10 +125,72 @@ pub enum ModelConfig {
         #[serde(default)]
         seed: Option<u64>,
     },
+    /// A Latent Spectral Model (`nabla_nn::Lsm`, 2-D data only): a multiscale
+    /// encoder–decoder with neural spectral blocks (attention to latent tokens, a learnable
+    /// operator in a sin/cos basis) on its skip connections.
+    Lsm {
+        /// Channels at the finest level (default 32; the paper: 64). A multiple of `heads`.
+        #[serde(default = "default_width")]
+        width: usize,
+        /// Levels of the encoder–decoder (default 5, as the paper).
+        #[serde(default = "default_scales")]
+        scales: usize,
+        /// Latent tokens per head (default 4, as the paper).
+        #[serde(default = "default_tokens")]
+        latent_tokens: usize,
+        /// Trigonometric basis size (default 12, as the paper).
+        #[serde(default = "default_lsm_basis")]
+        basis: usize,
+        /// Patch side in grid cells (default 4; the paper: 6 on Darcy 85², 4 on NS 64²).
+        /// Grids are padded up to a multiple of `patch · 2^(scales−1)`.
+        #[serde(default = "default_patch")]
+        patch: usize,
+        /// Attention heads (default 8, as the paper).
+        #[serde(default = "default_heads")]
+        heads: usize,
+        /// Extra zero padding as a fraction of each axis (non-periodic problems; default 0).
+        #[serde(default)]
+        padding: f64,
+        /// Hidden width of the projection (default 128).
+        #[serde(default = "default_projection")]
+        projection: usize,
+        /// Precision (default f32).
+        #[serde(default)]
+        precision: Precision,
+        /// Initialisation seed (default `train.seed`).
+        #[serde(default)]
+        seed: Option<u64>,
+    },
+}
+
+impl ModelConfig {
+    /// The `kind` key: `fno`, `deeponet` or `lsm`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ModelConfig::Fno { .. } => "fno",
+            ModelConfig::Deeponet { .. } => "deeponet",
+            ModelConfig::Lsm { .. } => "lsm",
+        }
+    }
 }
 
 fn default_width() -> usize {
     32
+}
+fn default_scales() -> usize {
+    5
+}
+fn default_tokens() -> usize {
+    4
+}
+fn default_lsm_basis() -> usize {
+    12
+}
+fn default_patch() -> usize {
+    4
+}
+fn default_heads() -> usize {
+    8
 }
 fn default_layers() -> usize {
     4
@@ -237,6 +299,32 @@ impl ModelConfig {
                     mlp(&widths(branch_hidden)) + mlp(&widths(trunk_hidden)) + conv,
                     precision.bytes() as f64,
                 )
+            }
+            ModelConfig::Lsm {
+                width,
+                scales,
+                basis,
+                projection,
+                precision,
+                ..
+            } => {
+                // Level k has c_k = w·2^min(k, S−2) channels: two 3×3 convolutions in the
+                // encoder, two in the decoder (2c_k → c_k → c_k/2), a spectral block (3c_k²
+                // for keys, values and queries, 2M·c_k basis weights).
+                let w = *width as f64;
+                let s = *scales;
+                let c = |k: usize| w * 2f64.powi(k.min(s.saturating_sub(2)) as i32);
+                let mut params = mlp(&[3.0, w]) + mlp(&[w, w]) + mlp(&[w, *projection as f64, 1.0]);
+                for k in 0..s {
+                    let ck = c(k);
+                    let cin = if k == 0 { w } else { c(k - 1) };
+                    params += 9.0 * (cin * ck + ck * ck);
+                    params += 3.0 * ck * ck + 2.0 * *basis as f64 * ck;
+                    if k + 1 < s {
+                        params += 9.0 * (2.0 * ck * ck + ck * ck);
+                    }
+                }
+                (params, precision.bytes() as f64)
             }
         };
         4.0 * params * bytes

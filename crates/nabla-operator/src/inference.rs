@@ -3,7 +3,7 @@
 //! training resolution or any other the model supports; or [`Operator::predict_file`] on an
 //! HDF5 file in the training data's layout (what `nabla eval --input` does).
 
-use crate::config::{Layout, ModelConfig, OperatorConfig};
+use crate::config::{Layout, OperatorConfig};
 use crate::model::{Net, OperatorModel, TASK};
 use crate::{OperatorError, Result};
 use nabla_data::{AttrValue, DarcyData, Series1dData};
@@ -87,12 +87,9 @@ impl Operator {
         &self.model
     }
 
-    /// `"fno"` or `"deeponet"`.
+    /// `"fno"`, `"deeponet"` or `"lsm"`.
     pub fn kind(&self) -> &'static str {
-        match self.config.model {
-            ModelConfig::Fno { .. } => "fno",
-            ModelConfig::Deeponet { .. } => "deeponet",
-        }
+        self.config.model.kind()
     }
 
     /// The layout of the data it was trained on (Darcy: `a(x, y)` → `u(x, y)`; 1-D series:
@@ -108,12 +105,12 @@ impl Operator {
 
     /// The smallest grid (points per axis) the model can evaluate on: 2·modes for an FNO (its
     /// truncated spectrum must fit), 2 for a DeepONet (inputs are resampled to the training
-    /// grid).
+    /// grid) and an LSM (any grid is zero-padded up to whole patches at every level).
     pub fn min_grid(&self) -> Result<Vec<usize>> {
         let d = self.train_grid()?.len();
         Ok(match &self.model.net {
             Net::Fno(f) => f.min_points(),
-            Net::DeepONet(_) => vec![2; d],
+            Net::DeepONet(_) | Net::Lsm(_) => vec![2; d],
         })
     }
 

@@ -4,7 +4,7 @@ use crate::config::{ModelConfig, OperatorConfig};
 use crate::dataset::resample;
 use crate::{OperatorError, Result};
 use candle_core::{DType, Device, Tensor, Var};
-use nabla_nn::{DeepONet, DeepONetConfig, Fno, FnoConfig, Model, ParamStore};
+use nabla_nn::{DeepONet, DeepONetConfig, Fno, FnoConfig, Lsm, LsmConfig, Model, ParamStore};
 use std::path::Path;
 
 /// The network of an operator run.
@@ -13,6 +13,18 @@ pub enum Net {
     Fno(Box<Fno>),
     /// A DeepONet whose branch reads the input on the training grid.
     DeepONet(Box<DeepONet>),
+    /// A Latent Spectral Model on channels-last 2-D grids.
+    Lsm(Box<Lsm>),
+}
+
+impl Net {
+    fn params(&self) -> &ParamStore {
+        match self {
+            Net::Fno(m) => m.params(),
+            Net::DeepONet(m) => m.params(),
+            Net::Lsm(m) => m.params(),
+        }
+    }
 }
 
 /// Normalisation statistics: inputs and targets are mapped to (v − mean)/std before the
@@ -130,13 +142,48 @@ impl OperatorModel {
                     DeepONet::new(&c, &device).map_err(|e| config_error("model", e))?,
                 ))
             }
+            ModelConfig::Lsm {
+                width,
+                scales,
+                latent_tokens,
+                basis,
+                patch,
+                heads,
+                padding,
+                projection,
+                precision,
+                seed: s,
+            } => {
+                if dims.len() != 2 {
+                    return Err(OperatorError::config(
+                        "model.kind",
+                        format!(
+                            "the LSM is 2-D; the data is {}-D (use fno or deeponet)",
+                            dims.len()
+                        ),
+                    ));
+                }
+                let c = LsmConfig {
+                    in_channels: 1,
+                    out_channels: 1,
+                    width: *width,
+                    scales: *scales,
+                    latent_tokens: *latent_tokens,
+                    basis: *basis,
+                    patch: *patch,
+                    heads: *heads,
+                    padding: *padding,
+                    projection: *projection,
+                    precision: *precision,
+                    seed: s.unwrap_or(seed),
+                };
+                Net::Lsm(Box::new(
+                    Lsm::new(&c, &device).map_err(|e| config_error("model", e))?,
+                ))
+            }
         };
         let mut params = ParamStore::new();
-        let inner = match &net {
-            Net::Fno(m) => m.params(),
-            Net::DeepONet(m) => m.params(),
-        };
-        params.extend_prefixed("net", inner)?;
+        params.extend_prefixed("net", net.params())?;
         let dtype = Self::net_dtype(&net);
         let nv = [
             norm.input_mean,
@@ -200,11 +247,8 @@ impl OperatorModel {
     }
 
     fn net_dtype(net: &Net) -> DType {
-        let p = match net {
-            Net::Fno(m) => m.params(),
-            Net::DeepONet(m) => m.params(),
-        };
-        p.trainable()
+        net.params()
+            .trainable()
             .first()
             .map(|(_, v)| v.dtype())
             .unwrap_or(DType::F32)
@@ -243,10 +287,23 @@ impl OperatorModel {
 
     /// The decoded prediction for a batch of *normalised* inputs `[B, dims…, 1]` on a grid
     /// of `dims` points per axis: `[B, dims…, 1]` in the target's units. Differentiable.
+    /// Inference mode: an LSM's batch norm uses its running statistics.
     pub fn forward_normalized(&self, x: &Tensor) -> Result<Tensor> {
+        self.forward_mode(x, false)
+    }
+
+    /// As [`OperatorModel::forward_normalized`] on a training batch: an LSM's batch norm uses
+    /// the batch's statistics and updates its running ones; other networks are unchanged.
+    pub fn forward_train_normalized(&self, x: &Tensor) -> Result<Tensor> {
+        self.forward_mode(x, true)
+    }
+
+    fn forward_mode(&self, x: &Tensor, training: bool) -> Result<Tensor> {
         let norm = self.normalizer()?;
         let y = match &self.net {
             Net::Fno(m) => m.forward(x)?,
+            Net::Lsm(m) if training => m.forward_train(x)?,
+            Net::Lsm(m) => m.forward(x)?,
             Net::DeepONet(m) => {
                 let dims = x.dims().to_vec();
                 let b = dims[0];

@@ -125,7 +125,7 @@ impl Objective<OperatorModel> for SupervisedObjective {
         let idx = Tensor::from_vec(idx.clone(), idx.len(), self.train_x.device())?;
         let x = self.train_x.index_select(&idx, 0)?;
         let y = self.train_y.index_select(&idx, 0)?;
-        let pred = model.forward_normalized(&x).map_err(to_nn)?;
+        let pred = model.forward_train_normalized(&x).map_err(to_nn)?;
         Ok(relative_l2_per_sample(&pred, &y)?.mean_all()?)
     }
 

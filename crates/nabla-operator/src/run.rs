@@ -1,6 +1,6 @@
 //! A whole supervised operator run: load data, normalise, train, measure.
 
-use crate::config::{ModelConfig, OperatorConfig, OperatorTrainConfig};
+use crate::config::{OperatorConfig, OperatorTrainConfig};
 use crate::dataset::{self, mean_std, Samples};
 use crate::model::{Normalizer, OperatorModel};
 use crate::objective::{mean_relative_l2, SupervisedObjective};
@@ -144,10 +144,7 @@ pub fn train_operator(config: &OperatorConfig, options: &RunOptions) -> Result<O
     let epochs = report.steps as f64 / spe as f64;
     let train_seconds = report.seconds - report.bookkeeping_seconds;
     let summary = OperatorSummary {
-        model: match config.model {
-            ModelConfig::Fno { .. } => "fno".into(),
-            ModelConfig::Deeponet { .. } => "deeponet".into(),
-        },
+        model: config.model.kind().into(),
         test_rel_l2,
         train_rel_l2,
         train_samples: train_set.n,

@@ -35,3 +35,23 @@ proptest! {
         }
     }
 }
+
+/// Every config shipped in `configs/` parses and validates as its task (the data files they
+/// name need not exist: loading reads only the TOML).
+#[test]
+fn every_shipped_config_loads() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            let table = parse_table(&std::fs::read_to_string(&path).unwrap(), &name).unwrap();
+            if let Err(e) = TaskConfig::from_table(table, &name) {
+                panic!("{name}: {e}");
+            }
+            seen += 1;
+        }
+    }
+    assert!(seen >= 17, "only {seen} configs found in {}", dir.display());
+}

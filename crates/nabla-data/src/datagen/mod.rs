@@ -1,5 +1,6 @@
-//! Data generation for operator learning: Darcy flow and 1-D viscous Burgers samples in the
-//! PDEBench layouts of [`crate::DarcyData`] and [`crate::Series1dData`].
+//! Data generation for operator learning: Darcy flow, 1-D viscous Burgers and 2-D
+//! Navier–Stokes (vorticity) samples in the PDEBench layouts of [`crate::DarcyData`],
+//! [`crate::Series1dData`] and [`crate::Series2dData`].
 //!
 //! Every generator takes a settings struct and a progress callback `progress(done)` (the
 //! number of finished samples, called from worker threads), runs in parallel over samples
@@ -24,6 +25,7 @@ mod etd;
 pub mod grf;
 pub mod inverse_sets;
 pub mod kdv;
+pub mod navier_stokes;
 pub mod reaction_diffusion;
 
 pub use burgers::{generate_burgers, solve_burgers, BurgersSettings};
@@ -35,6 +37,10 @@ pub use inverse_sets::{
     ReactionDiffusionSettings, SetReport, SplitCounts,
 };
 pub use kdv::{kdv_invariants, run_kdv, KdvRun, KdvSolver};
+pub use navier_stokes::{
+    generate_navier_stokes, navier_stokes_attributes, solve_navier_stokes, vorticity_invariants,
+    NavierStokesRun, NavierStokesSet, NavierStokesSettings, TorusGrf, VorticitySolver,
+};
 pub use reaction_diffusion::{
     rd_residual, solve_reaction_diffusion, Boundary, RdParams, RdSolver, RdState,
 };

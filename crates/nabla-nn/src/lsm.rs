@@ -1,0 +1,859 @@
+//! Latent Spectral Model (LSM; Wu et al., "Solving High-Dimensional PDEs with Latent Spectral
+//! Models", ICML 2023), 2-D, as the paper defines it: a multiscale U-Net-shaped encoder–decoder
+//! whose skip connections pass through *neural spectral blocks*.
+//!
+//! Layout: channels-last like [`crate::Fno`], `[B, H, W, C_in] → [B, H, W, C_out]` on a grid
+//! with endpoints at 0 and 1 (the two grid coordinates are appended as input channels).
+//!
+//! Architecture, for `scales` = S levels and `width` = w:
+//! - lift: pointwise linear `C_in + 2 → w`; zero padding at the high end of each axis by
+//!   `padding` (a fraction of the axis) and then up to a multiple of `patch · 2^(S−1)` (so
+//!   every level splits into whole patches; the output is cropped back — any grid size works);
+//! - encoder: level 0 is a double convolution (3×3 conv, batch norm, ReLU, twice; no conv
+//!   biases, as before a batch norm); each level k ≥ 1 is a 2×2 max pool and a double
+//!   convolution to `c_k` channels, `c_k = w·2^k` for k ≤ S−2 and `c_{S−1} = c_{S−2}`;
+//! - at every level the encoder output goes through a neural spectral block (below) before the
+//!   decoder uses it;
+//! - decoder: from the coarsest level up, bilinear ×2 upsampling (corners aligned), concatenated
+//!   after the finer level's block output, and a double convolution `2c_k → c_k/2` (mid
+//!   channels `c_k`; `w` at level 0);
+//! - a pointwise linear `w → w`, the crop, and the projection `w → projection → C_out` with a
+//!   GELU between.
+//!
+//! The neural spectral block on `[B, h, w, C]` features: cut into `patch × patch` patches
+//! (`L = patch²` positions each), per patch
+//! 1. *encode*: `heads` groups of `latent_tokens` learnable tokens `z` attend to the patch,
+//!    `z ← softmax(z kᵀ) v + z` with keys and values a pointwise linear map of the features
+//!    (no 1/√d scaling, as in the authors' code);
+//! 2. *transition*: each latent value z gets a learnable operator in a trigonometric basis,
+//!    `z ← Σ_m w_{c,m} sin(π m z / M) + w'_{c,m} cos(π m z / M) + z` over `m < M = basis`;
+//! 3. *decode*: the patch attends to its tokens, `x ← softmax(q zᵀ) z + x` with queries a
+//!    pointwise linear map of x;
+//!
+//! and the patches are put back together. Batch norm uses the batch's statistics in
+//! [`Lsm::forward_train`] (updating running averages with momentum 0.1, stored as frozen
+//! parameters so checkpoints carry them) and the running averages in [`Lsm::forward`].
+//!
+//! Convolutions are the fused 3×3 neighbourhood gather [`crate::im2col::im2col3x3`] and one
+//! matmul; everything else is candle ops with gradients, on any device.
+
+use crate::batch_norm::{batch_norm_relu, BatchStats};
+use crate::{Model, NnError, ParamStore, Precision, Result};
+use candle_core::{DType, Device, Tensor, Var, D};
+use rand::{Rng, SeedableRng};
+use rand_pcg::Pcg64;
+
+/// The shape of an [`Lsm`]; a serde struct for run configs.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LsmConfig {
+    /// Input channels (without the two grid coordinates).
+    pub in_channels: usize,
+    /// Output channels.
+    pub out_channels: usize,
+    /// Channels at the finest level, w (the paper: 64; a multiple of `heads`).
+    pub width: usize,
+    /// Levels of the encoder–decoder, S ≥ 1 (the paper: 5).
+    pub scales: usize,
+    /// Latent tokens per head in each spectral block (the paper: 4).
+    pub latent_tokens: usize,
+    /// Trigonometric basis size M (the paper: 12).
+    pub basis: usize,
+    /// Patch side in grid cells (the paper: 6 on Darcy 85², 4 on Navier–Stokes 64²).
+    pub patch: usize,
+    /// Attention heads (the paper: 8).
+    pub heads: usize,
+    /// Extra zero padding at the high end of each axis, as a fraction of it (non-periodic
+    /// problems; the paper pads Darcy 85² by 11 cells).
+    pub padding: f64,
+    /// Hidden width of the projection (the paper: 128).
+    pub projection: usize,
+    /// Parameter precision.
+    pub precision: Precision,
+    /// Seed of the initialization.
+    pub seed: u64,
+}
+
+impl Default for LsmConfig {
+    fn default() -> Self {
+        LsmConfig {
+            in_channels: 1,
+            out_channels: 1,
+            width: 32,
+            scales: 5,
+            latent_tokens: 4,
+            basis: 12,
+            patch: 4,
+            heads: 8,
+            padding: 0.0,
+            projection: 128,
+            precision: Precision::F32,
+            seed: 0,
+        }
+    }
+}
+
+impl LsmConfig {
+    /// Checks the shape; errors name the field.
+    pub fn validate(&self) -> Result<()> {
+        for (what, v) in [
+            ("in_channels", self.in_channels),
+            ("out_channels", self.out_channels),
+            ("width", self.width),
+            ("scales", self.scales),
+            ("latent_tokens", self.latent_tokens),
+            ("basis", self.basis),
+            ("patch", self.patch),
+            ("heads", self.heads),
+            ("projection", self.projection),
+        ] {
+            if v == 0 {
+                return Err(NnError::invalid(what, "must be ≥ 1"));
+            }
+        }
+        if self.scales > 8 {
+            return Err(NnError::invalid(
+                "scales",
+                format!("{} levels: at most 8 (each halves the grid)", self.scales),
+            ));
+        }
+        if !self.width.is_multiple_of(self.heads) {
+            return Err(NnError::invalid(
+                "width",
+                format!(
+                    "{} is not a multiple of heads = {} (each head takes width/heads channels)",
+                    self.width, self.heads
+                ),
+            ));
+        }
+        if !(self.padding.is_finite() && (0.0..=1.0).contains(&self.padding)) {
+            return Err(NnError::invalid(
+                "padding",
+                format!("{} is not a fraction in [0, 1]", self.padding),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Channels at level k.
+    pub fn channels(&self, k: usize) -> usize {
+        if self.scales == 1 {
+            return self.width;
+        }
+        self.width << k.min(self.scales - 2)
+    }
+
+    /// Grid sides must be (after padding) multiples of this: `patch · 2^(scales−1)`.
+    pub fn multiple(&self) -> usize {
+        self.patch << (self.scales - 1)
+    }
+
+    /// The padded side for an axis of `n` points.
+    pub fn padded(&self, n: usize) -> usize {
+        let extra = (self.padding * n as f64).round() as usize;
+        (n + extra).div_ceil(self.multiple()) * self.multiple()
+    }
+}
+
+/// Batch normalization of channels-last features: trainable scale and shift, running mean
+/// and variance as frozen parameters.
+struct BatchNorm {
+    gamma: Var,
+    beta: Var,
+    mean: Var,
+    var: Var,
+}
+
+/// A 3×3 convolution without bias followed by batch norm and ReLU.
+struct ConvBnRelu {
+    /// Kernel `[9·C_in, C_out]`, row `t·C_in + c` for tap t = (dy+1)·3 + (dx+1).
+    weight: Var,
+    norm: BatchNorm,
+}
+
+/// A pointwise affine map `[…, C_in] → […, C_out]`.
+struct Dense {
+    weight: Var,
+    bias: Var,
+}
+
+/// One neural spectral block.
+struct SpectralBlock {
+    /// `heads × latent_tokens × C/heads` learnable latent tokens.
+    latent: Var,
+    /// Keys and values: `C → 2C`.
+    encode: Dense,
+    /// Queries: `C → C`.
+    decode: Dense,
+    /// Basis weights `[C, 2M]` (sin then cos).
+    weights: Var,
+    /// `π m / M` for m < M, `[M]`.
+    frequencies: Tensor,
+}
+
+/// Whether batch norm uses the batch's statistics (and updates the running ones).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Train,
+    Eval,
+}
+
+/// A 2-D Latent Spectral Model (module docs).
+pub struct Lsm {
+    config: LsmConfig,
+    lift: Dense,
+    /// Encoder double convolutions per level.
+    encoder: Vec<[ConvBnRelu; 2]>,
+    /// Spectral blocks per level.
+    blocks: Vec<SpectralBlock>,
+    /// Decoder double convolutions per level `0..scales−1`.
+    decoder: Vec<[ConvBnRelu; 2]>,
+    out: Dense,
+    project: [Dense; 2],
+    params: ParamStore,
+    device: Device,
+}
+
+/// Momentum of the running batch-norm statistics (PyTorch's default).
+const BN_MOMENTUM: f64 = 0.1;
+
+struct Init<'a> {
+    rng: Pcg64,
+    params: &'a mut ParamStore,
+    dtype: DType,
+    device: &'a Device,
+}
+
+impl Init<'_> {
+    /// A trainable tensor of `shape` with entries uniform in `[lo, hi)`.
+    fn uniform(&mut self, name: &str, shape: &[usize], lo: f64, hi: f64) -> Result<Var> {
+        let n: usize = shape.iter().product();
+        let v: Vec<f64> = (0..n).map(|_| self.rng.gen_range(lo..hi)).collect();
+        let t = Tensor::from_vec(v, shape, self.device)?.to_dtype(self.dtype)?;
+        self.params.add(name, &t)
+    }
+
+    /// PyTorch's default init of a linear/conv layer with this fan-in: U(−1/√fan_in, 1/√fan_in).
+    fn dense(&mut self, name: &str, cin: usize, cout: usize) -> Result<Dense> {
+        let a = 1.0 / (cin as f64).sqrt();
+        Ok(Dense {
+            weight: self.uniform(&format!("{name}.weight"), &[cin, cout], -a, a)?,
+            bias: self.uniform(&format!("{name}.bias"), &[cout], -a, a)?,
+        })
+    }
+
+    fn conv(&mut self, name: &str, cin: usize, cout: usize) -> Result<ConvBnRelu> {
+        let a = 1.0 / ((9 * cin) as f64).sqrt();
+        let weight = self.uniform(&format!("{name}.weight"), &[9 * cin, cout], -a, a)?;
+        let ones = Tensor::ones(cout, self.dtype, self.device)?;
+        let zeros = Tensor::zeros(cout, self.dtype, self.device)?;
+        let norm = BatchNorm {
+            gamma: self.params.add(format!("{name}.bn.gamma"), &ones)?,
+            beta: self.params.add(format!("{name}.bn.beta"), &zeros)?,
+            mean: self
+                .params
+                .add_frozen(format!("{name}.bn.running_mean"), &zeros)?,
+            var: self
+                .params
+                .add_frozen(format!("{name}.bn.running_var"), &ones)?,
+        };
+        Ok(ConvBnRelu { weight, norm })
+    }
+
+    fn double(
+        &mut self,
+        name: &str,
+        cin: usize,
+        mid: usize,
+        cout: usize,
+    ) -> Result<[ConvBnRelu; 2]> {
+        Ok([
+            self.conv(&format!("{name}.conv0"), cin, mid)?,
+            self.conv(&format!("{name}.conv1"), mid, cout)?,
+        ])
+    }
+
+    fn block(&mut self, name: &str, c: usize, config: &LsmConfig) -> Result<SpectralBlock> {
+        let scale = 1.0 / c as f64;
+        let (h, t, m) = (config.heads, config.latent_tokens, config.basis);
+        let frequencies: Vec<f64> = (0..m)
+            .map(|k| std::f64::consts::PI * k as f64 / m as f64)
+            .collect();
+        Ok(SpectralBlock {
+            latent: self.uniform(&format!("{name}.latent"), &[h, t, c / h], 0.0, scale)?,
+            encode: self.dense(&format!("{name}.encode"), c, 2 * c)?,
+            decode: self.dense(&format!("{name}.decode"), c, c)?,
+            weights: self.uniform(&format!("{name}.weights"), &[c, 2 * m], 0.0, scale)?,
+            frequencies: Tensor::from_vec(frequencies, m, self.device)?.to_dtype(self.dtype)?,
+        })
+    }
+}
+
+impl Lsm {
+    /// A freshly initialized model (PyTorch's default layer init, the paper's init of latent
+    /// tokens and basis weights: U(0, 1/C)), seeded by `config.seed`.
+    pub fn new(config: &LsmConfig, device: &Device) -> Result<Self> {
+        config.validate()?;
+        let mut params = ParamStore::new();
+        let mut init = Init {
+            rng: Pcg64::seed_from_u64(config.seed),
+            params: &mut params,
+            dtype: config.precision.dtype(),
+            device,
+        };
+        let w = config.width;
+        let s = config.scales;
+        let lift = init.dense("lift", config.in_channels + 2, w)?;
+        let mut encoder = Vec::with_capacity(s);
+        let mut blocks = Vec::with_capacity(s);
+        for k in 0..s {
+            let cin = if k == 0 { w } else { config.channels(k - 1) };
+            let c = config.channels(k);
+            encoder.push(init.double(&format!("encoder{k}"), cin, c, c)?);
+            blocks.push(init.block(&format!("block{k}"), c, config)?);
+        }
+        let mut decoder = Vec::with_capacity(s.saturating_sub(1));
+        for k in 0..s.saturating_sub(1) {
+            let c = config.channels(k);
+            let cout = if k == 0 { w } else { c / 2 };
+            decoder.push(init.double(&format!("decoder{k}"), 2 * c, c, cout)?);
+        }
+        let out = init.dense("out", w, w)?;
+        let project = [
+            init.dense("project0", w, config.projection)?,
+            init.dense("project1", config.projection, config.out_channels)?,
+        ];
+        Ok(Lsm {
+            config: config.clone(),
+            lift,
+            encoder,
+            blocks,
+            decoder,
+            out,
+            project,
+            params,
+            device: device.clone(),
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &LsmConfig {
+        &self.config
+    }
+
+    /// The device of the parameters.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// The parameter dtype.
+    pub fn dtype(&self) -> DType {
+        self.config.precision.dtype()
+    }
+
+    /// Trainable parameters.
+    pub fn parameter_count(&self) -> usize {
+        self.params
+            .trainable()
+            .iter()
+            .map(|(_, v)| v.elem_count())
+            .sum()
+    }
+
+    /// The model applied to `a` `[B, H, W, C_in]` for inference (batch norm with the running
+    /// statistics): `[B, H, W, C_out]`. Differentiable.
+    pub fn forward(&self, a: &Tensor) -> Result<Tensor> {
+        self.run(a, Mode::Eval)
+    }
+
+    /// The model applied to a training batch: batch norm with the batch's statistics, whose
+    /// running averages are updated (momentum 0.1). Differentiable.
+    pub fn forward_train(&self, a: &Tensor) -> Result<Tensor> {
+        self.run(a, Mode::Train)
+    }
+
+    fn run(&self, a: &Tensor, mode: Mode) -> Result<Tensor> {
+        let dims = a.dims().to_vec();
+        if dims.len() != 4 || dims[3] != self.config.in_channels {
+            return Err(NnError::invalid(
+                "input",
+                format!(
+                    "the LSM takes 2-D data [B, H, W, {}], got {dims:?}",
+                    self.config.in_channels
+                ),
+            ));
+        }
+        let (b, h, w) = (dims[0], dims[1], dims[2]);
+        let grid = grid_channels(h, w, &self.device)?
+            .to_dtype(a.dtype())?
+            .broadcast_as((b, h, w, 2))?;
+        let x = Tensor::cat(&[a, &grid], 3)?;
+        let mut x = dense(&x, &self.lift)?;
+        let (hp, wp) = (self.config.padded(h), self.config.padded(w));
+        if hp > h {
+            x = x.pad_with_zeros(1, 0, hp - h)?;
+        }
+        if wp > w {
+            x = x.pad_with_zeros(2, 0, wp - w)?;
+        }
+        let s = self.config.scales;
+        let mut skips = Vec::with_capacity(s);
+        let mut e = x;
+        for k in 0..s {
+            if k > 0 {
+                e = max_pool(&e)?;
+            }
+            e = self.double(&e, &self.encoder[k], mode)?;
+            skips.push(e.clone());
+        }
+        let mut u = self.spectral(&skips[s - 1], &self.blocks[s - 1])?;
+        for k in (0..s - 1).rev() {
+            let skip = self.spectral(&skips[k], &self.blocks[k])?;
+            let up = upsample_bilinear(&u)?;
+            let cat = Tensor::cat(&[&skip, &up], 3)?;
+            u = self.double(&cat, &self.decoder[k], mode)?;
+        }
+        let mut y = dense(&u, &self.out)?;
+        if hp > h {
+            y = y.narrow(1, 0, h)?;
+        }
+        if wp > w {
+            y = y.narrow(2, 0, w)?;
+        }
+        let y = crate::gelu::gelu(&dense(&y, &self.project[0])?)?;
+        dense(&y, &self.project[1])
+    }
+
+    fn double(&self, x: &Tensor, convs: &[ConvBnRelu; 2], mode: Mode) -> Result<Tensor> {
+        let y = self.conv_bn_relu(x, &convs[0], mode)?;
+        self.conv_bn_relu(&y, &convs[1], mode)
+    }
+
+    fn conv_bn_relu(&self, x: &Tensor, c: &ConvBnRelu, mode: Mode) -> Result<Tensor> {
+        let y = conv3(x, &c.weight)?;
+        let n = &c.norm;
+        let dims = y.dims().to_vec();
+        let ch = dims[3];
+        let rows = dims[0] * dims[1] * dims[2];
+        let flat = y.reshape((rows, ch))?;
+        let stats = match mode {
+            Mode::Train => BatchStats::Batch,
+            Mode::Eval => BatchStats::Fixed {
+                mean: n.mean.as_tensor().clone(),
+                var: n.var.as_tensor().clone(),
+            },
+        };
+        let (out, seen) = batch_norm_relu(&flat, n.gamma.as_tensor(), n.beta.as_tensor(), &stats)?;
+        if let Some((mean, var)) = seen {
+            // Running averages use the unbiased variance, as PyTorch does.
+            let unbiased = if rows > 1 {
+                rows as f64 / (rows - 1) as f64
+            } else {
+                1.0
+            };
+            let m = BN_MOMENTUM;
+            let update = |run: &Var, batch: Vec<f64>, factor: f64| -> Result<()> {
+                let old: Vec<f64> = run.as_tensor().to_dtype(DType::F64)?.to_vec1()?;
+                let new: Vec<f64> = old
+                    .iter()
+                    .zip(&batch)
+                    .map(|(o, b)| (1.0 - m) * o + m * factor * b)
+                    .collect();
+                run.set(&Tensor::from_vec(new, ch, &self.device)?.to_dtype(run.dtype())?)?;
+                Ok(())
+            };
+            update(&n.mean, mean, 1.0)?;
+            update(&n.var, var, unbiased)?;
+        }
+        Ok(out.reshape(dims)?)
+    }
+
+    /// The neural spectral block on channels-last `x` `[B, h, w, C]`.
+    fn spectral(&self, x: &Tensor, blk: &SpectralBlock) -> Result<Tensor> {
+        let (b, h, w, c) = x.dims4()?;
+        let p = self.config.patch;
+        let heads = self.config.heads;
+        let dh = c / heads;
+        let t = self.config.latent_tokens;
+        let (nh, nw) = (h / p, w / p);
+        let np = b * nh * nw;
+        let l = p * p;
+        // Patchify: [B, nh, p, nw, p, C] → [B·nh·nw, p·p, C].
+        let tokens = x
+            .reshape((b, nh, p, nw, p, c))?
+            .permute((0, 1, 3, 2, 4, 5))?
+            .contiguous()?
+            .reshape((np, l, c))?;
+        // (1) Encode: latent tokens attend to the patch.
+        let kv = dense(&tokens, &blk.encode)?;
+        let split = |z: Tensor| -> Result<Tensor> {
+            Ok(z.reshape((np, l, heads, dh))?
+                .transpose(1, 2)?
+                .contiguous()?)
+        };
+        let k = split(kv.narrow(2, 0, c)?)?;
+        let v = split(kv.narrow(2, c, c)?)?;
+        let latent = blk
+            .latent
+            .as_tensor()
+            .unsqueeze(0)?
+            .broadcast_as((np, heads, t, dh))?
+            .contiguous()?;
+        let scores = latent.matmul(&k.transpose(2, 3)?.contiguous()?)?;
+        let z = (softmax_last(&scores)?.matmul(&v)? + &latent)?;
+        // (2) Transition: a learnable operator in the sin/cos basis on every latent value.
+        let m = self.config.basis;
+        let arg = z
+            .unsqueeze(4)?
+            .broadcast_mul(&blk.frequencies.reshape((1, 1, 1, 1, m))?)?;
+        let basis = Tensor::cat(&[arg.sin()?, arg.cos()?], 4)?;
+        // weights [C, 2M] with channel c = head·dh + j → [1, heads, 1, dh, 2M].
+        let wts = blk.weights.as_tensor().reshape((1, heads, 1, dh, 2 * m))?;
+        let z = (basis.broadcast_mul(&wts)?.sum(4)? + z)?;
+        // (3) Decode: the patch attends to its latent tokens.
+        let q = split(dense(&tokens, &blk.decode)?)?;
+        let scores = q.matmul(&z.transpose(2, 3)?.contiguous()?)?;
+        let y = softmax_last(&scores)?.matmul(&z)?;
+        let y = (y.transpose(1, 2)?.contiguous()?.reshape((np, l, c))? + &tokens)?;
+        // De-patchify.
+        Ok(y.reshape((b, nh, nw, p, p, c))?
+            .permute((0, 1, 3, 2, 4, 5))?
+            .contiguous()?
+            .reshape((b, h, w, c))?)
+    }
+}
+
+impl Model for Lsm {
+    fn params(&self) -> &ParamStore {
+        &self.params
+    }
+}
+
+/// Softmax over the last axis, from differentiable candle ops (max-shifted).
+fn softmax_last(x: &Tensor) -> Result<Tensor> {
+    let max = x.max_keepdim(D::Minus1)?.detach();
+    let e = x.broadcast_sub(&max)?.exp()?;
+    let sum = e.sum_keepdim(D::Minus1)?;
+    Ok(e.broadcast_div(&sum)?)
+}
+
+/// Pointwise affine map over the last axis.
+fn dense(x: &Tensor, d: &Dense) -> Result<Tensor> {
+    let dims = x.dims().to_vec();
+    let cin = dims[dims.len() - 1];
+    let rows: usize = dims[..dims.len() - 1].iter().product();
+    let cout = d.weight.dims()[1];
+    let y = x
+        .reshape((rows, cin))?
+        .matmul(d.weight.as_tensor())?
+        .broadcast_add(d.bias.as_tensor())?;
+    let mut out = dims;
+    let last = out.len() - 1;
+    out[last] = cout;
+    Ok(y.reshape(out)?)
+}
+
+/// Zero-padded 3×3 convolution (correlation, as PyTorch) of channels-last `x` `[B, H, W, C]`
+/// with kernel `[9·C, C_out]`, as one matmul.
+fn conv3(x: &Tensor, weight: &Var) -> Result<Tensor> {
+    let cols = crate::im2col::im2col3x3(x)?;
+    let (b, h, w, c9) = cols.dims4()?;
+    let cout = weight.dims()[1];
+    Ok(cols
+        .reshape((b * h * w, c9))?
+        .matmul(weight.as_tensor())?
+        .reshape((b, h, w, cout))?)
+}
+
+/// 2×2 max pooling of channels-last `x` (even sides).
+fn max_pool(x: &Tensor) -> Result<Tensor> {
+    let (b, h, w, c) = x.dims4()?;
+    Ok(x.reshape((b, h / 2, 2, w / 2, 2, c))?.max(4)?.max(2)?)
+}
+
+/// The `[2n, n]` matrix of bilinear ×2 upsampling with aligned corners: output i samples the
+/// input at `i·(n−1)/(2n−1)`.
+fn upsample_matrix(n: usize, dtype: DType, device: &Device) -> Result<Tensor> {
+    let m = 2 * n;
+    let mut u = vec![0f64; m * n];
+    for i in 0..m {
+        let pos = if m > 1 {
+            i as f64 * (n - 1) as f64 / (m - 1) as f64
+        } else {
+            0.0
+        };
+        let lo = (pos.floor() as usize).min(n - 1);
+        let hi = (lo + 1).min(n - 1);
+        let f = pos - lo as f64;
+        u[i * n + lo] += 1.0 - f;
+        if hi != lo {
+            u[i * n + hi] += f;
+        }
+    }
+    Ok(Tensor::from_vec(u, (m, n), device)?.to_dtype(dtype)?)
+}
+
+/// Bilinear ×2 upsampling (corners aligned, as PyTorch's `align_corners=True`) of
+/// channels-last `x` `[B, H, W, C]`: two small matmuls.
+fn upsample_bilinear(x: &Tensor) -> Result<Tensor> {
+    let (b, h, w, c) = x.dims4()?;
+    let uh = upsample_matrix(h, x.dtype(), x.device())?;
+    let uw = upsample_matrix(w, x.dtype(), x.device())?;
+    let y = uh
+        .unsqueeze(0)?
+        .broadcast_as((b, 2 * h, h))?
+        .contiguous()?
+        .matmul(&x.reshape((b, h, w * c))?)?;
+    let y = y.reshape((b * 2 * h, w, c))?;
+    let y = uw
+        .unsqueeze(0)?
+        .broadcast_as((b * 2 * h, 2 * w, w))?
+        .contiguous()?
+        .matmul(&y)?;
+    Ok(y.reshape((b, 2 * h, 2 * w, c))?)
+}
+
+/// Grid coordinates `[1, H, W, 2]`: (i/(H−1), j/(W−1)), endpoints included.
+fn grid_channels(h: usize, w: usize, device: &Device) -> Result<Tensor> {
+    let coord = |i: usize, n: usize| {
+        if n > 1 {
+            i as f32 / (n - 1) as f32
+        } else {
+            0.0
+        }
+    };
+    let mut v = Vec::with_capacity(h * w * 2);
+    for i in 0..h {
+        for j in 0..w {
+            v.push(coord(i, h));
+            v.push(coord(j, w));
+        }
+    }
+    Ok(Tensor::from_vec(v, (1, h, w, 2), device)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn small(precision: Precision) -> LsmConfig {
+        LsmConfig {
+            width: 8,
+            scales: 3,
+            latent_tokens: 2,
+            basis: 4,
+            patch: 2,
+            heads: 2,
+            projection: 16,
+            precision,
+            seed: 3,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn upsampling_is_exact_on_linear_functions() {
+        // f(i, j) = 2i + 3j sampled on 4×3 nodes of [0,1]²: bilinear interpolation with aligned
+        // corners reproduces it on the 8×6 nodes of the same square.
+        let (h, w) = (4usize, 3usize);
+        let f = |y: f64, x: f64| 2.0 * y + 3.0 * x;
+        let v: Vec<f64> = (0..h)
+            .flat_map(|i| (0..w).map(move |j| f(i as f64 / 3.0, j as f64 / 2.0)))
+            .collect();
+        let x = Tensor::from_vec(v, (1, h, w, 1), &Device::Cpu).unwrap();
+        let y = upsample_bilinear(&x).unwrap();
+        let got: Vec<f64> = y.flatten_all().unwrap().to_vec1().unwrap();
+        for i in 0..2 * h {
+            for j in 0..2 * w {
+                let want = f(i as f64 / 7.0, j as f64 / 5.0);
+                assert!((got[i * 2 * w + j] - want).abs() < 1e-12, "({i},{j})");
+            }
+        }
+    }
+
+    #[test]
+    fn convolution_is_a_correlation_with_zero_padding() {
+        let d = Device::Cpu;
+        let x = Tensor::arange(0f64, 12.0, &d)
+            .unwrap()
+            .reshape((1, 3, 4, 1))
+            .unwrap();
+        // Kernel with 1 at tap (dy, dx) = (1, −1): y[i, j] = x[i + 1, j − 1].
+        let mut k = vec![0f64; 9];
+        k[2 * 3] = 1.0;
+        let w = Var::from_tensor(&Tensor::from_vec(k, (9, 1), &d).unwrap()).unwrap();
+        let y: Vec<f64> = conv3(&x, &w)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        for i in 0..3 {
+            for j in 0..4 {
+                let want = if i + 1 < 3 && j >= 1 {
+                    ((i + 1) * 4 + j - 1) as f64
+                } else {
+                    0.0
+                };
+                assert_eq!(y[i * 4 + j], want, "({i},{j})");
+            }
+        }
+    }
+
+    #[test]
+    fn shapes_any_grid_and_parameter_count() {
+        let c = small(Precision::F32);
+        let m = Lsm::new(&c, &Device::Cpu).unwrap();
+        for (h, w) in [(8, 8), (13, 7), (16, 24)] {
+            let x = Tensor::randn(0f32, 1.0, (2, h, w, 1), &Device::Cpu).unwrap();
+            let y = m.forward(&x).unwrap();
+            assert_eq!(y.dims(), &[2, h, w, 1]);
+            let y = m.forward_train(&x).unwrap();
+            assert_eq!(y.dims(), &[2, h, w, 1]);
+        }
+        // Lift, 3 encoder double convs (8, 16, 16 channels), 3 blocks, 2 decoder double convs,
+        // out, projection.
+        let conv = |cin: usize, cout: usize| 9 * cin * cout + 2 * cout;
+        let dense = |cin: usize, cout: usize| cin * cout + cout;
+        let block = |ch: usize| 2 * 2 * (ch / 2) + dense(ch, 2 * ch) + dense(ch, ch) + ch * 8;
+        let want = dense(3, 8)
+            + conv(8, 8) + conv(8, 8)
+            + conv(8, 16) + conv(16, 16)
+            + conv(16, 16) + conv(16, 16)
+            + block(8) + block(16) + block(16)
+            + conv(32, 16) + conv(16, 8) // decoder level 1: 2·16 → 16 → 8
+            + conv(16, 8) + conv(8, 8) // decoder level 0: 2·8 → 8 → 8
+            + dense(8, 8) + dense(8, 16) + dense(16, 1);
+        assert_eq!(m.parameter_count(), want);
+    }
+
+    #[test]
+    fn gradients_match_finite_differences() {
+        let c = small(Precision::F64);
+        let m = Lsm::new(&c, &Device::Cpu).unwrap();
+        let x = Tensor::randn(0f64, 1.0, (2, 8, 8, 1), &Device::Cpu).unwrap();
+        let target = Tensor::randn(0f64, 1.0, (2, 8, 8, 1), &Device::Cpu).unwrap();
+        // Eval mode: a fixed function of the parameters (no running-statistic updates).
+        let loss = |m: &Lsm| -> Tensor {
+            (m.forward(&x).unwrap() - &target)
+                .unwrap()
+                .sqr()
+                .unwrap()
+                .sum_all()
+                .unwrap()
+        };
+        let grads = loss(&m).backward().unwrap();
+        for name in [
+            "block1.latent",
+            "block0.weights",
+            "encoder1.conv0.weight",
+            "decoder0.conv1.bn.gamma",
+            "block2.decode.weight",
+        ] {
+            let var = m.params().get(name).unwrap_or_else(|| panic!("{name}"));
+            let g: Vec<f64> = grads
+                .get(var)
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1()
+                .unwrap();
+            let base: Vec<f64> = var.flatten_all().unwrap().to_vec1().unwrap();
+            for &i in &[0usize, base.len() / 2, base.len() - 1] {
+                let h = 1e-6;
+                let mut plus = base.clone();
+                plus[i] += h;
+                var.set(&Tensor::from_vec(plus, var.shape(), &Device::Cpu).unwrap())
+                    .unwrap();
+                let lp = loss(&m).to_scalar::<f64>().unwrap();
+                let mut minus = base.clone();
+                minus[i] -= h;
+                var.set(&Tensor::from_vec(minus, var.shape(), &Device::Cpu).unwrap())
+                    .unwrap();
+                let lm = loss(&m).to_scalar::<f64>().unwrap();
+                var.set(&Tensor::from_vec(base.clone(), var.shape(), &Device::Cpu).unwrap())
+                    .unwrap();
+                let fd = (lp - lm) / (2.0 * h);
+                assert!(
+                    (fd - g[i]).abs() <= 1e-5 * (1.0 + fd.abs()),
+                    "{name}[{i}]: autograd {} vs finite difference {fd}",
+                    g[i]
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn batch_norm_trains_on_batch_statistics_and_infers_on_running_ones() {
+        let c = small(Precision::F64);
+        let m = Lsm::new(&c, &Device::Cpu).unwrap();
+        let x = Tensor::randn(0f64, 1.0, (3, 8, 8, 1), &Device::Cpu).unwrap();
+        let rm = m
+            .params()
+            .get("encoder0.conv0.bn.running_mean")
+            .unwrap()
+            .clone();
+        let before: Vec<f64> = rm.to_vec1().unwrap();
+        assert!(before.iter().all(|&v| v == 0.0));
+        // Inference leaves the running statistics alone.
+        m.forward(&x).unwrap();
+        assert_eq!(rm.to_vec1::<f64>().unwrap(), before);
+        // Training moves them 10 % of the way to the batch mean of the first convolution.
+        m.forward_train(&x).unwrap();
+        let lifted = dense(
+            &Tensor::cat(
+                &[
+                    &x,
+                    &grid_channels(8, 8, &Device::Cpu)
+                        .unwrap()
+                        .to_dtype(DType::F64)
+                        .unwrap()
+                        .broadcast_as((3, 8, 8, 2))
+                        .unwrap(),
+                ],
+                3,
+            )
+            .unwrap(),
+            &m.lift,
+        )
+        .unwrap();
+        let conv = conv3(&lifted, &m.encoder[0][0].weight).unwrap();
+        let batch_mean: Vec<f64> = conv
+            .reshape((3 * 64, 8))
+            .unwrap()
+            .mean(0)
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        let after: Vec<f64> = rm.to_vec1().unwrap();
+        for (a, bm) in after.iter().zip(&batch_mean) {
+            assert!((a - 0.1 * bm).abs() < 1e-12);
+        }
+    }
+
+    #[test]
+    fn bad_configs_name_the_field() {
+        let mut c = LsmConfig {
+            width: 12,
+            heads: 8,
+            ..Default::default()
+        };
+        let e = Lsm::new(&c, &Device::Cpu).err().unwrap().to_string();
+        assert!(e.contains("width") && e.contains("heads"), "{e}");
+        c.width = 16;
+        c.patch = 0;
+        assert!(Lsm::new(&c, &Device::Cpu)
+            .err()
+            .unwrap()
+            .to_string()
+            .contains("patch"));
+        let m = Lsm::new(&LsmConfig::default(), &Device::Cpu).unwrap();
+        let x = Tensor::zeros((1, 8, 8, 2), DType::F32, &Device::Cpu).unwrap();
+        assert!(m
+            .forward(&x)
+            .err()
+            .unwrap()
+            .to_string()
+            .contains("[B, H, W, 1]"));
+    }
+}
