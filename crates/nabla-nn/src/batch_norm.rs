@@ -14,6 +14,7 @@
 //! parallel over chunks of rows. Off the CPU, or for dtypes other than f32/f64, the same
 //! function is built from candle ops.
 
+use crate::fused::Real;
 use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor};
 use rayon::prelude::*;
 use std::sync::{Arc, Mutex};
@@ -142,7 +143,7 @@ fn slice<'a, T>(data: &'a [T], l: &Layout) -> candle_core::Result<&'a [T]> {
 }
 
 /// Per-channel mean and biased variance of `x` `[N, C]`, accumulated in f64.
-fn batch_stats<T: Copy + Into<f64> + Sync>(x: &[T], c: usize) -> Stats {
+fn batch_stats<T: Real>(x: &[T], c: usize) -> Stats {
     let n = x.len() / c;
     let (sum, sq) = x
         .par_chunks(ROWS * c)
@@ -151,7 +152,7 @@ fn batch_stats<T: Copy + Into<f64> + Sync>(x: &[T], c: usize) -> Stats {
             let mut q = vec![0f64; c];
             for row in chunk.chunks_exact(c) {
                 for (k, &v) in row.iter().enumerate() {
-                    let v: f64 = v.into();
+                    let v = v.to_f64();
                     s[k] += v;
                     q[k] += v * v;
                 }
@@ -176,28 +177,11 @@ fn batch_stats<T: Copy + Into<f64> + Sync>(x: &[T], c: usize) -> Stats {
     Stats { mean, var }
 }
 
-/// Float types the fused op runs on.
-trait Float: Copy + Send + Sync + Into<f64> + Default + 'static {
-    fn from_f64(v: f64) -> Self;
-}
-
-impl Float for f32 {
-    fn from_f64(v: f64) -> Self {
-        v as f32
-    }
-}
-
-impl Float for f64 {
-    fn from_f64(v: f64) -> Self {
-        v
-    }
-}
-
 /// `y = relu(x·scale + shift)` per channel.
-fn forward<T: Float>(x: &[T], c: usize, scale: &[f64], shift: &[f64]) -> Vec<T> {
+fn forward<T: Real>(x: &[T], c: usize, scale: &[f64], shift: &[f64]) -> Vec<T> {
     let (sc, sh): (Vec<T>, Vec<T>) = (
-        scale.iter().map(|&v| T::from_f64(v)).collect(),
-        shift.iter().map(|&v| T::from_f64(v)).collect(),
+        scale.iter().map(|&v| T::lit(v)).collect(),
+        shift.iter().map(|&v| T::lit(v)).collect(),
     );
     let mut y = vec![T::default(); x.len()];
     y.par_chunks_mut(ROWS * c)
@@ -205,8 +189,8 @@ fn forward<T: Float>(x: &[T], c: usize, scale: &[f64], shift: &[f64]) -> Vec<T> 
         .for_each(|(yo, xi)| {
             for (yr, xr) in yo.chunks_exact_mut(c).zip(xi.chunks_exact(c)) {
                 for k in 0..c {
-                    let v: f64 = xr[k].into() * sc[k].into() + sh[k].into();
-                    yr[k] = T::from_f64(v.max(0.0));
+                    let v = xr[k].to_f64() * sc[k].to_f64() + sh[k].to_f64();
+                    yr[k] = T::lit(v.max(0.0));
                 }
             }
         });
@@ -214,16 +198,16 @@ fn forward<T: Float>(x: &[T], c: usize, scale: &[f64], shift: &[f64]) -> Vec<T> 
 }
 
 impl BnRelu {
-    fn stats<T: Float>(&self, x: &[T], c: usize) -> Stats {
+    fn stats<T: Real>(&self, x: &[T], c: usize) -> Stats {
         self.fixed.clone().unwrap_or_else(|| batch_stats(x, c))
     }
 
-    fn run<T: Float>(&self, x: &[T], g: &[T], b: &[T], c: usize) -> Vec<T> {
+    fn run<T: Real>(&self, x: &[T], g: &[T], b: &[T], c: usize) -> Vec<T> {
         let st = self.stats(x, c);
         let inv: Vec<f64> = st.var.iter().map(|v| 1.0 / (v + EPS).sqrt()).collect();
-        let scale: Vec<f64> = (0..c).map(|k| g[k].into() * inv[k]).collect();
+        let scale: Vec<f64> = (0..c).map(|k| g[k].to_f64() * inv[k]).collect();
         let shift: Vec<f64> = (0..c)
-            .map(|k| b[k].into() - st.mean[k] * scale[k])
+            .map(|k| b[k].to_f64() - st.mean[k] * scale[k])
             .collect();
         let y = forward(x, c, &scale, &shift);
         if self.fixed.is_none() {
@@ -236,7 +220,7 @@ impl BnRelu {
 
     /// Gradients `(dx, dγ, dβ)` from the output gradient `gy` and the output `y` (its sign
     /// gives the ReLU mask).
-    fn grads<T: Float>(
+    fn grads<T: Real>(
         &self,
         x: &[T],
         gamma: &[T],
@@ -260,10 +244,10 @@ impl BnRelu {
                     .zip(gc.chunks_exact(c))
                 {
                     for k in 0..c {
-                        if yr[k].into() > 0.0 {
-                            let g: f64 = gr[k].into();
+                        if yr[k].to_f64() > 0.0 {
+                            let g = gr[k].to_f64();
                             s[k] += g;
-                            sx[k] += g * (xr[k].into() - st.mean[k]) * inv[k];
+                            sx[k] += g * (xr[k].to_f64() - st.mean[k]) * inv[k];
                         }
                     }
                 }
@@ -292,19 +276,19 @@ impl BnRelu {
                     .zip(gc.chunks_exact(c))
                 {
                     for k in 0..c {
-                        let g = if yr[k].into() > 0.0 {
-                            gr[k].into()
+                        let g = if yr[k].to_f64() > 0.0 {
+                            gr[k].to_f64()
                         } else {
                             0.0
                         };
-                        let a = gamma[k].into() * inv[k];
+                        let a = gamma[k].to_f64() * inv[k];
                         let v = if batch {
-                            let xhat = (xr[k].into() - st.mean[k]) * inv[k];
+                            let xhat = (xr[k].to_f64() - st.mean[k]) * inv[k];
                             a * (g - sg[k] / n - xhat * sgx[k] / n)
                         } else {
                             a * g
                         };
-                        dr[k] = T::from_f64(v);
+                        dr[k] = T::lit(v);
                     }
                 }
             });

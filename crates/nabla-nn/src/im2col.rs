@@ -28,8 +28,9 @@ pub fn im2col3x3(x: &Tensor) -> candle_core::Result<Tensor> {
     }
 }
 
-/// The same map from candle ops (any device).
-fn composed(x: &Tensor) -> candle_core::Result<Tensor> {
+/// The same map from candle ops (any device): the reference the fused op is tested and timed
+/// against.
+pub fn composed(x: &Tensor) -> candle_core::Result<Tensor> {
     let shift = |x: &Tensor, axis: usize, o: isize| -> candle_core::Result<Tensor> {
         let n = x.dim(axis)?;
         match o {

@@ -83,6 +83,7 @@ pub use skinny::DISABLE_ENV as DISABLE_AVX512_ENV;
 mod spectral_conv;
 pub mod spectral_mix;
 pub mod train;
+pub mod trig_basis;
 pub mod unet;
 
 pub use activation::Activation;

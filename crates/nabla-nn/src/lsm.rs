@@ -35,7 +35,9 @@
 //! parameters so checkpoints carry them) and the running averages in [`Lsm::forward`].
 //!
 //! Convolutions are the fused 3×3 neighbourhood gather [`crate::im2col::im2col3x3`] and one
-//! matmul; everything else is candle ops with gradients, on any device.
+//! matmul, batch norm + ReLU is [`crate::batch_norm::batch_norm_relu`], the latent transition is
+//! [`crate::trig_basis::trig_transition`]; everything else is candle ops with gradients. Each
+//! fused op falls back to candle ops off the CPU.
 
 use crate::batch_norm::{batch_norm_relu, BatchStats};
 use crate::{Model, NnError, ParamStore, Precision, Result};
@@ -187,8 +189,6 @@ struct SpectralBlock {
     decode: Dense,
     /// Basis weights `[C, 2M]` (sin then cos).
     weights: Var,
-    /// `π m / M` for m < M, `[M]`.
-    frequencies: Tensor,
 }
 
 /// Whether batch norm uses the batch's statistics (and updates the running ones).
@@ -276,15 +276,11 @@ impl Init<'_> {
     fn block(&mut self, name: &str, c: usize, config: &LsmConfig) -> Result<SpectralBlock> {
         let scale = 1.0 / c as f64;
         let (h, t, m) = (config.heads, config.latent_tokens, config.basis);
-        let frequencies: Vec<f64> = (0..m)
-            .map(|k| std::f64::consts::PI * k as f64 / m as f64)
-            .collect();
         Ok(SpectralBlock {
             latent: self.uniform(&format!("{name}.latent"), &[h, t, c / h], 0.0, scale)?,
             encode: self.dense(&format!("{name}.encode"), c, 2 * c)?,
             decode: self.dense(&format!("{name}.decode"), c, c)?,
             weights: self.uniform(&format!("{name}.weights"), &[c, 2 * m], 0.0, scale)?,
-            frequencies: Tensor::from_vec(frequencies, m, self.device)?.to_dtype(self.dtype)?,
         })
     }
 }
@@ -502,14 +498,14 @@ impl Lsm {
         let scores = latent.matmul(&k.transpose(2, 3)?.contiguous()?)?;
         let z = (softmax_last(&scores)?.matmul(&v)? + &latent)?;
         // (2) Transition: a learnable operator in the sin/cos basis on every latent value.
-        let m = self.config.basis;
-        let arg = z
-            .unsqueeze(4)?
-            .broadcast_mul(&blk.frequencies.reshape((1, 1, 1, 1, m))?)?;
-        let basis = Tensor::cat(&[arg.sin()?, arg.cos()?], 4)?;
-        // weights [C, 2M] with channel c = head·dh + j → [1, heads, 1, dh, 2M].
-        let wts = blk.weights.as_tensor().reshape((1, heads, 1, dh, 2 * m))?;
-        let z = (basis.broadcast_mul(&wts)?.sum(4)? + z)?;
+        // Channel c = head·dh + j: move the heads next to dh so channels are the last axis.
+        let z = crate::trig_basis::trig_transition(
+            &z.transpose(1, 2)?.contiguous()?.reshape((np * t, c))?,
+            blk.weights.as_tensor(),
+        )?
+        .reshape((np, t, heads, dh))?
+        .transpose(1, 2)?
+        .contiguous()?;
         // (3) Decode: the patch attends to its latent tokens.
         let q = split(dense(&tokens, &blk.decode)?)?;
         let scores = q.matmul(&z.transpose(2, 3)?.contiguous()?)?;
