@@ -128,7 +128,7 @@ impl PyPinn {
     }
 }
 
-/// A trained neural operator (FNO or DeepONet): predictions for inputs on uniform grids over
+/// A trained neural operator (FNO, DeepONet or LSM): predictions for inputs on uniform grids over
 /// [0, 1]^d, `[batch, n1(, n2)]` in and out.
 #[pyclass(frozen, name = "Operator", module = "nabla")]
 pub struct PyOperator {

@@ -19,13 +19,15 @@ pub struct EvalArgs {
     /// x1,…,xd[,t]); the columns may come in any order.
     #[arg(long, conflicts_with = "input")]
     pub points: Option<PathBuf>,
-    /// Operator runs: HDF5 inputs — Darcy `nu` [N,S,S] (any S the model supports) or a 1-D
-    /// `tensor` [N,Nt,Nx] (its input slice is used).
+    /// Operator runs: HDF5 inputs — Darcy `nu` [N,S,S] (any S the model supports), a 1-D
+    /// `tensor` [N,Nt,Nx] (its input slice is used) or a 2-D series `tensor` [N,Nt,Sx,Sy] (its
+    /// first input_frames frames start the rollout; later frames, when present, score it).
     #[arg(long)]
     pub input: Option<PathBuf>,
     /// Output: CSV of the coordinates plus `u` (PINN), or HDF5 with `tensor` predictions
-    /// (operator: [N,1,S,S] for Darcy, [N,2,Nx] input and prediction for 1-D) and its XDMF
-    /// sidecar for ParaView (OUT.xdmf beside OUT.h5).
+    /// (operator: [N,1,S,S] for Darcy, [N,2,Nx] input and prediction for 1-D, the rollout
+    /// [N,output_frames,Sx,Sy] for 2-D series) and its XDMF sidecar for ParaView (OUT.xdmf
+    /// beside OUT.h5).
     #[arg(long)]
     pub out: PathBuf,
     /// Device to evaluate on: cpu, or cuda:N (needs a build with --features candle-cuda)
@@ -94,6 +96,24 @@ pub fn run(args: &EvalArgs) -> Result<()> {
                     grid.join("x"),
                     args.out.display()
                 ),
+                Layout::Series2d => {
+                    note!(
+                        "{} rollouts of {} frames on {} written to {} (tensor [N, {}, {}])",
+                        written.samples,
+                        written.frames,
+                        grid.join("x"),
+                        args.out.display(),
+                        written.frames,
+                        grid.join(", ")
+                    );
+                    if let (Some(full), Some(steps)) = (written.rel_l2, &written.rel_l2_per_step) {
+                        let steps: Vec<String> = steps.iter().map(|e| format!("{e:.4}")).collect();
+                        note!(
+                            "relative L2 against the input's frames: rollout {full:.4}; per step {}",
+                            steps.join(" ")
+                        );
+                    }
+                }
             }
             Ok(())
         }

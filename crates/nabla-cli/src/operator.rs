@@ -11,8 +11,13 @@ use std::path::Path;
 pub fn report(out: &Path, run: &OperatorRun) -> Result<()> {
     samples_plot(&out.join("samples.png"), run)?;
     let s = &run.summary;
+    let what = if s.test_rel_l2_per_step.is_some() {
+        "rollout relative L2"
+    } else {
+        "relative L2"
+    };
     note!(
-        "{} epochs ({} steps) in {:.1} s ({:.1} samples/s): test relative L2 {:.4}, train {:.4}; \
+        "{} epochs ({} steps) in {:.1} s ({:.1} samples/s): test {what} {:.4}, train {:.4}; \
          run directory {}",
         s.epochs,
         s.iterations,
@@ -22,10 +27,15 @@ pub fn report(out: &Path, run: &OperatorRun) -> Result<()> {
         s.train_rel_l2,
         out.display()
     );
+    if let Some(steps) = &s.test_rel_l2_per_step {
+        let steps: Vec<String> = steps.iter().map(|e| format!("{e:.4}")).collect();
+        note!("test relative L2 per rollout step: {}", steps.join(" "));
+    }
     Ok(())
 }
 
-/// samples.png: input, truth, prediction and |error| for the first few test samples.
+/// samples.png: input, truth, prediction and |error| for the first few test samples (a 2-D
+/// series: the last input frame, and the rollout's last frame).
 fn samples_plot(path: &Path, run: &OperatorRun) -> Result<()> {
     let t = &run.test;
     let count = t.n.min(4);
@@ -34,13 +44,24 @@ fn samples_plot(path: &Path, run: &OperatorRun) -> Result<()> {
     }
     let p = t.points();
     let f64s = |v: &[f32]| -> Vec<f64> { v.iter().map(|&x| x as f64).collect() };
+    let (ci, ct) = (t.input_channels, t.target_channels);
+    let (last_in, last_out) = if ct > 1 || ci > 1 {
+        (format!(", frame {ci}"), format!(", step {ct}"))
+    } else {
+        (String::new(), String::new())
+    };
     let mut items = Vec::new();
     for k in 0..count {
-        let r = k * p..(k + 1) * p;
         let (input, truth, pred) = (
-            f64s(&t.input[r.clone()]),
-            f64s(&t.target[r.clone()]),
-            f64s(&run.test_prediction[r]),
+            f64s(&t.input_channel(k, ci - 1)),
+            f64s(&t.target_channel(k, ct - 1)),
+            f64s(&nabla::operator::dataset::channel(
+                &run.test_prediction,
+                p,
+                ct,
+                k,
+                ct - 1,
+            )),
         );
         let err: Vec<f64> = truth
             .iter()
@@ -60,10 +81,10 @@ fn samples_plot(path: &Path, run: &OperatorRun) -> Result<()> {
                     o
                 };
                 for (title, v) in [
-                    (format!("#{k} input"), &input),
-                    (format!("#{k} truth"), &truth),
-                    (format!("#{k} prediction"), &pred),
-                    (format!("#{k} |error|"), &err),
+                    (format!("#{k} input{last_in}"), &input),
+                    (format!("#{k} truth{last_out}"), &truth),
+                    (format!("#{k} prediction{last_out}"), &pred),
+                    (format!("#{k} |error|{last_out}"), &err),
                 ] {
                     items.push(Panel::Field {
                         title,

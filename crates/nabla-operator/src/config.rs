@@ -37,6 +37,23 @@ pub enum Layout {
     /// `target_step`.
     #[serde(rename = "series-1d")]
     Series1d,
+    /// 2-D series `tensor` `[N, Nt, S, S]` (`nabla datagen navier-stokes`), learned
+    /// autoregressively: frames `0..input_frames` are the input channels, the model predicts
+    /// the next frame from the last `input_frames` ones (its own predictions fed back), and
+    /// frames `input_frames..input_frames + output_frames` are the rollout's targets.
+    #[serde(rename = "series-2d")]
+    Series2d,
+}
+
+impl Layout {
+    /// The name in configs: `darcy`, `series-1d` or `series-2d`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Layout::Darcy => "darcy",
+            Layout::Series1d => "series-1d",
+            Layout::Series2d => "series-2d",
+        }
+    }
 }
 
 /// `[data]`: where the samples come from.
@@ -60,10 +77,40 @@ pub struct DataConfig {
     /// Series-1d: the target time index; negative counts from the end (default −1, the last).
     #[serde(default = "minus_one")]
     pub target_step: i64,
+    /// Series-2d: frames the model reads, T_in (default 10, the FNO paper's Navier–Stokes
+    /// set-up): the first `input_frames` frames of each trajectory start the rollout.
+    #[serde(default = "ten")]
+    pub input_frames: usize,
+    /// Series-2d: frames the model predicts autoregressively after them, T_out (default 10):
+    /// the rollout's length in training and in the test error.
+    #[serde(default = "ten")]
+    pub output_frames: usize,
+}
+
+impl DataConfig {
+    /// Channels of the model's input: `input_frames` for `series-2d`, else 1.
+    pub fn in_channels(&self) -> usize {
+        match self.layout {
+            Layout::Series2d => self.input_frames,
+            Layout::Darcy | Layout::Series1d => 1,
+        }
+    }
+
+    /// Steps of the autoregressive rollout the run trains and measures: `output_frames` for
+    /// `series-2d`, `None` for the one-shot layouts.
+    pub fn rollout_steps(&self) -> Option<usize> {
+        match self.layout {
+            Layout::Series2d => Some(self.output_frames),
+            Layout::Darcy | Layout::Series1d => None,
+        }
+    }
 }
 
 fn one() -> usize {
     1
+}
+fn ten() -> usize {
+    10
 }
 fn minus_one() -> i64 {
     -1
@@ -352,6 +399,25 @@ impl OperatorConfig {
         }
         if d.subsample == 0 {
             return Err(OperatorError::config("data.subsample", "must be ≥ 1"));
+        }
+        if d.layout == Layout::Series2d {
+            for (key, v) in [
+                ("data.input_frames", d.input_frames),
+                ("data.output_frames", d.output_frames),
+            ] {
+                if v == 0 {
+                    return Err(OperatorError::config(
+                        key,
+                        "must be ≥ 1 (layout = \"series-2d\" rolls frames forward)",
+                    ));
+                }
+            }
+            if let ModelConfig::Deeponet { .. } = self.model {
+                return Err(OperatorError::config(
+                    "model.kind",
+                    "deeponet does not take layout = \"series-2d\" (use fno or lsm)",
+                ));
+            }
         }
         let t = &self.train;
         for (key, v) in [

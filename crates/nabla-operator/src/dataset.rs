@@ -3,7 +3,10 @@
 use crate::config::{DataConfig, Layout};
 use crate::{OperatorError, Result};
 
-/// Samples as flat channels-last arrays: `input` and `target` are `[n, dims…, 1]`, C order.
+/// Samples as flat channels-last arrays, C order: `input` is `[n, dims…, input_channels]` and
+/// `target` `[n, dims…, target_channels]` — one channel each for Darcy and 1-D series; for a
+/// 2-D series the `input_frames` frames that start a rollout and the `output_frames` frames
+/// it should reproduce (channel m = frame m of each).
 #[derive(Clone, Debug)]
 pub struct Samples {
     /// Number of samples.
@@ -14,6 +17,10 @@ pub struct Samples {
     pub input: Vec<f32>,
     /// Target (solution) values.
     pub target: Vec<f32>,
+    /// Channels per point of `input` (1, or the series' input frames).
+    pub input_channels: usize,
+    /// Channels per point of `target` (1, or the series' rollout frames).
+    pub target_channels: usize,
 }
 
 impl Samples {
@@ -24,14 +31,64 @@ impl Samples {
 
     /// The samples `range` (a copy).
     pub fn slice(&self, range: std::ops::Range<usize>) -> Samples {
-        let p = self.points();
+        let (pi, pt) = (
+            self.points() * self.input_channels,
+            self.points() * self.target_channels,
+        );
         Samples {
             n: range.len(),
             dims: self.dims.clone(),
-            input: self.input[range.start * p..range.end * p].to_vec(),
-            target: self.target[range.start * p..range.end * p].to_vec(),
+            input: self.input[range.start * pi..range.end * pi].to_vec(),
+            target: self.target[range.start * pt..range.end * pt].to_vec(),
+            input_channels: self.input_channels,
+            target_channels: self.target_channels,
         }
     }
+
+    /// Channel `c` of the input of sample `k`, `[dims…]`.
+    pub fn input_channel(&self, k: usize, c: usize) -> Vec<f32> {
+        channel(&self.input, self.points(), self.input_channels, k, c)
+    }
+
+    /// Channel `c` of the target of sample `k`, `[dims…]`.
+    pub fn target_channel(&self, k: usize, c: usize) -> Vec<f32> {
+        channel(&self.target, self.points(), self.target_channels, k, c)
+    }
+}
+
+/// Channel `c` of sample `k` of channels-last data with `p` points and `channels` channels
+/// per sample.
+pub fn channel(data: &[f32], p: usize, channels: usize, k: usize, c: usize) -> Vec<f32> {
+    let base = k * p * channels;
+    (0..p).map(|q| data[base + q * channels + c]).collect()
+}
+
+/// `[n, c, p]` (frame-major, as 2-D series files store frames) → `[n, p, c]` (channels-last).
+pub fn frames_to_channels_last(data: &[f32], n: usize, c: usize, p: usize) -> Vec<f32> {
+    let mut out = vec![0.0; n * c * p];
+    for k in 0..n {
+        for m in 0..c {
+            let src = &data[(k * c + m) * p..(k * c + m + 1) * p];
+            for (q, &v) in src.iter().enumerate() {
+                out[(k * p + q) * c + m] = v;
+            }
+        }
+    }
+    out
+}
+
+/// `[n, p, c]` (channels-last) → `[n, c, p]` (frame-major): the inverse of
+/// [`frames_to_channels_last`].
+pub fn channels_last_to_frames(data: &[f32], n: usize, c: usize, p: usize) -> Vec<f32> {
+    let mut out = vec![0.0; n * c * p];
+    for k in 0..n {
+        for q in 0..p {
+            for m in 0..c {
+                out[(k * c + m) * p + q] = data[(k * p + q) * c + m];
+            }
+        }
+    }
+    out
 }
 
 /// Keeps every `k`-th point of each axis of `[n, dims…]` data.
@@ -63,6 +120,9 @@ pub fn subsample(data: &[f32], n: usize, dims: &[usize], k: usize) -> (Vec<f32>,
 pub fn load(config: &DataConfig) -> Result<Samples> {
     let want = config.train + config.test;
     let path = &config.file;
+    if config.layout == Layout::Series2d {
+        return load_series_2d(config);
+    }
     let (n, dims, input, target) = match config.layout {
         Layout::Darcy => {
             let d = nabla_data::read_darcy(path, Some(0..want)).map_err(split_error)?;
@@ -91,6 +151,7 @@ pub fn load(config: &DataConfig) -> Result<Samples> {
             }
             (d.n, vec![d.nx], input, target)
         }
+        Layout::Series2d => unreachable!("read by load_series_2d"),
     };
     if n < want {
         return Err(OperatorError::config(
@@ -114,7 +175,91 @@ pub fn load(config: &DataConfig) -> Result<Samples> {
         dims: new_dims,
         input,
         target,
+        input_channels: 1,
+        target_channels: 1,
     })
+}
+
+/// The input and rollout frames of a 2-D series file, subsampled: `[n, S, S, input_frames]`
+/// and `[n, S, S, output_frames]`.
+fn load_series_2d(config: &DataConfig) -> Result<Samples> {
+    let want = config.train + config.test;
+    let path = &config.file;
+    let d = nabla_data::read_series_2d(path, Some(0..want)).map_err(split_error)?;
+    let (ti, to) = (config.input_frames, config.output_frames);
+    check_frames(config, path, d.nt)?;
+    if d.n < want {
+        return Err(OperatorError::config(
+            "data.train/test",
+            format!(
+                "{} holds {} samples, the split needs {want}",
+                path.display(),
+                d.n
+            ),
+        ));
+    }
+    // Frames 0..ti+to of every trajectory, every `subsample`-th point per axis, straight into
+    // channels-last arrays (the file's tensor is the only other copy in memory).
+    let k_sub = config.subsample;
+    let (nx, ny, nt) = (d.nx, d.ny, d.nt);
+    let dims = vec![nx.div_ceil(k_sub), ny.div_ceil(k_sub)];
+    let p = dims[0] * dims[1];
+    let mut input = vec![0f32; d.n * p * ti];
+    let mut target = vec![0f32; d.n * p * to];
+    for k in 0..d.n {
+        for m in 0..ti + to {
+            let frame = &d.tensor[(k * nt + m) * nx * ny..(k * nt + m + 1) * nx * ny];
+            for (ii, i) in (0..nx).step_by(k_sub).enumerate() {
+                for (jj, j) in (0..ny).step_by(k_sub).enumerate() {
+                    let q = k * p + ii * dims[1] + jj;
+                    let v = frame[i * ny + j];
+                    if m < ti {
+                        input[q * ti + m] = v;
+                    } else {
+                        target[q * to + m - ti] = v;
+                    }
+                }
+            }
+        }
+    }
+    if input.iter().chain(&target).any(|v| !v.is_finite()) {
+        return Err(OperatorError::config(
+            "data.file",
+            format!("{} contains NaN or infinite values", path.display()),
+        ));
+    }
+    Ok(Samples {
+        n: d.n,
+        dims,
+        input,
+        target,
+        input_channels: ti,
+        target_channels: to,
+    })
+}
+
+/// A rollout needs `input_frames + output_frames` frames of the file's `nt`.
+pub(crate) fn check_frames(config: &DataConfig, path: &std::path::Path, nt: usize) -> Result<()> {
+    let (ti, to) = (config.input_frames, config.output_frames);
+    if ti == 0 || to == 0 {
+        let key = if ti == 0 {
+            "data.input_frames"
+        } else {
+            "data.output_frames"
+        };
+        return Err(OperatorError::config(key, "must be ≥ 1"));
+    }
+    if ti + to > nt {
+        return Err(OperatorError::config(
+            "data.input_frames/output_frames",
+            format!(
+                "input_frames + output_frames = {ti} + {to} = {}, but {} has {nt} frames per trajectory",
+                ti + to,
+                path.display()
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// A sample range the file cannot serve is the split's fault: say which keys to change.
@@ -129,9 +274,15 @@ fn split_error(e: nabla_data::DataError) -> OperatorError {
 
 /// Mean and standard deviation of `v` (a normaliser's statistics), in f64.
 pub fn mean_std(v: &[f32]) -> (f64, f64) {
-    let n = v.len().max(1) as f64;
-    let mean = v.iter().map(|&x| x as f64).sum::<f64>() / n;
-    let var = v.iter().map(|&x| (x as f64 - mean).powi(2)).sum::<f64>() / n;
+    mean_std_of(&[v])
+}
+
+/// Mean and standard deviation of all values of the slices `parts` together, in f64.
+pub fn mean_std_of(parts: &[&[f32]]) -> (f64, f64) {
+    let n = parts.iter().map(|p| p.len()).sum::<usize>().max(1) as f64;
+    let values = || parts.iter().flat_map(|p| p.iter().map(|&x| x as f64));
+    let mean = values().sum::<f64>() / n;
+    let var = values().map(|x| (x - mean).powi(2)).sum::<f64>() / n;
     (mean, var.sqrt().max(1e-12))
 }
 

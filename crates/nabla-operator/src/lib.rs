@@ -4,13 +4,15 @@
 //!
 //! - [`OperatorConfig`]: the `task = "operator"` run config (data file and split, model,
 //!   batch size, epochs, Adam with a schedule).
-//! - [`dataset`]: loads a Darcy (`nu` → `tensor`) or 1-D series (`tensor[:, i]` →
-//!   `tensor[:, j]`) file into channels-last tensors, with the train/test split.
+//! - [`dataset`]: loads a Darcy (`nu` → `tensor`), 1-D series (`tensor[:, i]` →
+//!   `tensor[:, j]`) or 2-D series (frames `0..T_in` → the next `T_out`, e.g. Navier–Stokes
+//!   vorticity) file into channels-last tensors, with the train/test split.
 //! - [`OperatorModel`]: the network plus input/output normalisation (mean and standard
 //!   deviation over the training set, stored in the checkpoint), evaluated at any resolution.
 //! - [`train_operator`]: minibatch training through `nabla_nn::train` (checkpoints, resume,
 //!   Ctrl-C, NaN guard) on the relative L2 loss, and the summary with `train_rel_l2` and
-//!   `test_rel_l2`.
+//!   `test_rel_l2`. A `series-2d` run trains autoregressive rollouts (the per-step losses
+//!   summed, gradients through the rollout) and also reports `test_rel_l2_per_step`.
 //! - [`inverse`]: PDE parameter estimation (reaction–diffusion, KdV) with test-time tuning
 //!   on the PDE residual.
 //! - [`wosno`]: WoS-NO — an FNO for the star-domain Poisson family trained on fresh

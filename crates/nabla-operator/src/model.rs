@@ -65,6 +65,7 @@ impl OperatorModel {
         let device = nabla_core::device::open_device(&config.device)
             .map_err(|e| OperatorError::config("device", e.to_string()))?;
         let seed = config.train.seed;
+        let in_channels = config.data.in_channels();
         let net = match &config.model {
             ModelConfig::Fno {
                 modes,
@@ -91,7 +92,7 @@ impl OperatorModel {
                     ));
                 };
                 let c = FnoConfig {
-                    in_channels: 1,
+                    in_channels,
                     out_channels: 1,
                     modes,
                     width: *width,
@@ -164,7 +165,7 @@ impl OperatorModel {
                     ));
                 }
                 let c = LsmConfig {
-                    in_channels: 1,
+                    in_channels,
                     out_channels: 1,
                     width: *width,
                     scales: *scales,
@@ -325,8 +326,18 @@ impl OperatorModel {
         Ok(y.affine(norm.target_std, norm.target_mean)?)
     }
 
-    /// Predictions for raw inputs `[n, dims…]` (flat, C order) on a grid of `dims` points per
-    /// axis, in chunks of `batch`: `[n, dims…]`.
+    /// Input channels per grid point: 1, or the frames a `series-2d` model reads.
+    pub fn in_channels(&self) -> usize {
+        match &self.net {
+            Net::Fno(m) => m.config().in_channels,
+            Net::Lsm(m) => m.config().in_channels,
+            Net::DeepONet(_) => 1,
+        }
+    }
+
+    /// Predictions for raw inputs `[n, dims…, C]` (flat, C order, channels last; C =
+    /// [`OperatorModel::in_channels`], 1 but for `series-2d` models) on a grid of `dims` points
+    /// per axis, in chunks of `batch`: one step, `[n, dims…]`.
     pub fn predict(
         &self,
         input: &[f32],
@@ -334,11 +345,41 @@ impl OperatorModel {
         dims: &[usize],
         batch: usize,
     ) -> Result<Vec<f32>> {
+        self.predict_steps(input, n, dims, None, batch)
+    }
+
+    /// The autoregressive rollout of a `series-2d` model from raw inputs `[n, dims…, C]`
+    /// (channels last, C = [`OperatorModel::in_channels`] frames, oldest first), in chunks of
+    /// `batch`: `steps` predicted frames `[n, dims…, steps]`, each from the C frames before
+    /// it, the model's own predictions fed back in. Inference mode, no gradients kept.
+    pub fn rollout(
+        &self,
+        input: &[f32],
+        n: usize,
+        dims: &[usize],
+        steps: usize,
+        batch: usize,
+    ) -> Result<Vec<f32>> {
+        self.predict_steps(input, n, dims, Some(steps), batch)
+    }
+
+    fn predict_steps(
+        &self,
+        input: &[f32],
+        n: usize,
+        dims: &[usize],
+        steps: Option<usize>,
+        batch: usize,
+    ) -> Result<Vec<f32>> {
         let p: usize = dims.iter().product();
-        if input.len() != n * p {
+        let c = self.in_channels();
+        if input.len() != n * p * c {
             return Err(OperatorError::config(
                 "input",
-                format!("{} values for {n} samples of {dims:?} points", input.len()),
+                format!(
+                    "{} values for {n} samples of {dims:?} points with {c} channels",
+                    input.len()
+                ),
             ));
         }
         if dims.len() != self.train_grid()?.len() {
@@ -352,22 +393,54 @@ impl OperatorModel {
             ));
         }
         let norm = self.normalizer()?;
-        let mut out = Vec::with_capacity(n * p);
+        let mut out = Vec::with_capacity(n * p * steps.unwrap_or(1));
         let batch = batch.max(1);
         let mut start = 0;
         while start < n {
             let end = (start + batch).min(n);
             let mut shape = vec![end - start];
             shape.extend_from_slice(dims);
-            shape.push(1);
-            let x = Tensor::from_slice(&input[start * p..end * p], shape, &self.device)?
+            shape.push(c);
+            let x = Tensor::from_slice(&input[start * p * c..end * p * c], shape, &self.device)?
                 .to_dtype(self.dtype())?
                 .affine(1.0 / norm.input_std, -norm.input_mean / norm.input_std)?;
-            let y = self.forward_normalized(&x)?;
+            let y = match steps {
+                None => self.forward_normalized(&x)?,
+                Some(steps) => self.rollout_normalized(&x, steps, false)?,
+            };
             out.extend(y.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?);
             start = end;
         }
         Ok(out)
+    }
+
+    /// The autoregressive rollout of a batch of *normalised* windows `[B, dims…, C]` (C frames,
+    /// oldest first): `steps` decoded frames `[B, dims…, steps]` in the target's units. Step
+    /// t predicts a frame from the window, which then drops its oldest frame and appends the
+    /// prediction (re-normalised with the input statistics). `training`: keep the graph
+    /// through the whole rollout (gradients flow through the fed-back predictions, as in the
+    /// FNO and LSM papers' Navier–Stokes training) and run an LSM's batch norm in training
+    /// mode; otherwise every step is detached and batch norm uses its running statistics.
+    pub fn rollout_normalized(&self, x: &Tensor, steps: usize, training: bool) -> Result<Tensor> {
+        let norm = self.normalizer()?;
+        let last = x.rank() - 1;
+        let c = x.dims()[last];
+        let mut window = x.clone();
+        let mut frames = Vec::with_capacity(steps);
+        for _ in 0..steps {
+            let mut y = self.forward_mode(&window, training)?;
+            if !training {
+                y = y.detach();
+            }
+            let next = y.affine(1.0 / norm.input_std, -norm.input_mean / norm.input_std)?;
+            window = if c > 1 {
+                Tensor::cat(&[&window.narrow(last, 1, c - 1)?, &next], last)?
+            } else {
+                next
+            };
+            frames.push(y);
+        }
+        Ok(Tensor::cat(&frames, last)?)
     }
 }
 

@@ -1,4 +1,5 @@
-//! The supervised objective: mean relative L2 error over shuffled minibatches.
+//! The supervised objective: mean relative L2 error over shuffled minibatches — of one
+//! prediction, or summed over the steps of an autoregressive rollout (`series-2d`).
 
 use crate::model::OperatorModel;
 use candle_core::{DType, Tensor};
@@ -39,6 +40,58 @@ pub fn mean_relative_l2(
     Ok(total / n.max(1) as f64)
 }
 
+/// Relative L2 errors of rollouts `[B, dims…, T]` (predicted and true frames, channels last):
+/// per sample and step, ‖p_t − y_t‖/‖y_t‖ over the grid, `[B, T]`; and per sample over the
+/// whole rollout, ‖p − y‖/‖y‖ over grid and steps, `[B]`.
+pub fn rollout_relative_l2(
+    pred: &Tensor,
+    target: &Tensor,
+) -> candle_core::Result<(Tensor, Tensor)> {
+    let dims = pred.dims();
+    let (b, t) = (dims[0], dims[dims.len() - 1]);
+    let diff = (pred - target)?.reshape((b, (), t))?.sqr()?.sum(1)?;
+    let norm = target.reshape((b, (), t))?.sqr()?.sum(1)?;
+    let full = (diff.sum(1)? / norm.sum(1)?)?.sqrt()?;
+    Ok(((diff / norm)?.sqrt()?, full))
+}
+
+/// Errors of a model's autoregressive rollouts over a data set (normalised input windows `x`
+/// `[N, dims…, C]`, raw target frames `y` `[N, dims…, T]`), in chunks of `batch`, without
+/// building gradients: the mean over samples of the whole rollout's relative L2 (the FNO
+/// paper's "test l2 full") and of each step's, `T` values.
+pub fn rollout_errors(
+    model: &OperatorModel,
+    x: &Tensor,
+    y: &Tensor,
+    batch: usize,
+) -> nabla_nn::Result<(f64, Vec<f64>)> {
+    let n = x.dims()[0];
+    let steps = y.dims()[y.rank() - 1];
+    let mut full = 0.0;
+    let mut per_step = vec![0.0; steps];
+    let mut start = 0;
+    while start < n {
+        let len = batch.min(n - start);
+        let pred = model
+            .rollout_normalized(&x.narrow(0, start, len)?, steps, false)
+            .map_err(to_nn)?;
+        let (step, whole) = rollout_relative_l2(&pred, &y.narrow(0, start, len)?)?;
+        full += whole.to_dtype(DType::F64)?.sum_all()?.to_scalar::<f64>()?;
+        let step: Vec<f64> = step.to_dtype(DType::F64)?.sum(0)?.to_vec1()?;
+        for (acc, v) in per_step.iter_mut().zip(step) {
+            *acc += v;
+        }
+        start += len;
+    }
+    let n = n.max(1) as f64;
+    Ok((full / n, per_step.into_iter().map(|v| v / n).collect()))
+}
+
+/// The metric names of a rollout's per-step errors in `metrics.csv`: `test_rel_l2_step_1`, ….
+pub fn step_metric_name(step: usize) -> String {
+    format!("test_rel_l2_step_{step}")
+}
+
 pub(crate) fn to_nn(e: crate::OperatorError) -> nabla_nn::NnError {
     match e {
         crate::OperatorError::Nn(e) => e,
@@ -58,10 +111,17 @@ pub fn epoch_permutation(seed: u64, epoch: usize, n: usize) -> Vec<usize> {
 /// Minibatch relative-L2 training on fixed tensors. Step `s` uses batch `s mod E` of epoch
 /// `⌊s / E⌋` (E batches per epoch) of a permutation seeded by (seed, epoch) — a function of
 /// the step alone, so a resumed run draws the same batches without saved state.
+///
+/// With a rollout ([`SupervisedObjective::with_rollout`], the `series-2d` layout) the loss is
+/// autoregressive: the model predicts T frames one after another from its own predictions,
+/// and the loss is the sum over the T steps of the batch-mean relative L2 of each step, with
+/// gradients through the whole rollout (the FNO paper's FNO-2D and the LSM paper's
+/// Navier–Stokes training). The metrics are then the whole rollout's test error
+/// (`test_rel_l2`) and each step's (`test_rel_l2_step_1`, …).
 pub struct SupervisedObjective {
-    /// Normalised training inputs `[N, dims…, 1]`.
+    /// Normalised training inputs `[N, dims…, C]`.
     pub train_x: Tensor,
-    /// Training targets `[N, dims…, 1]`.
+    /// Training targets `[N, dims…, 1]`, or the rollout's frames `[N, dims…, T]`.
     pub train_y: Tensor,
     /// Normalised test inputs.
     pub test_x: Tensor,
@@ -71,6 +131,8 @@ pub struct SupervisedObjective {
     pub batch_size: usize,
     /// Seed of the shuffles.
     pub seed: u64,
+    /// Autoregressive rollout steps T (`None`: one prediction per sample).
+    pub rollout: Option<usize>,
     cached: Option<(usize, Vec<u32>)>,
 }
 
@@ -89,8 +151,16 @@ impl SupervisedObjective {
             test_y: test.1,
             batch_size,
             seed,
+            rollout: None,
             cached: None,
         }
+    }
+
+    /// The same objective over autoregressive rollouts of `steps` steps (targets
+    /// `[N, dims…, steps]`).
+    pub fn with_rollout(mut self, steps: usize) -> Self {
+        self.rollout = Some(steps);
+        self
     }
 
     /// Batches per epoch.
@@ -125,11 +195,31 @@ impl Objective<OperatorModel> for SupervisedObjective {
         let idx = Tensor::from_vec(idx.clone(), idx.len(), self.train_x.device())?;
         let x = self.train_x.index_select(&idx, 0)?;
         let y = self.train_y.index_select(&idx, 0)?;
+        if let Some(steps) = self.rollout {
+            let pred = model.rollout_normalized(&x, steps, true).map_err(to_nn)?;
+            let (per_step, _) = rollout_relative_l2(&pred, &y)?;
+            return Ok((per_step.sum(1)?.mean_all())?);
+        }
         let pred = model.forward_train_normalized(&x).map_err(to_nn)?;
         Ok(relative_l2_per_sample(&pred, &y)?.mean_all()?)
     }
 
     fn metrics(&mut self, model: &OperatorModel) -> nabla_nn::Result<Vec<(String, f64)>> {
+        if let Some(steps) = self.rollout {
+            let (full, per_step) = if self.test_x.dims()[0] > 0 {
+                rollout_errors(model, &self.test_x, &self.test_y, 50)?
+            } else {
+                (f64::NAN, vec![f64::NAN; steps])
+            };
+            let mut m = vec![("test_rel_l2".to_string(), full)];
+            m.extend(
+                per_step
+                    .into_iter()
+                    .enumerate()
+                    .map(|(t, e)| (step_metric_name(t + 1), e)),
+            );
+            return Ok(m);
+        }
         let test = if self.test_x.dims()[0] > 0 {
             mean_relative_l2(model, &self.test_x, &self.test_y, 50)?
         } else {

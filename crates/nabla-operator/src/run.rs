@@ -3,7 +3,7 @@
 use crate::config::{OperatorConfig, OperatorTrainConfig};
 use crate::dataset::{self, mean_std, Samples};
 use crate::model::{Normalizer, OperatorModel};
-use crate::objective::{mean_relative_l2, SupervisedObjective};
+use crate::objective::{mean_relative_l2, rollout_errors, SupervisedObjective};
 use crate::Result;
 use candle_core::Tensor;
 use nabla_nn::optim::{AdamConfig, LrSchedule, Recipe, Stage};
@@ -13,11 +13,17 @@ use serde::Serialize;
 /// What `summary.json` of an operator run holds.
 #[derive(Clone, Debug, Serialize)]
 pub struct OperatorSummary {
-    /// `fno` or `deeponet`.
+    /// `fno`, `deeponet` or `lsm`.
     pub model: String,
-    /// Mean relative L2 error over the test samples (the headline figure).
+    /// Mean relative L2 error over the test samples (the headline figure); for `series-2d`,
+    /// of the whole autoregressive rollout (all `output_frames` frames at once, the FNO
+    /// paper's "test l2 full").
     pub test_rel_l2: f64,
-    /// Mean relative L2 error over the training samples.
+    /// `series-2d` only: the mean relative L2 error of each rollout step over the test
+    /// samples (`output_frames` values, step 1 first).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub test_rel_l2_per_step: Option<Vec<f64>>,
+    /// Mean relative L2 error over the training samples (`series-2d`: of the whole rollout).
     pub train_rel_l2: f64,
     /// Training samples.
     pub train_samples: usize,
@@ -36,7 +42,8 @@ pub struct OperatorSummary {
     pub bookkeeping_seconds: f64,
     /// Mean training seconds per epoch.
     pub seconds_per_epoch: f64,
-    /// Training throughput: samples per second through forward + backward + update.
+    /// Training throughput: samples per second through forward + backward + update (a
+    /// `series-2d` sample is a whole rollout of `output_frames` model evaluations).
     pub samples_per_second: f64,
     /// Trainable parameters.
     pub parameters: usize,
@@ -58,7 +65,8 @@ pub struct OperatorRun {
     pub summary: OperatorSummary,
     /// The test samples (raw), for plots.
     pub test: Samples,
-    /// The model's predictions on them.
+    /// The model's predictions on them, `[n, dims…, test.target_channels]` (`series-2d`: the
+    /// rollout's frames, channels last).
     pub test_prediction: Vec<f32>,
 }
 
@@ -94,33 +102,56 @@ pub fn train_config_for(t: &OperatorTrainConfig, spe: usize) -> TrainConfig {
 }
 
 fn tensors(model: &OperatorModel, s: &Samples, norm: &Normalizer) -> Result<(Tensor, Tensor)> {
-    let mut shape = vec![s.n];
-    shape.extend_from_slice(&s.dims);
-    shape.push(1);
+    let shape = |c: usize| {
+        let mut shape = vec![s.n];
+        shape.extend_from_slice(&s.dims);
+        shape.push(c);
+        shape
+    };
     let dev = model.device();
-    let x = Tensor::from_slice(&s.input, shape.clone(), dev)?
+    let x = Tensor::from_slice(&s.input, shape(s.input_channels), dev)?
         .to_dtype(model.dtype())?
         .affine(1.0 / norm.input_std, -norm.input_mean / norm.input_std)?;
-    let y = Tensor::from_slice(&s.target, shape, dev)?.to_dtype(model.dtype())?;
+    let y =
+        Tensor::from_slice(&s.target, shape(s.target_channels), dev)?.to_dtype(model.dtype())?;
     Ok((x, y))
+}
+
+/// The normaliser of a training set: mean and standard deviation of all input values and of
+/// all target values — or, for an autoregressive series, one mean and standard deviation of
+/// every frame (input and rollout frames alike) for both, since predictions are fed back as
+/// inputs.
+pub fn normalizer_for(train: &Samples, rollout: bool) -> Normalizer {
+    if rollout {
+        let (m, s) = crate::dataset::mean_std_of(&[&train.input, &train.target]);
+        return Normalizer {
+            input_mean: m,
+            input_std: s,
+            target_mean: m,
+            target_std: s,
+        };
+    }
+    let (im, is) = mean_std(&train.input);
+    let (tm, ts) = mean_std(&train.target);
+    Normalizer {
+        input_mean: im,
+        input_std: is,
+        target_mean: tm,
+        target_std: ts,
+    }
 }
 
 /// Trains the operator of `config` with the run options (run directory, resume, stop flag).
 /// Writes `checkpoint.safetensors` and `metrics.csv` (with `test_rel_l2` every
-/// `log_every_epochs`) into the run directory; the CLI adds the config, summary and plots.
+/// `log_every_epochs`; `series-2d` runs also `test_rel_l2_step_1`, … per rollout step) into
+/// the run directory; the CLI adds the config, summary and plots.
 pub fn train_operator(config: &OperatorConfig, options: &RunOptions) -> Result<OperatorRun> {
     config.validate()?;
     let data = dataset::load(&config.data)?;
     let train_set = data.slice(0..config.data.train);
     let test_set = data.slice(config.data.train..config.data.train + config.data.test);
-    let (im, is) = mean_std(&train_set.input);
-    let (tm, ts) = mean_std(&train_set.target);
-    let norm = Normalizer {
-        input_mean: im,
-        input_std: is,
-        target_mean: tm,
-        target_std: ts,
-    };
+    let rollout = config.data.rollout_steps();
+    let norm = normalizer_for(&train_set, rollout.is_some());
     let model = OperatorModel::new(config, &data.dims, norm)?;
     let train_t = tensors(&model, &train_set, &norm)?;
     let test_t = tensors(&model, &test_set, &norm)?;
@@ -130,22 +161,43 @@ pub fn train_operator(config: &OperatorConfig, options: &RunOptions) -> Result<O
         config.train.batch_size,
         config.train.seed,
     );
+    if let Some(steps) = rollout {
+        objective = objective.with_rollout(steps);
+    }
     let tc = train_config(config);
     let report = train(&model, &mut objective, &tc, options)?;
     let eval_batch = 50;
-    let train_rel_l2 = mean_relative_l2(&model, &train_t.0, &train_t.1, eval_batch)?;
-    let test_rel_l2 = if test_set.n > 0 {
-        mean_relative_l2(&model, &test_t.0, &test_t.1, eval_batch)?
-    } else {
-        f64::NAN
+    let (train_rel_l2, test_rel_l2, test_rel_l2_per_step, test_prediction) = match rollout {
+        Some(steps) => {
+            let (train_full, _) = rollout_errors(&model, &train_t.0, &train_t.1, eval_batch)?;
+            let (test_full, per_step) = rollout_errors(&model, &test_t.0, &test_t.1, eval_batch)?;
+            let pred = model.rollout(
+                &test_set.input,
+                test_set.n,
+                &test_set.dims,
+                steps,
+                eval_batch,
+            )?;
+            (train_full, test_full, Some(per_step), pred)
+        }
+        None => {
+            let train_rel_l2 = mean_relative_l2(&model, &train_t.0, &train_t.1, eval_batch)?;
+            let test_rel_l2 = if test_set.n > 0 {
+                mean_relative_l2(&model, &test_t.0, &test_t.1, eval_batch)?
+            } else {
+                f64::NAN
+            };
+            let pred = model.predict(&test_set.input, test_set.n, &test_set.dims, eval_batch)?;
+            (train_rel_l2, test_rel_l2, None, pred)
+        }
     };
-    let test_prediction = model.predict(&test_set.input, test_set.n, &test_set.dims, eval_batch)?;
     let spe = config.steps_per_epoch();
     let epochs = report.steps as f64 / spe as f64;
     let train_seconds = report.seconds - report.bookkeeping_seconds;
     let summary = OperatorSummary {
         model: config.model.kind().into(),
         test_rel_l2,
+        test_rel_l2_per_step,
         train_rel_l2,
         train_samples: train_set.n,
         test_samples: test_set.n,

@@ -50,6 +50,8 @@ fn config(file: &Path, model: ModelConfig, layout: Layout, epochs: usize) -> Ope
             subsample: 1,
             input_step: 0,
             target_step: -1,
+            input_frames: 10,
+            output_frames: 10,
         },
         model,
         train: OperatorTrainConfig {

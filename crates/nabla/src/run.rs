@@ -44,7 +44,7 @@ pub const TASKS: [&str; 5] = ["pinn", "operator", "wosno", "dcdm", "inverse"];
 pub enum TaskConfig {
     /// `task = "pinn"` (the default): a physics-informed network.
     Pinn(Box<PinnConfig>),
-    /// `task = "operator"`: an FNO or DeepONet trained on an HDF5 data set.
+    /// `task = "operator"`: an FNO, DeepONet or LSM trained on an HDF5 data set.
     Operator(Box<OperatorConfig>),
     /// `task = "wosno"`: an FNO trained on Walk-on-Spheres estimates (or physics-informed).
     WosNo(Box<WosNoConfig>),
@@ -333,7 +333,7 @@ pub fn train(
 pub enum LoadedModel {
     /// A PINN: u, ∇u, Δu at points.
     Pinn(Box<Pinn>),
-    /// An FNO or DeepONet: predictions on grids.
+    /// An FNO, DeepONet or LSM: predictions on grids.
     Operator(Box<Operator>),
     /// A DCDM network: search directions for CG (use it through `nabla::dcdm`'s solver).
     Dcdm(Box<DcdmModel>),

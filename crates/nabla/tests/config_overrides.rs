@@ -53,5 +53,5 @@ fn every_shipped_config_loads() {
             seen += 1;
         }
     }
-    assert!(seen >= 17, "only {seen} configs found in {}", dir.display());
+    assert!(seen >= 19, "only {seen} configs found in {}", dir.display());
 }
