@@ -812,6 +812,13 @@ pub fn read_f64_dataset(path: &Path, name: &str) -> Result<(Vec<usize>, Vec<f64>
     Ok((shape, data))
 }
 
+/// The shape (C order) of dataset `name` in the HDF5 file at `path`, without reading its values
+/// — for sizing a job before loading it.
+pub fn dataset_shape(path: &Path, name: &str) -> Result<Vec<usize>> {
+    let file = open_file(path)?;
+    Ok(open_dataset(path, &file, name)?.shape())
+}
+
 /// Reads the scalar attributes of the root group of the HDF5 file at `path` — for instance
 /// those [`write_solution`] wrote — sorted by name. Floats come back as [`AttrValue::F64`],
 /// integers as [`AttrValue::I64`], strings as [`AttrValue::Str`]; attributes of other types

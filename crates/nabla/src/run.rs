@@ -174,7 +174,7 @@ impl TaskConfig {
     pub fn memory_estimate_bytes(&self) -> f64 {
         match self {
             TaskConfig::Pinn(c) => c.memory_estimate_bytes(),
-            TaskConfig::Operator(c) => c.model.parameter_memory_bytes(),
+            TaskConfig::Operator(c) => c.memory_estimate_bytes(),
             TaskConfig::WosNo(c) => c.memory_estimate_bytes(),
             TaskConfig::Dcdm(c) => c.memory_estimate_bytes(),
             TaskConfig::Inverse(_) => 0.0,
@@ -188,7 +188,16 @@ impl TaskConfig {
                 "this PINN (hidden {:?}, {} interior points, eval grid {})",
                 c.model.hidden, c.sampling.interior, c.eval.grid
             ),
-            TaskConfig::Operator(_) => "this operator's parameters and optimizer state".into(),
+            TaskConfig::Operator(c) => format!(
+                "this {} (batch {}{}) on {}",
+                c.model.kind(),
+                c.train.batch_size,
+                c.data
+                    .rollout_steps()
+                    .map(|t| format!(", {t}-step rollouts"))
+                    .unwrap_or_default(),
+                c.data.file.display()
+            ),
             TaskConfig::WosNo(c) => format!(
                 "WoS-NO on a {0}x{0} grid, width {1}, batch {2}",
                 c.grid.points, c.model.width, c.train.batch_size
