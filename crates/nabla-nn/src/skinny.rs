@@ -10,6 +10,12 @@
 //!
 //! Used only where AVX-512F is detected at run time; callers fall back to `matrixmultiply`
 //! otherwise (and for f64, other widths, β ≠ 0 or α ≠ 1).
+//!
+//! Measured against the `gemm` crate too (candle's kernels, runtime-dispatched; here its AVX2/FMA
+//! ones — the kernels a CPU without AVX-512 gets) on the PINN shapes, single-threaded, 3 runs on
+//! a busy 2-core AVX-512 Xeon (`speed` below): layer product 4000×64·64×64 this kernel 125–159
+//! GFLOPS, matrixmultiply 112–123, gemm 83–99; weight gradient 64×4000·4000×64: 117–148,
+//! 109–113, 72–79. matrixmultiply stays the path without AVX-512; gemm loses on both shapes.
 
 /// Rows of C per register block: 6 rows × 4 vectors = 24 accumulators of the 32 zmm registers.
 const MR: usize = 6;
@@ -408,17 +414,56 @@ mod tests {
 }
 
 #[cfg(test)]
-/// Throughput of the kernel against matrixmultiply on the PINN shapes (not a test: run with
-/// `cargo test --release -p nabla-nn --lib skinny::speed -- --ignored --nocapture`).
+/// Throughput of the kernel against the `gemm` crate and matrixmultiply on the PINN shapes,
+/// single-threaded (not a test: run with
+/// `cargo test --release -p nabla-nn --lib skinny::speed -- --ignored --nocapture`, and with
+/// `NABLA_NO_AVX512=1` for the path of CPUs without AVX-512).
 mod speed {
     use super::*;
+
+    /// C ← A·B by the `gemm` crate, single-threaded (the callers split rows over rayon).
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn gemm_crate(
+        m: usize,
+        k: usize,
+        n: usize,
+        a: *const f32,
+        rsa: isize,
+        csa: isize,
+        b: *const f32,
+        rsb: isize,
+        c: *mut f32,
+        rsc: isize,
+    ) {
+        // SAFETY: the caller's pointers and strides address m×k, k×n and m×n matrices.
+        unsafe {
+            gemm::gemm(
+                m,
+                n,
+                k,
+                c,
+                1,
+                rsc,
+                false,
+                a,
+                csa,
+                rsa,
+                b,
+                1,
+                rsb,
+                0.0,
+                1.0,
+                false,
+                false,
+                false,
+                gemm::Parallelism::None,
+            )
+        }
+    }
 
     #[test]
     #[ignore]
     fn gflops() {
-        if !available() {
-            return;
-        }
         let rows = 4000;
         let h: Vec<f32> = (0..rows * 64).map(|i| (i % 7) as f32 * 0.1).collect();
         let w: Vec<f32> = (0..64 * 64).map(|i| (i % 5) as f32 * 0.1).collect();
@@ -437,18 +482,26 @@ mod speed {
         };
         let (hp, wp, cp, gp) = (h.as_ptr(), w.as_ptr(), c.as_mut_ptr(), g.as_mut_ptr());
         // SAFETY (all four): h and c are rows×64, w and g 64×64, as the shapes passed.
-        rate(
-            "layer product   rows×64 · 64×64 (this kernel)",
-            &mut || unsafe {
-                gemm(rows, 64, 64, hp, 64, 1, wp, 64, cp, 64);
-            },
-        );
-        rate(
-            "weight gradient 64×rows · rows×64 (this kernel)",
-            &mut || unsafe {
-                gemm(64, rows, 64, hp, 1, 64, cp, 64, gp, 64);
-            },
-        );
+        if available() {
+            rate(
+                "layer product   rows×64 · 64×64 (this kernel)",
+                &mut || unsafe {
+                    gemm(rows, 64, 64, hp, 64, 1, wp, 64, cp, 64);
+                },
+            );
+            rate(
+                "weight gradient 64×rows · rows×64 (this kernel)",
+                &mut || unsafe {
+                    gemm(64, rows, 64, hp, 1, 64, cp, 64, gp, 64);
+                },
+            );
+        }
+        rate("layer product   (gemm crate)", &mut || unsafe {
+            gemm_crate(rows, 64, 64, hp, 64, 1, wp, 64, cp, 64);
+        });
+        rate("weight gradient (gemm crate)", &mut || unsafe {
+            gemm_crate(64, rows, 64, hp, 1, 64, cp, 64, gp, 64);
+        });
         rate("layer product   (matrixmultiply)", &mut || unsafe {
             matrixmultiply::sgemm(rows, 64, 64, 1.0, hp, 64, 1, wp, 64, 1, 0.0, cp, 64, 1);
         });
