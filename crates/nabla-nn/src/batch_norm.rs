@@ -64,7 +64,7 @@ pub fn batch_norm_relu(
             let stats = seen
                 .lock()
                 .map_err(|_| candle_core::Error::Msg("batch norm: poisoned statistics".into()))?
-                .take()
+                .clone()
                 .map(|s: Stats| (s.mean, s.var));
             Ok((y, stats))
         }
@@ -198,8 +198,16 @@ fn forward<T: Real>(x: &[T], c: usize, scale: &[f64], shift: &[f64]) -> Vec<T> {
 }
 
 impl BnRelu {
+    /// The statistics that normalize `x`: the fixed ones, else those the forward pass computed
+    /// (kept in `seen`, so the backward pass does not recompute them), else the batch's.
     fn stats<T: Real>(&self, x: &[T], c: usize) -> Stats {
-        self.fixed.clone().unwrap_or_else(|| batch_stats(x, c))
+        if let Some(fixed) = &self.fixed {
+            return fixed.clone();
+        }
+        if let Some(seen) = self.seen.lock().ok().and_then(|s| s.clone()) {
+            return seen;
+        }
+        batch_stats(x, c)
     }
 
     fn run<T: Real>(&self, x: &[T], g: &[T], b: &[T], c: usize) -> Vec<T> {
