@@ -1,11 +1,16 @@
 //! `nabla eval RUN_DIR --points pts.csv --out pred.csv`: a trained PINN's prediction at points;
-//! `nabla eval RUN_DIR --input in.h5 --out pred.h5`: a trained operator's predictions.
+//! `nabla eval RUN_DIR --input in.h5 --out pred.h5`: a trained operator's predictions;
+//! `nabla eval RUN_DIR --points pts.csv --instance "c1,…,b4" --out pred.csv`: a WoS-NO
+//! operator's u (and ∇u, Δu, the PDE residual for a point-query operator) at points of one
+//! instance of its family.
 
 use crate::console::note;
 use crate::error::{CliError, Result};
 use clap::Args;
 use nabla::nn::run_dir::describe;
 use nabla::operator::config::Layout;
+use nabla::operator::wosno::family::StarPoisson;
+use nabla::operator::wosno::WosNoNet;
 use nabla::operator::Operator;
 use nabla::pinn::Pinn;
 use std::path::PathBuf;
@@ -16,7 +21,7 @@ pub struct EvalArgs {
     /// A run directory written by `nabla train` (config.toml + checkpoint.safetensors).
     pub run_dir: PathBuf,
     /// PINN runs: CSV of points with a header of coordinate names (x,y[,z][,t], or
-    /// x1,…,xd[,t]); the columns may come in any order.
+    /// x1,…,xd[,t]); the columns may come in any order. WoS-NO runs: CSV with columns x,y.
     #[arg(long, conflicts_with = "input")]
     pub points: Option<PathBuf>,
     /// Operator runs: HDF5 inputs — Darcy `nu` [N,S,S] (any S the model supports), a 1-D
@@ -30,10 +35,35 @@ pub struct EvalArgs {
     /// beside OUT.h5).
     #[arg(long)]
     pub out: PathBuf,
+    /// WoS-NO runs: the problem instance — 13 numbers c1,c2,mu1x,mu1y,mu2x,mu2y,beta1,beta2,
+    /// b0,b1,b2,b3,b4 of Δu = f in the star r(θ) = 1 + c1 cos k1θ + c2 cos k2θ, f = Σ βᵢ
+    /// exp(−|x − μᵢ|²), u = b0 + (b1 cos θ + b2 sin θ + b3 cos 2θ + b4 sin 2θ)/4 on ∂Ω.
+    #[arg(long, allow_hyphen_values = true)]
+    pub instance: Option<String>,
+    /// WoS-NO runs: the star's harmonics k1,k2 (4,8 is the training family; 3,6 the zero-shot
+    /// one).
+    #[arg(long, default_value = "4,8", value_parser = parse_harmonics)]
+    pub harmonics: [u32; 2],
     /// Device to evaluate on: cpu, or cuda:N (needs a build with --features candle-cuda)
     /// [default: the device the run trained on]
     #[arg(long, value_name = "DEVICE", value_parser = parse_device)]
     pub device: Option<String>,
+}
+
+/// `k1,k2`: two positive integers.
+fn parse_harmonics(s: &str) -> std::result::Result<[u32; 2], String> {
+    let v: Vec<u32> = s
+        .split(',')
+        .map(|t| {
+            t.trim()
+                .parse::<u32>()
+                .map_err(|_| format!("'{t}' is not a whole number"))
+        })
+        .collect::<std::result::Result<_, _>>()?;
+    match v.as_slice() {
+        [a, b] if *a > 0 && *b > 0 => Ok([*a, *b]),
+        _ => Err("expected two positive whole numbers, e.g. 4,8".into()),
+    }
 }
 
 /// `cpu` / `cuda:N`, checked when the flags are parsed (opened when the model is built).
@@ -140,8 +170,23 @@ pub fn run(args: &EvalArgs) -> Result<()> {
             note!("{n} points → {}", args.out.display());
             Ok(())
         }
+        "wosno" => {
+            let (points, spec) = match (&args.points, &args.instance) {
+                (Some(p), Some(i)) if args.input.is_none() => (p, i),
+                _ => {
+                    return Err(CliError::Usage(format!(
+                        "{run} is a WoS-NO run: pass --points FILE.csv (columns x,y) and --instance \"c1,c2,mu1x,mu1y,mu2x,mu2y,beta1,beta2,b0,b1,b2,b3,b4\""
+                    )))
+                }
+            };
+            let instance = StarPoisson::parse(spec, args.harmonics)?;
+            let (config, net) = WosNoNet::load(&args.run_dir, args.device.as_deref())?;
+            let n = net.predict_csv(&config, &instance, points, &args.out)?;
+            note!("{n} points → {}", args.out.display());
+            Ok(())
+        }
         other => Err(CliError::Usage(format!(
-            "{run} is a {other} run; nabla eval takes PINN runs (--points) and operator runs (--input)"
+            "{run} is a {other} run; nabla eval takes PINN runs (--points), operator runs (--input) and WoS-NO runs (--points with --instance)"
         ))),
     }
 }

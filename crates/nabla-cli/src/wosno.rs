@@ -1,6 +1,6 @@
-//! `nabla train` for `task = "wosno"` configs: an FNO on the star-domain Poisson family
-//! trained on Walk-on-Spheres estimates (`train.loss = "wos"`) or physics-informed
-//! (`"physics"`), with held-out WoS ground truth.
+//! `nabla train` for `task = "wosno"` configs: an FNO or a point-query (GINO-style) operator on
+//! the star-domain Poisson family trained on Walk-on-Spheres estimates (`train.loss = "wos"`) or
+//! physics-informed (`"physics"`), with held-out WoS ground truth.
 
 use crate::console::note;
 use crate::error::Result;
@@ -27,6 +27,13 @@ pub fn report(out: &Path, run: &WosNoRun) -> Result<()> {
         );
     }
     samples_plot(&out.join("samples.png"), run)?;
+    if let (Some(e), Some(r)) = (s.ood_test_rel_l2, s.ood_ratio) {
+        note!(
+            "zero-shot: relative L2 {e:.4} on {} out-of-distribution instances ({r:.2}× the in-distribution error; truth in {})",
+            s.ood_instances,
+            out.join("truth_ood.h5").display()
+        );
+    }
     note!(
         "{} steps ({} loss) in {:.1} s ({:.1} ms/step): held-out relative L2 {:.4} (initial {:.4}; \
          truth's relative standard error {:.2e}), peak RSS {:.0} MiB; run directory {}",

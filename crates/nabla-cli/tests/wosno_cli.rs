@@ -1,4 +1,4 @@
-//! End-to-end: `nabla train` on a shrunken copy of configs/wosno_poisson_star.toml (the run
+//! End-to-end: `nabla train` on shrunken copies of the shipped WoS-NO configs (FNO and GINO; the run
 //! directory contract of WoS-NO runs) and one-line config errors that name the key.
 
 use std::path::Path;
@@ -49,11 +49,20 @@ const SHRINK: &[&str] = &[
 #[test]
 fn shipped_configs_train_and_fill_the_run_directory() {
     let dir = tempfile::tempdir().unwrap();
-    for name in ["wosno_poisson_star.toml", "pino_poisson_star.toml"] {
+    for name in [
+        "wosno_poisson_star.toml",
+        "pino_poisson_star.toml",
+        "gino_wosno_poisson.toml",
+        "gino_pino_poisson.toml",
+    ] {
         let out_dir = dir.path().join(name);
         let cfg = shipped(name);
         let mut args = vec!["train", cfg.as_str(), "--out", out_dir.to_str().unwrap()];
         args.extend_from_slice(SHRINK);
+        let gino = name.starts_with("gino");
+        if gino {
+            args.extend_from_slice(&["--set", "test.ood_instances=2"]);
+        }
         let out = nabla(&args);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(out.status.success(), "{name}: {stderr}");
@@ -82,6 +91,73 @@ fn shipped_configs_train_and_fill_the_run_directory() {
         }
         assert_eq!(s["steps"], 20);
         assert_eq!(s["test_instances"], 4);
+        if gino {
+            // u, ∇u, Δu and the PDE residual at a user's points of a new instance.
+            let pts = out_dir.join("pts.csv");
+            std::fs::write(&pts, "y,x\n0.1,0\n-0.3,0.4\n0,1.3\n").unwrap();
+            let pred = out_dir.join("pred.csv");
+            let out = nabla(&[
+                "eval",
+                out_dir.to_str().unwrap(),
+                "--points",
+                pts.to_str().unwrap(),
+                "--instance",
+                "-0.1,0.05,0.3,0.2,-0.5,0.1,1.0,-0.5,0.2,0.5,-0.3,0.1,0.4",
+                "--harmonics",
+                "3,6",
+                "--out",
+                pred.to_str().unwrap(),
+            ]);
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let text = std::fs::read_to_string(&pred).unwrap();
+            let mut lines = text.lines();
+            assert_eq!(
+                lines.next().unwrap(),
+                "y,x,u,du_dx,du_dy,laplacian,f,residual,inside"
+            );
+            let rows: Vec<Vec<f64>> = lines
+                .map(|l| l.split(',').map(|v| v.parse().unwrap()).collect())
+                .collect();
+            assert_eq!(rows.len(), 3);
+            for r in &rows {
+                assert!(r.iter().all(|v| v.is_finite()));
+                assert!((r[7] - (r[5] - r[6])).abs() < 1e-6 * (1.0 + r[7].abs()));
+            }
+            // f = Σ βᵢ exp(−|x − μᵢ|²) at (x, y) = (0, 0.1).
+            let f = (-(0.3f64.powi(2) + 0.1f64.powi(2))).exp()
+                - 0.5 * (-(0.5f64.powi(2) + 0.0f64.powi(2))).exp();
+            assert!((rows[0][6] - f).abs() < 1e-12);
+            assert_eq!((rows[0][8], rows[2][8]), (1.0, 0.0));
+            // A wrong instance is a one-line error.
+            let bad = nabla(&[
+                "eval",
+                out_dir.to_str().unwrap(),
+                "--points",
+                pts.to_str().unwrap(),
+                "--instance",
+                "1,2",
+                "--out",
+                out_dir.join("bad.csv").to_str().unwrap(),
+            ]);
+            assert!(!bad.status.success());
+            let e = String::from_utf8_lossy(&bad.stderr);
+            assert!(
+                e.contains("expected 13") && e.trim().lines().count() == 1,
+                "{e}"
+            );
+            assert_eq!(s["model_kind"], "gino");
+            assert!(
+                out_dir.join("truth_ood.h5").is_file(),
+                "{name}: truth_ood.h5"
+            );
+            assert!(s["ood_test_rel_l2"].is_number() && s["ood_ratio"].is_number());
+        } else {
+            assert!(s["ood_test_rel_l2"].is_null());
+        }
         let metrics = std::fs::read_to_string(out_dir.join("metrics.csv")).unwrap();
         assert!(metrics.lines().next().unwrap().contains("test_rel_l2"));
     }

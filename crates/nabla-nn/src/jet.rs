@@ -309,6 +309,84 @@ impl Mlp {
         })
     }
 
+    /// Taylor-mode forward pass from an input whose derivatives vary per point: the network
+    /// is applied to inputs v(x) (`value`, `[n, d]`) given their first derivatives
+    /// ∂v/∂xᵢ along D directions (`d1`, `[n, D, d]`) and, for the first k of those directions,
+    /// their pure second derivatives ∂²v/∂xᵢ² (`d2`, `[n, k, d]`; `None` for first
+    /// derivatives only). Returns u = net(v(x)) with ∂u/∂xᵢ for all D directions
+    /// ([`Jet::grad`]) and, when `d2` is given, ∂²u/∂xᵢ² for the k directions and their sum
+    /// ([`Jet::laplacian`]) — the chain rule for a network fed by a smooth feature map (e.g.
+    /// interpolated latent features of a point-query operator). Candle ops on any device;
+    /// differentiable in the parameters and in the inputs. Fourier-feature networks are
+    /// rejected.
+    pub fn jet_from_input(&self, value: &Tensor, d1: &Tensor, d2: Option<&Tensor>) -> Result<Jet> {
+        self.check_input(value)?;
+        if self.fourier_b.is_some() {
+            return Err(NnError::invalid(
+                "jet",
+                "jet_from_input does not support Fourier-feature networks",
+            ));
+        }
+        let dtype = self.dtype();
+        let (n, d) = value.dims2()?;
+        let (n1, dirs, d_1) = d1.dims3()?;
+        if n1 != n || d_1 != d {
+            return Err(NnError::invalid(
+                "jet",
+                format!(
+                    "first derivatives are {:?}, expected [{n}, D, {d}]",
+                    d1.dims()
+                ),
+            ));
+        }
+        let k = match d2 {
+            Some(t) => {
+                let (n2, k, d_2) = t.dims3()?;
+                if n2 != n || d_2 != d || k > dirs {
+                    return Err(NnError::invalid(
+                        "jet",
+                        format!(
+                            "second derivatives are {:?}, expected [{n}, k ≤ {dirs}, {d}]",
+                            t.dims()
+                        ),
+                    ));
+                }
+                k
+            }
+            None => 0,
+        };
+        let mut st = JetState {
+            value: value.to_dtype(dtype)?,
+            d1: Some(d1.to_dtype(dtype)?),
+            d2: d2.map(|t| t.to_dtype(dtype)).transpose()?,
+            k,
+        };
+        let last = self.layers.len() - 1;
+        let act = self.config().activation;
+        for (i, layer) in self.layers.iter().enumerate() {
+            st = st.linear(layer)?;
+            if i < last {
+                st = st.activate(|t, two| act.with_derivatives(t, two))?;
+            }
+        }
+        let (second, laplacian) = if k > 0 {
+            let d2 = match st.d2 {
+                Some(t) => t,
+                None => Tensor::zeros((n, k, self.out_dim()), dtype, value.device())?,
+            };
+            let lap = d2.sum(1)?;
+            (Some(d2), Some(lap))
+        } else {
+            (None, None)
+        };
+        Ok(Jet {
+            value: st.value,
+            grad: st.d1,
+            second,
+            laplacian,
+        })
+    }
+
     /// Checks the points against the network and the spec against the points.
     fn check_jet_input(&self, x: &Tensor, spec: &JetSpec) -> Result<()> {
         self.check_input(x)?;

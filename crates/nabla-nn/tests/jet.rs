@@ -306,3 +306,101 @@ fn same_seed_same_weights_and_f32_default() {
     let l64 = to_vec(&j64.laplacian.unwrap());
     assert!(rel_err(&l32, &l64) < 1e-4);
 }
+
+/// `jet_from_input` is the chain rule: fed v(x) = (sin x₀, x₀x₁, x₁²) with its exact
+/// derivatives, the network's ∂u/∂xᵢ and ∂²u/∂xᵢ² match central differences of x ↦ net(v(x));
+/// and fed the identity map it reproduces `jet` exactly.
+#[test]
+fn jet_from_input_applies_the_chain_rule() {
+    let m = MlpConfig::new(&[3, 12, 12, 1])
+        .activation(Activation::Gelu)
+        .precision(Precision::F64)
+        .seed(5)
+        .build(&Device::Cpu)
+        .unwrap();
+    let n = 7;
+    let x = points(n, 2, 9);
+    let v = |p: &[f64]| [p[0].sin(), p[0] * p[1], p[1] * p[1]];
+    let (mut val, mut d1, mut d2) = (vec![], vec![], vec![]);
+    for p in x.chunks(2) {
+        val.extend(v(p));
+        // ∂v/∂x₀, ∂v/∂x₁
+        d1.extend([p[0].cos(), p[1], 0.0, 0.0, p[0], 2.0 * p[1]]);
+        // ∂²v/∂x₀², ∂²v/∂x₁²
+        d2.extend([-p[0].sin(), 0.0, 0.0, 0.0, 0.0, 2.0]);
+    }
+    let t = |v: Vec<f64>, s: &[usize]| Tensor::from_vec(v, s, &Device::Cpu).unwrap();
+    let jet = m
+        .jet_from_input(
+            &t(val, &[n, 3]),
+            &t(d1, &[n, 2, 3]),
+            Some(&t(d2, &[n, 2, 3])),
+        )
+        .unwrap();
+    let g: Vec<Vec<f64>> = jet.grad.unwrap().squeeze(2).unwrap().to_vec2().unwrap();
+    let s: Vec<Vec<f64>> = jet.second.unwrap().squeeze(2).unwrap().to_vec2().unwrap();
+    let lap: Vec<f64> = jet
+        .laplacian
+        .unwrap()
+        .squeeze(1)
+        .unwrap()
+        .to_vec1()
+        .unwrap();
+    let f = |p: [f64; 2]| eval(&m, &v(&p), 1, 3)[0];
+    let h = 1e-4;
+    for (k, p) in x.chunks(2).enumerate() {
+        for i in 0..2 {
+            let mut a = [p[0], p[1]];
+            let mut b = a;
+            a[i] += h;
+            b[i] -= h;
+            let c = f([p[0], p[1]]);
+            let fd1 = (f(a) - f(b)) / (2.0 * h);
+            let fd2 = (f(a) - 2.0 * c + f(b)) / (h * h);
+            assert!(
+                (fd1 - g[k][i]).abs() < 1e-6 * (1.0 + fd1.abs()),
+                "{fd1} {}",
+                g[k][i]
+            );
+            assert!(
+                (fd2 - s[k][i]).abs() < 1e-4 * (1.0 + fd2.abs()),
+                "{fd2} {}",
+                s[k][i]
+            );
+        }
+        assert!((lap[k] - s[k][0] - s[k][1]).abs() < 1e-12);
+    }
+    // Identity input: the same as the ordinary jet.
+    let m2 = MlpConfig::new(&[2, 10, 1])
+        .activation(Activation::Tanh)
+        .precision(Precision::F64)
+        .seed(2)
+        .build(&Device::Cpu)
+        .unwrap();
+    let xt = t(x.clone(), &[n, 2]);
+    let eye = t(vec![1.0, 0.0, 0.0, 1.0], &[1, 2, 2])
+        .broadcast_as((n, 2, 2))
+        .unwrap()
+        .contiguous()
+        .unwrap();
+    let zero = Tensor::zeros((n, 2, 2), candle_core::DType::F64, &Device::Cpu).unwrap();
+    let a = m2.jet_from_input(&xt, &eye, Some(&zero)).unwrap();
+    let b = m2.jet_unfused(&xt, &JetSpec::laplacian(2)).unwrap();
+    let diff = |p: &Tensor, q: &Tensor| -> f64 {
+        (p - q)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f64>()
+            .unwrap()
+    };
+    assert!(diff(&a.value, &b.value) < 1e-14);
+    assert!(diff(a.grad.as_ref().unwrap(), b.grad.as_ref().unwrap()) < 1e-14);
+    assert!(diff(a.laplacian.as_ref().unwrap(), b.laplacian.as_ref().unwrap()) < 1e-14);
+    // Shape errors are one-line errors, not panics.
+    assert!(m2
+        .jet_from_input(&xt, &zero.narrow(2, 0, 1).unwrap(), None)
+        .is_err());
+}

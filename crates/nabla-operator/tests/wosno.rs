@@ -28,6 +28,11 @@ fn tiny_config(loss: LossKind) -> WosNoConfig {
             half_width: 1.45,
         },
         model: WosNoModelConfig {
+            kind: Default::default(),
+            latent_channels: 8,
+            decoder_hidden: vec![16],
+            decoder_activation: nabla_nn::Activation::Gelu,
+            decoder_interpolation: Default::default(),
             modes: 4,
             width: 12,
             layers: 2,
@@ -48,6 +53,7 @@ fn tiny_config(loss: LossKind) -> WosNoConfig {
             relative: false,
             boundary_points: 64,
             boundary_weight: 10.0,
+            interior_weight: 1.0,
             lr: 5e-3,
             weight_decay: 0.0,
             schedule: Default::default(),
@@ -62,6 +68,7 @@ fn tiny_config(loss: LossKind) -> WosNoConfig {
             epsilon: 1e-3,
             max_steps: 1024,
             control_variate: true,
+            ood_instances: 0,
         },
     }
 }

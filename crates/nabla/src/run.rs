@@ -199,8 +199,14 @@ impl TaskConfig {
                 c.data.file.display()
             ),
             TaskConfig::WosNo(c) => format!(
-                "WoS-NO on a {0}x{0} grid, width {1}, batch {2}",
-                c.grid.points, c.model.width, c.train.batch_size
+                "WoS-NO ({3}) on a {0}x{0} grid, width {1}, batch {2}",
+                c.grid.points,
+                c.model.width,
+                c.train.batch_size,
+                match c.model.kind {
+                    nabla_operator::wosno::OperatorKind::Fno => "fno",
+                    nabla_operator::wosno::OperatorKind::Gino => "gino",
+                }
             ),
             TaskConfig::Dcdm(c) => format!(
                 "DCDM on {} with {} channels, batch {}",

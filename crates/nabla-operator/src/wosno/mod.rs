@@ -37,11 +37,15 @@
 pub mod config;
 pub mod family;
 pub mod features;
+pub mod gino;
 pub mod interp;
+pub mod model;
 pub mod physics;
 pub mod run;
 pub mod smooth;
+pub mod spline;
 pub mod truth;
 
-pub use config::{LossKind, WosNoConfig};
+pub use config::{LossKind, OperatorKind, WosNoConfig};
+pub use model::{PointValues, WosNoNet, WosNoOperator};
 pub use run::{train_wosno, WosNoRun, WosNoSummary};

@@ -1,21 +1,24 @@
 //! A whole WoS-NO (or physics-informed) run: held-out truth, the training objective that draws
 //! fresh instances every step, training through `nabla_nn::train`, and the summary.
 
-use super::config::{LossKind, WosNoConfig, WosNoTrainConfig};
+use super::config::{LossKind, OperatorKind, WosNoConfig, WosNoTrainConfig};
 use super::family::StarPoisson;
 use super::features::{grid_features, EmbeddingGrid, GridFeatures, CHANNELS};
+use super::gino::PointOperator;
 use super::interp::BilinearStencil;
+pub use super::model::{build_model, predict, WosNoNet, WosNoOperator};
+use super::model::{input_tensor, model_kind};
 use super::physics::{boundary_loss, residual_loss};
 use super::smooth::{FitOptions, SmoothSolution};
-use super::truth::{held_out, HeldOut};
+use super::spline::SplineStencil;
+use super::truth::{held_out, held_out_ood, HeldOut};
 use crate::objective::to_nn;
-use crate::{OperatorError, Result};
-use candle_core::{DType, Device, Tensor};
+use crate::Result;
+use candle_core::Tensor;
 use nabla_core::geometry::{Domain, Star};
 use nabla_nn::optim::{AdamConfig, Recipe, Stage};
 use nabla_nn::{
-    train, Fno, FnoConfig, Model, Objective, Outcome, RunOptions, StepContext, TrainConfig,
-    TrainReport,
+    train, Model, Objective, Outcome, RunOptions, StepContext, TrainConfig, TrainReport,
 };
 use nabla_wos::{PointEstimate, WosOptions, WosProblem, WosSolution, WosSolver};
 use rand::Rng;
@@ -29,6 +32,8 @@ use std::time::Instant;
 /// What `summary.json` of a WoS-NO / physics-informed run holds.
 #[derive(Clone, Debug, Serialize)]
 pub struct WosNoSummary {
+    /// `fno` (u on the grid) or `gino` (point-query operator).
+    pub model_kind: OperatorKind,
     /// `wos`, `physics` or `reference`.
     pub loss: LossKind,
     /// Mean over the held-out instances of ‖u_pred − u_WoS‖₂ / ‖u_WoS‖₂ over the embedding-grid
@@ -38,6 +43,21 @@ pub struct WosNoSummary {
     pub test_rel_l2_std: f64,
     /// The same error of the untrained network.
     pub initial_test_rel_l2: f64,
+    /// Zero-shot: instances of the out-of-distribution family (0: not evaluated).
+    pub ood_instances: usize,
+    /// Zero-shot: the held-out error on the out-of-distribution family (same definition;
+    /// `null` when not evaluated).
+    pub ood_test_rel_l2: Option<f64>,
+    /// Its standard deviation over instances.
+    pub ood_test_rel_l2_std: Option<f64>,
+    /// `ood_test_rel_l2 / test_rel_l2`.
+    pub ood_ratio: Option<f64>,
+    /// Zero-shot: mean relative standard error of that set's truth (as `truth_rel_stderr`).
+    pub ood_truth_rel_stderr: Option<f64>,
+    /// Physics: weights of the interior residual and boundary terms.
+    pub interior_weight: f64,
+    /// See `interior_weight`.
+    pub boundary_weight: f64,
     /// Mean over the held-out instances of the ground truth's relative standard error
     /// √(Σ se²)/√(Σ u²) over the inside nodes.
     pub truth_rel_stderr: f64,
@@ -87,8 +107,8 @@ pub struct WosNoSummary {
 
 /// The outcome of [`train_wosno`].
 pub struct WosNoRun {
-    /// The trained FNO.
-    pub model: Fno,
+    /// The trained operator.
+    pub model: WosNoNet,
     /// The training loop's report.
     pub report: TrainReport,
     /// The summary.
@@ -97,61 +117,8 @@ pub struct WosNoRun {
     pub held_out: HeldOut,
     /// The model's predictions on it, `[T, n, n]`.
     pub prediction: Vec<f32>,
-}
-
-/// The FNO of a config: 3 input channels (f, φ, g) plus the grid coordinates, one output.
-pub fn build_model(config: &WosNoConfig) -> Result<Fno> {
-    let device = nabla_core::device::open_device(&config.device)
-        .map_err(|e| OperatorError::config("device", e.to_string()))?;
-    let m = &config.model;
-    let c = FnoConfig {
-        in_channels: CHANNELS,
-        out_channels: 1,
-        modes: vec![m.modes, m.modes],
-        width: m.width,
-        layers: m.layers,
-        projection: m.projection,
-        grid_channels: true,
-        padding: m.padding,
-        precision: m.precision,
-        seed: m.seed.unwrap_or(config.train.seed),
-    };
-    Fno::new(&c, &device).map_err(|e| match e {
-        nabla_nn::NnError::Invalid { what, reason } => {
-            OperatorError::config(&format!("model.{what}"), reason)
-        }
-        other => OperatorError::Nn(other),
-    })
-}
-
-fn input_tensor(features: &[&GridFeatures], n: usize, model: &Fno) -> Result<Tensor> {
-    let (dtype, device) = model_kind(model);
-    let mut v = Vec::with_capacity(features.len() * n * n * CHANNELS);
-    for f in features {
-        v.extend_from_slice(&f.values);
-    }
-    Ok(Tensor::from_vec(v, (features.len(), n, n, CHANNELS), &device)?.to_dtype(dtype)?)
-}
-
-fn model_kind(model: &Fno) -> (DType, Device) {
-    model
-        .params()
-        .trainable()
-        .first()
-        .map(|(_, v)| (v.dtype(), v.device().clone()))
-        .unwrap_or((DType::F32, Device::Cpu))
-}
-
-/// The model's grid output `[T, n, n]` for instances with these features, in chunks.
-pub fn predict(model: &Fno, features: &[GridFeatures], n: usize) -> Result<Vec<f32>> {
-    let mut out = Vec::with_capacity(features.len() * n * n);
-    for chunk in features.chunks(25) {
-        let refs: Vec<&GridFeatures> = chunk.iter().collect();
-        let x = input_tensor(&refs, n, model)?;
-        let y = model.forward(&x)?.detach();
-        out.extend(y.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?);
-    }
-    Ok(out)
+    /// The zero-shot set with its truth, when `test.ood_instances` > 0.
+    pub held_out_ood: Option<HeldOut>,
 }
 
 fn mean_std(v: &[f64]) -> (f64, f64) {
@@ -238,6 +205,25 @@ fn instance_rng(step_seed: u64, k: usize) -> Pcg64 {
     Pcg64::new(step_seed as u128, 2 * k as u128 + 1)
 }
 
+/// One instance's interior training points with their targets.
+struct InteriorSamples {
+    points: Vec<f64>,
+    targets: Vec<f64>,
+    weight: f64,
+}
+
+/// The decoder's stencil of every instance's interior points, instance by instance.
+fn spline_stencil(op: &PointOperator, samples: &[InteriorSamples]) -> SplineStencil {
+    let grid = &op.grid();
+    let mut st = op.stencil();
+    for (k, smp) in samples.iter().enumerate() {
+        for p in smp.points.chunks(2) {
+            st.push(grid, k, &[p[0], p[1]]);
+        }
+    }
+    st
+}
+
 /// Training-walk statistics of one step.
 #[derive(Clone, Copy, Debug, Default)]
 struct WalkTotals {
@@ -273,23 +259,38 @@ impl<'a> WosNoObjective<'a> {
         }
     }
 
-    fn wos_targets(
+    /// Per instance of the step: its random interior points (flat x, y; the same points for
+    /// every loss, from the instance's stream), the targets there (walk estimates, or the
+    /// near-exact solution for `reference`; empty for `physics`) and the relative weight.
+    fn interior_samples(
         &self,
         instances: &[StarPoisson],
         domains: &[Arc<Star>],
         step_seed: u64,
-    ) -> Result<(BilinearStencil, Vec<f64>, Vec<f64>, WalkTotals)> {
+    ) -> Result<(Vec<InteriorSamples>, WalkTotals)> {
         let t = &self.config.train;
-        let per: Vec<(Vec<f64>, Vec<f64>, f64, WalkTotals)> = instances
+        let per: Vec<(InteriorSamples, WalkTotals)> = instances
             .par_iter()
             .zip(domains.par_iter())
             .enumerate()
             .map(|(k, (inst, dom))| -> Result<_> {
                 let mut rng = instance_rng(step_seed, k);
-                let pts = sample_interior(dom, inst.max_radius(), t.points, &mut rng);
+                let points = sample_interior(dom, inst.max_radius(), t.points, &mut rng);
                 let sol = match t.loss {
-                    LossKind::Reference => reference_targets(inst, &pts)?,
-                    _ => training_estimates(inst.problem(dom.clone()), &pts, t, rng.gen())?,
+                    LossKind::Physics => {
+                        return Ok((
+                            InteriorSamples {
+                                points,
+                                targets: vec![],
+                                weight: 1.0,
+                            },
+                            WalkTotals::default(),
+                        ))
+                    }
+                    LossKind::Reference => reference_targets(inst, &points)?,
+                    LossKind::Wos => {
+                        training_estimates(inst.problem(dom.clone()), &points, t, rng.gen())?
+                    }
                 };
                 let totals = WalkTotals {
                     walks: sol.total_walks,
@@ -301,47 +302,58 @@ impl<'a> WosNoObjective<'a> {
                 } else {
                     1.0
                 };
-                Ok((pts, sol.values(), weight, totals))
+                Ok((
+                    InteriorSamples {
+                        points,
+                        targets: sol.values(),
+                        weight,
+                    },
+                    totals,
+                ))
             })
             .collect::<Result<_>>()?;
-        let mut stencil = BilinearStencil::new();
-        let mut values = Vec::new();
-        let mut weights = Vec::new();
         let mut totals = WalkTotals::default();
-        for (k, (pts, v, weight, w)) in per.into_iter().enumerate() {
-            for x in pts.chunks(2) {
-                stencil.push(&self.grid, k, &[x[0], x[1]]);
-            }
-            weights.extend(std::iter::repeat_n(weight, v.len()));
-            values.extend(v);
+        let mut samples = Vec::with_capacity(per.len());
+        for (smp, w) in per {
             totals.walks += w.walks;
             totals.steps += w.steps;
             totals.capped += w.capped;
+            samples.push(smp);
         }
-        Ok((stencil, values, weights, totals))
+        Ok((samples, totals))
     }
 
-    fn boundary_targets(
+    /// Random boundary points of each instance (θ uniform) with g there: (instance, point)
+    /// pairs and the values. `apart` draws them from a stream apart from the interior
+    /// points' (the point-query physics loss uses both sets); the grid physics loss draws no
+    /// interior points and keeps the instance's own stream.
+    fn boundary_samples(
         &self,
         instances: &[StarPoisson],
         step_seed: u64,
-    ) -> (BilinearStencil, Vec<f64>) {
-        let mut stencil = BilinearStencil::new();
+        apart: bool,
+    ) -> (Vec<(usize, [f64; 2])>, Vec<f64>) {
+        let mut points = Vec::new();
         let mut values = Vec::new();
         for (k, inst) in instances.iter().enumerate() {
-            let mut rng = instance_rng(step_seed, k);
+            let mut rng = if apart {
+                Pcg64::new(step_seed as u128, 2 * k as u128 + 2)
+            } else {
+                instance_rng(step_seed, k)
+            };
             for _ in 0..self.config.train.boundary_points {
                 let theta = rng.gen_range(0.0..TAU);
-                stencil.push(&self.grid, k, &inst.boundary_point(theta));
+                points.push((k, inst.boundary_point(theta)));
                 values.push(inst.boundary_at_angle(theta));
             }
         }
-        (stencil, values)
+        (points, values)
     }
 
-    fn loss_inner(&mut self, model: &Fno, ctx: &mut StepContext<'_>) -> Result<Tensor> {
+    fn loss_inner(&mut self, model: &WosNoNet, ctx: &mut StepContext<'_>) -> Result<Tensor> {
         let t0 = Instant::now();
-        let b = self.config.train.batch_size;
+        let t = &self.config.train;
+        let b = t.batch_size;
         let n = self.grid.n;
         let instances: Vec<StarPoisson> = (0..b).map(|_| StarPoisson::sample(ctx.rng)).collect();
         let step_seed: u64 = ctx.rng.gen();
@@ -355,28 +367,56 @@ impl<'a> WosNoObjective<'a> {
             .map(|(i, d)| grid_features(i, d, &self.grid))
             .collect();
         let (dtype, device) = model_kind(model);
-        enum Targets {
-            Wos(BilinearStencil, Tensor, Option<Tensor>),
-            Physics(BilinearStencil, Tensor, Tensor, Tensor),
-        }
-        let targets = match self.config.train.loss {
-            LossKind::Wos | LossKind::Reference => {
-                let (stencil, values, weights, totals) =
-                    self.wos_targets(&instances, &domains, step_seed)?;
+        let host = |v: &[f64]| BilinearStencil::targets(v, dtype, &device);
+        let refs: Vec<&GridFeatures> = features.iter().collect();
+        let x = input_tensor(&refs, n, model)?;
+        let (iw, bw) = (t.interior_weight, t.boundary_weight);
+        let loss = match (t.loss, &model.operator) {
+            (LossKind::Wos | LossKind::Reference, _) => {
+                let (samples, totals) = self.interior_samples(&instances, &domains, step_seed)?;
                 self.totals.walks += totals.walks;
                 self.totals.steps += totals.steps;
                 self.totals.capped += totals.capped;
-                let y = BilinearStencil::targets(&values, dtype, &device)?;
-                let w = if self.config.train.relative {
-                    Some(BilinearStencil::targets(&weights, dtype, &device)?)
+                let values: Vec<f64> = samples.iter().flat_map(|s| s.targets.clone()).collect();
+                let weights: Vec<f64> = samples
+                    .iter()
+                    .flat_map(|s| std::iter::repeat_n(s.weight, s.targets.len()))
+                    .collect();
+                let y = host(&values)?;
+                let w = if t.relative {
+                    Some(host(&weights)?)
                 } else {
                     None
                 };
-                Targets::Wos(stencil, y, w)
+                self.mark_targets_built(t0);
+                let pred = match &model.operator {
+                    WosNoOperator::Grid(fno) => {
+                        let mut st = BilinearStencil::new();
+                        for (k, smp) in samples.iter().enumerate() {
+                            for p in smp.points.chunks(2) {
+                                st.push(&self.grid, k, &[p[0], p[1]]);
+                            }
+                        }
+                        st.apply(&fno.forward(&x)?.flatten_all()?)?
+                    }
+                    WosNoOperator::Points(op) => {
+                        let st = spline_stencil(op, &samples);
+                        op.values(&op.latent(&x)?, &st)?
+                    }
+                };
+                let e2 = (pred - y)?.sqr()?;
+                match w {
+                    Some(w) => (e2 * w)?.mean_all()?,
+                    None => e2.mean_all()?,
+                }
             }
-            LossKind::Physics => {
-                let (stencil, values) = self.boundary_targets(&instances, step_seed);
-                let g = BilinearStencil::targets(&values, dtype, &device)?;
+            (LossKind::Physics, WosNoOperator::Grid(fno)) => {
+                let (bpoints, bvalues) = self.boundary_samples(&instances, step_seed, false);
+                let mut stencil = BilinearStencil::new();
+                for (k, p) in &bpoints {
+                    stencil.push(&self.grid, *k, p);
+                }
+                let g = host(&bvalues)?;
                 let m = n - 2;
                 let mut f = Vec::with_capacity(b * m * m);
                 let mut mask = Vec::with_capacity(b * m * m);
@@ -391,46 +431,57 @@ impl<'a> WosNoObjective<'a> {
                 }
                 let f = Tensor::from_vec(f, (b, m, m), &device)?.to_dtype(dtype)?;
                 let mask = Tensor::from_vec(mask, (b, m, m), &device)?.to_dtype(dtype)?;
-                Targets::Physics(stencil, g, f, mask)
-            }
-        };
-        let refs: Vec<&GridFeatures> = features.iter().collect();
-        let x = input_tensor(&refs, n, model)?;
-        self.target_seconds += t0.elapsed().as_secs_f64();
-        self.steps_run += 1;
-        let u = model.forward(&x)?;
-        let u_flat = u.flatten_all()?;
-        let loss = match targets {
-            Targets::Wos(stencil, y, w) => {
-                let e2 = (stencil.apply(&u_flat)? - y)?.sqr()?;
-                match w {
-                    Some(w) => (e2 * w)?.mean_all()?,
-                    None => e2.mean_all()?,
-                }
-            }
-            Targets::Physics(stencil, g, f, mask) => {
-                let u3 = u.reshape((b, n, n))?;
-                let r = residual_loss(&u3, &f, &mask, self.grid.spacing())?;
+                self.mark_targets_built(t0);
+                let u = fno.forward(&x)?;
+                let u_flat = u.flatten_all()?;
+                let r = residual_loss(&u.reshape((b, n, n))?, &f, &mask, self.grid.spacing())?;
                 let bl = boundary_loss(&u_flat, &stencil, &g)?;
-                (r + (bl * self.config.train.boundary_weight)?)?
+                ((r * iw)? + (bl * bw)?)?
+            }
+            (LossKind::Physics, WosNoOperator::Points(op)) => {
+                let (samples, _) = self.interior_samples(&instances, &domains, step_seed)?;
+                let interior = spline_stencil(op, &samples);
+                let f: Vec<f64> = samples
+                    .iter()
+                    .zip(&instances)
+                    .flat_map(|(s, inst)| s.points.chunks(2).map(|p| inst.source(p)))
+                    .collect();
+                let f = host(&f)?;
+                let (bpoints, bvalues) = self.boundary_samples(&instances, step_seed, true);
+                let mut boundary = op.stencil();
+                for (k, p) in &bpoints {
+                    boundary.push(&self.grid, *k, p);
+                }
+                let g = host(&bvalues)?;
+                self.mark_targets_built(t0);
+                let latent = op.latent(&x)?;
+                let jet = op.jet(&latent, &interior)?;
+                let r = (jet.laplacian - f)?.sqr()?.mean_all()?;
+                let bl = (op.values(&latent, &boundary)? - g)?.sqr()?.mean_all()?;
+                ((r * iw)? + (bl * bw)?)?
             }
         };
         Ok(loss)
     }
 
+    fn mark_targets_built(&mut self, t0: Instant) {
+        self.target_seconds += t0.elapsed().as_secs_f64();
+        self.steps_run += 1;
+    }
+
     /// Mean relative L2 error of `model` on the held-out set, with its standard deviation.
-    pub fn held_out_error(&self, model: &Fno) -> Result<(f64, f64)> {
+    pub fn held_out_error(&self, model: &WosNoNet) -> Result<(f64, f64)> {
         let pred = predict(model, &self.held_out.features, self.grid.n)?;
         Ok(mean_std(&self.held_out.relative_l2(&pred)))
     }
 }
 
-impl Objective<Fno> for WosNoObjective<'_> {
-    fn loss(&mut self, model: &Fno, ctx: &mut StepContext<'_>) -> nabla_nn::Result<Tensor> {
+impl Objective<WosNoNet> for WosNoObjective<'_> {
+    fn loss(&mut self, model: &WosNoNet, ctx: &mut StepContext<'_>) -> nabla_nn::Result<Tensor> {
         self.loss_inner(model, ctx).map_err(to_nn)
     }
 
-    fn metrics(&mut self, model: &Fno) -> nabla_nn::Result<Vec<(String, f64)>> {
+    fn metrics(&mut self, model: &WosNoNet) -> nabla_nn::Result<Vec<(String, f64)>> {
         let (e, _) = self.held_out_error(model).map_err(to_nn)?;
         Ok(vec![("test_rel_l2".to_string(), e)])
     }
@@ -463,21 +514,46 @@ pub fn train_wosno(
     config.validate()?;
     let model = build_model(config)?;
     let held = held_out(config, options.run_dir.as_deref(), truth_progress)?;
+    let ood = if config.test.ood_instances > 0 {
+        Some(held_out_ood(
+            config,
+            options.run_dir.as_deref(),
+            truth_progress,
+        )?)
+    } else {
+        None
+    };
     let mut objective = WosNoObjective::new(config, &held);
     let (initial, _) = objective.held_out_error(&model)?;
     let report = train(&model, &mut objective, &train_config(config), options)?;
     let prediction = predict(&model, &held.features, held.grid.n)?;
     let errors = held.relative_l2(&prediction);
     let (test_rel_l2, test_rel_l2_std) = mean_std(&errors);
+    let ood_errors = match &ood {
+        Some(h) => Some(mean_std(&h.relative_l2(&predict(
+            &model,
+            &h.features,
+            h.grid.n,
+        )?))),
+        None => None,
+    };
     let rse = held.relative_stderrs();
     let steps = report.steps;
     let is_wos = config.train.loss == LossKind::Wos;
     let tot = objective.totals;
     let summary = WosNoSummary {
+        model_kind: config.model.kind,
         loss: config.train.loss,
         test_rel_l2,
         test_rel_l2_std,
         initial_test_rel_l2: initial,
+        ood_instances: config.test.ood_instances,
+        ood_test_rel_l2: ood_errors.map(|e| e.0),
+        ood_test_rel_l2_std: ood_errors.map(|e| e.1),
+        ood_ratio: ood_errors.map(|e| e.0 / test_rel_l2),
+        ood_truth_rel_stderr: ood.as_ref().map(|h| mean_std(&h.relative_stderrs()).0),
+        interior_weight: config.train.interior_weight,
+        boundary_weight: config.train.boundary_weight,
         truth_rel_stderr: mean_std(&rse).0,
         truth_rel_stderr_max: rse.iter().cloned().fold(0.0, f64::max),
         truth_walks: config.test.walks,
@@ -510,6 +586,7 @@ pub fn train_wosno(
         summary,
         held_out: held,
         prediction,
+        held_out_ood: ood,
     })
 }
 

@@ -6,7 +6,7 @@
 //! from another run with the same `[grid]` and `[test]` is reused as is).
 
 use super::config::WosNoConfig;
-use super::family::{StarPoisson, PARAMETERS};
+use super::family::{Family, StarPoisson, PARAMETERS};
 use super::features::{grid_features, EmbeddingGrid, GridFeatures};
 use super::smooth::{FitOptions, SmoothSolution};
 use crate::Result;
@@ -19,6 +19,8 @@ use std::time::Instant;
 
 /// File name of the cached ground truth inside a run directory.
 pub const TRUTH_FILE: &str = "truth.h5";
+/// File name of the cached out-of-distribution truth (`test.ood_instances`).
+pub const TRUTH_OOD_FILE: &str = "truth_ood.h5";
 const FORMAT: &str = "nabla-wosno-truth-1";
 
 /// The held-out instances with features and ground truth.
@@ -80,12 +82,12 @@ impl HeldOut {
     }
 }
 
-fn attrs(config: &WosNoConfig) -> Vec<(&'static str, AttrValue)> {
+fn attrs(config: &WosNoConfig, family: &Family, count: usize) -> Vec<(&'static str, AttrValue)> {
     let t = &config.test;
-    vec![
+    let mut a = vec![
         ("format", AttrValue::from(FORMAT)),
         ("test_seed", AttrValue::I64(t.seed as i64)),
-        ("instances", AttrValue::I64(t.instances as i64)),
+        ("instances", AttrValue::I64(count as i64)),
         ("walks", AttrValue::I64(t.walks as i64)),
         ("epsilon", AttrValue::F64(t.epsilon)),
         ("max_steps", AttrValue::I64(t.max_steps as i64)),
@@ -95,7 +97,18 @@ fn attrs(config: &WosNoConfig) -> Vec<(&'static str, AttrValue)> {
             "control_variate",
             AttrValue::I64(config.test.control_variate as i64),
         ),
-    ]
+    ];
+    // Only for other families, so caches written before families existed stay valid.
+    if *family != Family::IN_DISTRIBUTION {
+        a.extend([
+            ("harmonic_1", AttrValue::I64(family.harmonics[0] as i64)),
+            ("harmonic_2", AttrValue::I64(family.harmonics[1] as i64)),
+            ("shape_amplitude", AttrValue::F64(family.shape_amplitude)),
+            ("center_std", AttrValue::F64(family.center_std)),
+            ("amplitude_std", AttrValue::F64(family.amplitude_std)),
+        ]);
+    }
+    a
 }
 
 /// Builds the held-out set of `config`: reads `truth.h5` from `run_dir` when it was made
@@ -107,11 +120,47 @@ pub fn held_out(
     run_dir: Option<&Path>,
     progress: &(dyn Fn(usize, usize) + Sync),
 ) -> Result<HeldOut> {
+    held_out_of(
+        config,
+        &Family::IN_DISTRIBUTION,
+        config.test.instances,
+        TRUTH_FILE,
+        run_dir,
+        progress,
+    )
+}
+
+/// The zero-shot set: `test.ood_instances` instances of [`Family::OUT_OF_DISTRIBUTION`]
+/// with truth computed like [`held_out`]'s, cached in `RUN_DIR/truth_ood.h5`.
+pub fn held_out_ood(
+    config: &WosNoConfig,
+    run_dir: Option<&Path>,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Result<HeldOut> {
+    held_out_of(
+        config,
+        &Family::OUT_OF_DISTRIBUTION,
+        config.test.ood_instances,
+        TRUTH_OOD_FILE,
+        run_dir,
+        progress,
+    )
+}
+
+/// [`held_out`] for `count` instances of `family`, cached in `RUN_DIR/file`.
+pub fn held_out_of(
+    config: &WosNoConfig,
+    family: &Family,
+    count: usize,
+    file: &str,
+    run_dir: Option<&Path>,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Result<HeldOut> {
     let grid = EmbeddingGrid {
         n: config.grid.points,
         half_width: config.grid.half_width,
     };
-    let instances = StarPoisson::test_set(config.test.seed, config.test.instances);
+    let instances = family.test_set(config.test.seed, count);
     let domains: Vec<_> = instances
         .iter()
         .map(|i| i.domain().map(Arc::new))
@@ -121,9 +170,10 @@ pub fn held_out(
         .zip(domains.par_iter())
         .map(|(i, d)| grid_features(i, d, &grid))
         .collect();
-    let path = run_dir.map(|d| d.join(TRUTH_FILE));
+    let path = run_dir.map(|d| d.join(file));
+    let my_attrs = attrs(config, family, count);
     if let Some(p) = path.as_ref().filter(|p| p.is_file()) {
-        if let Some((truth, stderr)) = read_cache(p, config, &features, &instances) {
+        if let Some((truth, stderr)) = read_cache(p, &my_attrs, &features, &instances) {
             return Ok(HeldOut {
                 grid,
                 instances,
@@ -177,7 +227,7 @@ pub fn held_out(
     if let Some(path) = &path {
         let params: Vec<f64> = instances.iter().flat_map(|i| i.to_vec()).collect();
         let dims = [total, grid.n, grid.n];
-        let mut a = attrs(config);
+        let mut a = my_attrs;
         a.push(("seconds", AttrValue::F64(seconds)));
         a.push((
             "convention",
@@ -214,14 +264,14 @@ pub fn instance_seed(seed: u64, k: u64) -> u64 {
 /// The cached truth if `path` was written for exactly these settings and instances.
 fn read_cache(
     path: &Path,
-    config: &WosNoConfig,
+    attrs: &[(&'static str, AttrValue)],
     features: &[GridFeatures],
     instances: &[StarPoisson],
 ) -> Option<(Vec<f64>, Vec<f64>)> {
     let stored = nabla_data::read_attrs(path).ok()?;
-    for (name, want) in attrs(config) {
+    for (name, want) in attrs {
         let have = stored.iter().find(|(n, _)| n == name).map(|(_, v)| v)?;
-        if *have != want {
+        if have != want {
             return None;
         }
     }
