@@ -62,6 +62,10 @@ pub struct PinnConfig {
     /// How the error against the exact solution is measured.
     #[serde(default)]
     pub eval: EvalConfig,
+    /// Multi-domain PINN: how the domain is split into pieces (one network each) and which
+    /// interface conditions glue them (absent: one network on the whole domain).
+    #[serde(default)]
+    pub domains: Option<crate::multidomain::DomainsConfig>,
 }
 
 /// Most hidden layers a PINN may have: candle's backward pass recurses through the graph,

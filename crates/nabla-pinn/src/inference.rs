@@ -139,7 +139,44 @@ impl Pinn {
         grad: &mut Vec<f64>,
         lap: &mut Vec<f64>,
     ) -> Result<()> {
-        let mlp = &self.model.mlp;
+        let Some(split) = &self.model.split else {
+            return self.evaluate_with(&self.model.mlp, pts, space, u, grad, lap);
+        };
+        // Each point by its piece's network, results back in the points' order.
+        let dim = self.input_dim();
+        let n = pts.len() / dim;
+        let (mut uu, mut gg, mut ll) = (vec![0.0; n], vec![0.0; n * dim], vec![0.0; n]);
+        for (k, idx) in split.route(pts, dim).into_iter().enumerate() {
+            if idx.is_empty() {
+                continue;
+            }
+            let sub: Vec<f64> = idx
+                .iter()
+                .flat_map(|&i| pts[i * dim..(i + 1) * dim].iter().copied())
+                .collect();
+            let (mut su, mut sg, mut sl) = (Vec::new(), Vec::new(), Vec::new());
+            self.evaluate_with(&split.nets[k], &sub, space, &mut su, &mut sg, &mut sl)?;
+            for (j, &i) in idx.iter().enumerate() {
+                uu[i] = su[j];
+                ll[i] = sl[j];
+                gg[i * dim..(i + 1) * dim].copy_from_slice(&sg[j * dim..(j + 1) * dim]);
+            }
+        }
+        u.extend(uu);
+        grad.extend(gg);
+        lap.extend(ll);
+        Ok(())
+    }
+
+    fn evaluate_with(
+        &self,
+        mlp: &nabla_nn::Mlp,
+        pts: &[f64],
+        space: usize,
+        u: &mut Vec<f64>,
+        grad: &mut Vec<f64>,
+        lap: &mut Vec<f64>,
+    ) -> Result<()> {
         let dim = self.input_dim();
         let n = pts.len() / dim;
         let x = Tensor::from_slice(pts, (n, dim), &candle_core::Device::Cpu)?

@@ -40,6 +40,7 @@ pub mod config;
 pub mod error;
 pub mod hard;
 pub mod inference;
+pub mod multidomain;
 pub mod objective;
 pub mod points;
 pub mod problem;

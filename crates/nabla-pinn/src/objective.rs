@@ -29,7 +29,7 @@ struct HardTensors {
 }
 
 /// A set of points with one target value each (source, boundary or initial value).
-struct PointSet {
+pub(crate) struct PointSet {
     pts: Vec<f64>,
     x: Tensor,
     target: Tensor,
@@ -87,7 +87,13 @@ pub struct PinnObjective {
     eval_pts: Vec<f64>,
     eval_exact: Option<Vec<f64>>,
     last_terms: Vec<(&'static str, Tensor)>,
+    /// Keep only collocation points where this holds (one piece of a multi-domain PINN).
+    region: Option<Region>,
 }
+
+/// A predicate on points (flat coordinates of one point): the piece of the domain an
+/// objective samples.
+pub type Region = Arc<dyn Fn(&[f64]) -> bool + Send + Sync>;
 
 fn to_tensor(v: &[f64], n: usize, cols: usize, dtype: DType, device: &Device) -> Result<Tensor> {
     Ok(Tensor::from_slice(v, (n, cols), &Device::Cpu)?
@@ -123,12 +129,78 @@ impl PinnObjective {
             eval_pts: Vec::new(),
             eval_exact: None,
             last_terms: Vec::new(),
+            region: None,
         };
         obj.sample_all(config.train.seed)?;
         let (pts, _, _) = evaluation_points(&problem, config);
         obj.eval_exact = problem.exact.as_ref().map(|f| eval_field(f, &pts, dim));
         obj.eval_pts = pts;
         Ok(obj)
+    }
+
+    /// [`PinnObjective::new`] restricted to `region`: every collocation set (interior,
+    /// boundary, initial, RAR candidates, resamples) keeps only its points inside the region.
+    /// Evaluation points stay those of the whole domain.
+    pub fn new_in_region(
+        problem: Arc<Problem>,
+        config: &PinnConfig,
+        model: &Mlp,
+        region: Region,
+    ) -> Result<Self> {
+        let mut obj = Self::new(problem, config, model)?;
+        obj.region = Some(region);
+        obj.sample_all(config.train.seed)?;
+        Ok(obj)
+    }
+
+    fn keep(&self, pts: Vec<f64>) -> Vec<f64> {
+        let Some(region) = &self.region else {
+            return pts;
+        };
+        let dim = self.problem.input_dim();
+        let mut out = Vec::with_capacity(pts.len());
+        for p in pts.chunks(dim) {
+            if region(p) {
+                out.extend_from_slice(p);
+            }
+        }
+        out
+    }
+
+    /// Points with the source as target and derivative data for residuals (interface
+    /// points of a multi-domain PINN).
+    pub(crate) fn source_set(&self, pts: Vec<f64>) -> Result<PointSet> {
+        let f = eval_field(&self.problem.source, &pts, self.problem.input_dim());
+        self.point_set(pts, f, None, true)
+    }
+
+    /// u `[n, 1]` and, with `gradient`, ∂u/∂xᵢ for every input axis `[n, D]`.
+    pub(crate) fn value_and_gradient(
+        &self,
+        model: &Mlp,
+        set: &PointSet,
+        gradient: bool,
+    ) -> Result<(Tensor, Option<Tensor>)> {
+        let all: Vec<usize> = (0..self.problem.input_dim()).collect();
+        let first: &[usize] = if gradient { &all } else { &[] };
+        let j = self.derivs(model, set, &[], first, 1.0)?;
+        let n = j.u.dims()[0];
+        let grad = match j.grad {
+            Some(g) if g.dims()[0] != n => Some(g.broadcast_as((n, all.len()))?.contiguous()?),
+            other => other,
+        };
+        Ok((j.u, grad))
+    }
+
+    /// Σ over `dims` of ∂²u/∂xᵢ² `[n, 1]` (any input axes, time included).
+    pub(crate) fn second_sum(&self, model: &Mlp, set: &PointSet, dims: &[usize]) -> Result<Tensor> {
+        self.derivs(model, set, dims, &[], 1.0)?.lap()
+    }
+
+    /// The PDE residual at a point set with the full Laplacian (no SDGD sampling).
+    pub(crate) fn residual_at(&self, model: &Mlp, set: &PointSet) -> Result<Tensor> {
+        let all: Vec<usize> = (0..self.problem.space_dim()).collect();
+        self.residual(model, set, &all, 1.0)
     }
 
     /// The evaluation points (flat) and the exact values there, if known.
@@ -196,19 +268,20 @@ impl PinnObjective {
         let s = &self.config.sampling;
         let (method, n_int, n_bd, n_init) = (s.method, s.interior, s.boundary, s.initial);
         let p = self.problem.clone();
-        self.interior = self.interior_set(interior_points(&p, n_int, method, seed)?)?;
+        let ipts = self.keep(interior_points(&p, n_int, method, seed)?);
+        self.interior = self.interior_set(ipts)?;
         let bpts = if self.needs_boundary_points() && n_bd > 0 {
             boundary_points(&p, n_bd, method, seed ^ 0xB)?
         } else {
             Vec::new()
         };
-        self.set_boundary(bpts)?;
+        self.set_boundary(self.keep(bpts))?;
         let ipts = if self.needs_initial_points() && n_init > 0 {
             initial_points(&p, n_init, method, seed ^ 0x1)?
         } else {
             Vec::new()
         };
-        self.set_initial(ipts)
+        self.set_initial(self.keep(ipts))
     }
 
     fn needs_boundary_points(&self) -> bool {
@@ -404,12 +477,12 @@ impl PinnObjective {
         if add == 0 {
             return Ok(());
         }
-        let cand = interior_points(
+        let cand = self.keep(interior_points(
             &self.problem,
             rar.candidates,
             crate::config::SamplingMethod::Random,
             seed,
-        )?;
+        )?);
         let mut scores = Vec::with_capacity(rar.candidates);
         let all: Vec<usize> = (0..self.problem.space_dim()).collect();
         for chunk in cand.chunks(4096 * dim) {

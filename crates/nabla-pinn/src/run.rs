@@ -3,6 +3,7 @@
 
 use crate::config::PinnConfig;
 use crate::hard::HardTransform;
+use crate::multidomain::{Decomposition, MultiDomainObjective, SplitNets};
 use crate::objective::{evaluation_points, predict, relative_l2, PinnObjective};
 use crate::problem::Problem;
 use crate::{PinnError, Result};
@@ -18,10 +19,13 @@ pub const TASK: &str = "pinn";
 pub struct PinnModel {
     /// The problem it solves.
     pub problem: Arc<Problem>,
-    /// The network N.
+    /// The network N (for a multi-domain model, the first piece's; see `split`).
     pub mlp: Mlp,
     /// The hard-constraint transform u = g + Φ·N, if any.
     pub hard: Option<HardTransform>,
+    /// Multi-domain models (`[domains]`): the decomposition and one network per piece;
+    /// predictions route each point to its piece's network.
+    pub split: Option<SplitNets>,
 }
 
 impl PinnModel {
@@ -34,29 +38,61 @@ impl PinnModel {
         let mut widths = vec![problem.input_dim()];
         widths.extend_from_slice(&m.hidden);
         widths.push(1);
-        let mut mc = MlpConfig::new(&widths)
-            .activation(m.activation)
-            .precision(m.precision)
-            .seed(m.seed.unwrap_or(config.train.seed));
-        if m.fourier_features > 0 {
-            mc = mc.fourier(m.fourier_features, m.fourier_sigma);
-        }
-        let mut mlp = Mlp::new(&mc, &device)?;
+        let seed = m.seed.unwrap_or(config.train.seed);
+        let build = |seed: u64| -> Result<Mlp> {
+            let mut mc = MlpConfig::new(&widths)
+                .activation(m.activation)
+                .precision(m.precision)
+                .seed(seed);
+            if m.fourier_features > 0 {
+                mc = mc.fourier(m.fourier_features, m.fourier_sigma);
+            }
+            Ok(Mlp::new(&mc, &device)?)
+        };
+        let mut mlp = build(seed)?;
         let resolved = nabla_core::config::to_toml(config).map_err(|e| {
             PinnError::config("(top level)", format!("cannot be written as TOML: {e}"))
         })?;
-        for (key, value) in nabla_nn::run_dir::self_description(TASK, &resolved) {
+        let description = nabla_nn::run_dir::self_description(TASK, &resolved);
+        let split = match &config.domains {
+            Some(dc) => {
+                let decomposition = Decomposition::new(dc, &problem)?;
+                let mut nets = vec![mlp.clone()];
+                for k in 1..decomposition.len() {
+                    nets.push(build(seed.wrapping_add(k as u64 * 0x9E37_79B9))?);
+                }
+                Some(SplitNets::new(decomposition, nets, &description)?)
+            }
+            None => None,
+        };
+        for (key, value) in description {
             mlp.set_metadata(key, value);
         }
         let hard = HardTransform::from_config(&problem, &config.loss)?;
-        Ok(PinnModel { problem, mlp, hard })
+        Ok(PinnModel {
+            problem,
+            mlp,
+            hard,
+            split,
+        })
+    }
+
+    /// The trainable parameters (all pieces' for a multi-domain model).
+    pub fn parameters(&self) -> usize {
+        match &self.split {
+            Some(s) => s.params().num_trainable(),
+            None => self.mlp.params().num_trainable(),
+        }
     }
 
     /// The model of a config with the weights of a checkpoint written by [`train_pinn`].
     pub fn load(config: &PinnConfig, checkpoint: &Path) -> Result<Self> {
         let m = Self::new(config)?;
-        m.mlp
-            .params()
+        let params = match &m.split {
+            Some(s) => s.params(),
+            None => m.mlp.params(),
+        };
+        params
             .load(checkpoint, m.mlp.device())
             .map_err(|e| PinnError::file(checkpoint, e))?;
         Ok(m)
@@ -75,7 +111,24 @@ impl PinnModel {
                 ),
             ));
         }
-        predict(&self.mlp, self.hard.as_ref(), dim, pts)
+        let Some(split) = &self.split else {
+            return predict(&self.mlp, self.hard.as_ref(), dim, pts);
+        };
+        let mut out = vec![0.0; pts.len() / dim];
+        for (k, idx) in split.route(pts, dim).into_iter().enumerate() {
+            if idx.is_empty() {
+                continue;
+            }
+            let sub: Vec<f64> = idx
+                .iter()
+                .flat_map(|&i| pts[i * dim..(i + 1) * dim].iter().copied())
+                .collect();
+            let v = predict(&split.nets[k], self.hard.as_ref(), dim, &sub)?;
+            for (&i, v) in idx.iter().zip(v) {
+                out[i] = v;
+            }
+        }
+        Ok(out)
     }
 }
 
@@ -149,11 +202,23 @@ pub use nabla_core::memory::peak_rss_mib;
 /// summary and plots).
 pub fn train_pinn(config: &PinnConfig, options: &RunOptions) -> Result<PinnRun> {
     let model = PinnModel::new(config)?;
-    let mut objective = PinnObjective::new(model.problem.clone(), config, &model.mlp)?;
-    let report = train(&model.mlp, &mut objective, &config.train, options)?;
+    let (report, exact, interior_points) = match &model.split {
+        None => {
+            let mut objective = PinnObjective::new(model.problem.clone(), config, &model.mlp)?;
+            let report = train(&model.mlp, &mut objective, &config.train, options)?;
+            let exact = objective.evaluation().1.map(<[f64]>::to_vec);
+            (report, exact, objective.interior_len())
+        }
+        Some(split) => {
+            let mut objective =
+                MultiDomainObjective::new(model.problem.clone(), config, split, None)?;
+            let report = train(split, &mut objective, &config.train, options)?;
+            let exact = objective.evaluation().1.map(<[f64]>::to_vec);
+            (report, exact, objective.interior_len())
+        }
+    };
     let (points, grid_index, axes) = evaluation_points(&model.problem, config);
     let predicted = model.predict(&points)?;
-    let exact = objective.evaluation().1.map(<[f64]>::to_vec);
     let (rel_l2, max_abs_error) = match &exact {
         Some(e) => (
             Some(relative_l2(&predicted, e)),
@@ -185,7 +250,7 @@ pub fn train_pinn(config: &PinnConfig, options: &RunOptions) -> Result<PinnRun> 
         iterations: report.steps,
         seconds: report.seconds,
         seconds_per_step: report.seconds / report.steps.max(1) as f64,
-        parameters: model.mlp.params().num_trainable(),
+        parameters: model.parameters(),
         final_loss: report.final_loss,
         outcome: report.outcome,
         lbfgs_stops: report
@@ -193,7 +258,7 @@ pub fn train_pinn(config: &PinnConfig, options: &RunOptions) -> Result<PinnRun> 
             .iter()
             .map(|(s, why)| format!("stage {s}: {why:?}"))
             .collect(),
-        interior_points: objective.interior_len(),
+        interior_points,
         peak_rss_mib: peak_rss_mib(),
     };
     Ok(PinnRun {
