@@ -17,6 +17,7 @@ mod inspect;
 mod inverse;
 mod operator;
 mod outputs;
+mod pinn_family;
 mod plot;
 mod poisson;
 mod progress;

@@ -30,17 +30,42 @@ warm starts; context κΔt/h².
 Every run solves the same instances to ‖b − Ax‖₂ ≤ tol·‖b‖₂; iterations are SOR sweeps (sor) \
 or CG iterations (ssor-pcg), counted as `nabla poisson` counts them.")]
 pub struct SequenceArgs {
-    /// shifted-laplacian | heat
-    #[arg(long, default_value = "shifted-laplacian", value_parser = ["shifted-laplacian", "heat"])]
-    problem: String,
+    /// shifted-laplacian | heat | pinn-family (METALIC: interface conditions of multi-domain
+    /// PINNs over a PDE family; see --family)
+    #[arg(long, default_value = "shifted-laplacian", value_parser = ["shifted-laplacian", "heat", "pinn-family"])]
+    pub(crate) problem: String,
+
+    /// pinn-family: poisson | heat | burgers | advection.
+    #[arg(long, default_value = "heat")]
+    pub(crate) family: nabla::pinn::family::FamilyKind,
+
+    /// pinn-family: comma-separated tuners — metalic, metalic-2stage, random,
+    /// fixed:<cond>+<cond>… (e.g. fixed:solution+flux) — or all (those four, the fixed one
+    /// being solution+flux).
+    #[arg(long, default_value = "all")]
+    pub(crate) tuners: String,
+
+    /// pinn-family: condition sets trained per instance for the best in hindsight (the fixed
+    /// tuners' sets always among them).
+    #[arg(long, default_value_t = 6)]
+    pub(crate) hindsight_arms: usize,
+
+    /// pinn-family: Adam steps per instance.
+    #[arg(long, default_value_t = 500)]
+    pub(crate) adam_steps: usize,
+
+    /// pinn-family: L-BFGS iterations per instance.
+    #[arg(long, default_value_t = 500)]
+    pub(crate) lbfgs_iterations: usize,
 
     /// Grid of interior unknowns, NXxNY.
     #[arg(long, value_name = "NXxNY", default_value = "10x10")]
     grid: GridShape,
 
-    /// Number of systems (time steps for heat).
-    #[arg(long, default_value_t = 5000)]
-    instances: usize,
+    /// Number of systems (time steps for heat; PDE instances for pinn-family)
+    /// [default: 5000; 40 for pinn-family].
+    #[arg(long)]
+    pub(crate) instances: Option<usize>,
 
     /// sor | ssor-pcg
     #[arg(long, default_value = "sor", value_parser = parse_solver)]
@@ -65,7 +90,7 @@ pub struct SequenceArgs {
 
     /// Seed of the sequence and of the tuners.
     #[arg(long, default_value_t = 0)]
-    seed: u64,
+    pub(crate) seed: u64,
 
     /// shifted-laplacian: high (Beta(0.5, 1.5)) or low (Beta(2, 6)) variance of c
     /// [default: high].
@@ -88,15 +113,15 @@ pub struct SequenceArgs {
     /// Write a JSON report: `runs` [{name, total_iterations, omega[], iterations[], ...}],
     /// `best_fixed_omega` (for all), ratios and timings.
     #[arg(long, value_name = "r.json")]
-    report: Option<PathBuf>,
+    pub(crate) report: Option<PathBuf>,
 
     /// Plot cumulative iterations vs instance for every run (PNG).
     #[arg(long, value_name = "cum.png")]
-    plot: Option<PathBuf>,
+    pub(crate) plot: Option<PathBuf>,
 
     /// No progress bar.
     #[arg(long)]
-    quiet: bool,
+    pub(crate) quiet: bool,
 }
 
 fn parse_solver(s: &str) -> std::result::Result<OmegaSolver, String> {
@@ -165,7 +190,11 @@ struct SequenceReport<'a> {
 
 /// Runs `nabla sequence`.
 pub fn run(args: &SequenceArgs) -> Result<()> {
-    let choice = check_flags(args)?;
+    if args.problem == "pinn-family" {
+        return crate::pinn_family::run(args);
+    }
+    let instances = args.instances.unwrap_or(5000);
+    let choice = check_flags(args, instances)?;
     // Per instance in flight (one per thread unless --serial): the matrix (12 bytes per
     // nonzero), a dozen vectors; plus the source's base operator.
     let n = args.grid.len() as f64;
@@ -185,18 +214,18 @@ pub fn run(args: &SequenceArgs) -> Result<()> {
     )?;
     // Per instance and tuner: iterations, ω, context and timings in the report (≈ 1 KiB).
     crate::resources::check_memory(
-        &format!("--instances {}", args.instances),
-        args.instances as f64 * 1024.0,
+        &format!("--instances {}", instances),
+        instances as f64 * 1024.0,
     )?;
     let mut source: Box<dyn InstanceSource> = match args.problem.as_str() {
         "heat" => Box::new(HeatSequence::new(HeatConfig::new(
             args.grid.clone(),
-            args.instances,
+            instances,
             args.seed,
         ))?),
         _ => Box::new(ShiftedLaplacianSequence::new(ShiftedLaplacianConfig {
             shape: args.grid.clone(),
-            instances: args.instances,
+            instances,
             distribution: shift_distribution(args),
             scaling: shift_scaling(args),
             seed: args.seed,
@@ -218,7 +247,7 @@ pub fn run(args: &SequenceArgs) -> Result<()> {
         cg_baseline: args.compare_cg,
     };
 
-    let bar = progress_bar(args.instances as u64, !args.quiet);
+    let bar = progress_bar(instances as u64, !args.quiet);
     let progress = |done: usize| bar.set_position(done as u64);
     let t0 = Instant::now();
     let result = run_sequence(source.as_mut(), tuners, &opts, &progress);
@@ -240,7 +269,7 @@ pub fn run(args: &SequenceArgs) -> Result<()> {
     let report = SequenceReport {
         problem: &args.problem,
         grid: args.grid.to_string(),
-        instances: args.instances,
+        instances,
         solver: args.solver.name(),
         tuner: &args.tuner,
         tolerance: args.tol,
@@ -314,7 +343,7 @@ fn shift_scaling(args: &SequenceArgs) -> ShiftScaling {
     args.shift_scaling.unwrap_or(ShiftScaling::Spectral)
 }
 
-fn check_flags(args: &SequenceArgs) -> Result<TunerChoice> {
+fn check_flags(args: &SequenceArgs, instances: usize) -> Result<TunerChoice> {
     if args.problem != "shifted-laplacian"
         && (args.shift_distribution.is_some() || args.shift_scaling.is_some())
     {
@@ -330,7 +359,7 @@ fn check_flags(args: &SequenceArgs) -> Result<TunerChoice> {
             args.tol
         )));
     }
-    if args.instances == 0 {
+    if instances == 0 {
         return Err(CliError::Usage("--instances must be at least 1".into()));
     }
     if args.max_iters == 0 {

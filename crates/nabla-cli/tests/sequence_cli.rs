@@ -193,3 +193,68 @@ fn bad_flags_are_one_line_errors() {
         assert!(!r.exists());
     }
 }
+
+/// `--problem pinn-family`: a two-instance METALIC sequence writes its report (every tuner,
+/// per-instance picks, hindsight best) and plot; a bad tuner is a one-line usage error.
+#[test]
+fn pinn_family_sequence_writes_report_and_plot() {
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("r.json");
+    let plot = dir.path().join("e.png");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_nabla"))
+        .args([
+            "sequence",
+            "--problem",
+            "pinn-family",
+            "--family",
+            "advection",
+            "--instances",
+            "2",
+            "--hindsight-arms",
+            "1",
+            "--adam-steps",
+            "20",
+            "--lbfgs-iterations",
+            "10",
+            "--quiet",
+            "--report",
+            report.to_str().unwrap(),
+            "--plot",
+            plot.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("metalic-2stage") && stdout.contains("best in hindsight"),
+        "{stdout}"
+    );
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(r["family"], "advection");
+    assert_eq!(r["instances"].as_array().unwrap().len(), 2);
+    assert_eq!(r["tuners"].as_array().unwrap().len(), 4);
+    assert_eq!(r["tuners"][3]["name"], "fixed:solution+flux");
+    assert!(plot.is_file());
+    let bad = std::process::Command::new(env!("CARGO_BIN_EXE_nabla"))
+        .args([
+            "sequence",
+            "--problem",
+            "pinn-family",
+            "--tuners",
+            "metalic,oracle",
+        ])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    let e = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        e.contains("unknown tuner 'oracle'") && e.trim().lines().count() == 1,
+        "{e}"
+    );
+}

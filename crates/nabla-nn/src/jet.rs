@@ -355,20 +355,12 @@ impl Mlp {
             }
             None => 0,
         };
-        let mut st = JetState {
+        let st = self.propagate(JetState {
             value: value.to_dtype(dtype)?,
             d1: Some(d1.to_dtype(dtype)?),
             d2: d2.map(|t| t.to_dtype(dtype)).transpose()?,
             k,
-        };
-        let last = self.layers.len() - 1;
-        let act = self.config().activation;
-        for (i, layer) in self.layers.iter().enumerate() {
-            st = st.linear(layer)?;
-            if i < last {
-                st = st.activate(|t, two| act.with_derivatives(t, two))?;
-            }
-        }
+        })?;
         let (second, laplacian) = if k > 0 {
             let d2 = match st.d2 {
                 Some(t) => t,
@@ -385,6 +377,19 @@ impl Mlp {
             second,
             laplacian,
         })
+    }
+
+    /// A jet through the affine layers and activations (none after the last layer).
+    fn propagate(&self, mut st: JetState) -> Result<JetState> {
+        let last = self.layers.len() - 1;
+        let act = self.config().activation;
+        for (i, layer) in self.layers.iter().enumerate() {
+            st = st.linear(layer)?;
+            if i < last {
+                st = st.activate(|t, two| act.with_derivatives(t, two))?;
+            }
+        }
+        Ok(st)
     }
 
     /// Checks the points against the network and the spec against the points.
@@ -465,14 +470,7 @@ impl Mlp {
                 k,
             };
         }
-        let last = self.layers.len() - 1;
-        let act = self.config().activation;
-        for (i, layer) in self.layers.iter().enumerate() {
-            st = st.linear(layer)?;
-            if i < last {
-                st = st.activate(|t, two| act.with_derivatives(t, two))?;
-            }
-        }
+        let st = self.propagate(st)?;
         let m = self.out_dim();
         let broadcast_n = |t: Tensor| -> Result<Tensor> {
             let (b, dd, w) = t.dims3()?;

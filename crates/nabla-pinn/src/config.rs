@@ -138,12 +138,15 @@ pub enum PdeKind {
     /// u_t + u Σᵢ ∂u/∂xᵢ = νΔu + f (key `nu`, interval `time`); the classic 1-D viscous Burgers
     /// equation when d = 1.
     Burgers,
+    /// u_t + β Σᵢ ∂u/∂xᵢ = f (key `velocity` = β, interval `time`): linear advection at
+    /// speed β along every axis (METALIC's advection family in 1-D).
+    Advection,
 }
 
 impl PdeKind {
     /// Whether the equation has a time variable.
     pub fn is_time_dependent(self) -> bool {
-        matches!(self, PdeKind::Heat | PdeKind::Burgers)
+        matches!(self, PdeKind::Heat | PdeKind::Burgers | PdeKind::Advection)
     }
 
     /// The config name.
@@ -153,6 +156,7 @@ impl PdeKind {
             PdeKind::Helmholtz => "helmholtz",
             PdeKind::Heat => "heat",
             PdeKind::Burgers => "burgers",
+            PdeKind::Advection => "advection",
         }
     }
 }
@@ -191,6 +195,9 @@ pub struct ProblemConfig {
     /// Burgers viscosity ν.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nu: Option<f64>,
+    /// Advection speed β (any sign, finite).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub velocity: Option<f64>,
     /// Source f, an expression of the coordinates (`x y z` or `x1…xd`, and `t`). Default 0.
     #[serde(default = "zero")]
     pub source: String,
@@ -479,6 +486,16 @@ impl PinnConfig {
         match p.pde {
             PdeKind::Burgers => positive("problem.nu", p.nu)?,
             _ => absent("problem.nu", &p.nu, p.pde)?,
+        }
+        match (p.pde, p.velocity) {
+            (PdeKind::Advection, Some(v)) if v.is_finite() => {}
+            (PdeKind::Advection, _) => {
+                return Err(PinnError::config(
+                    "problem.velocity",
+                    "advection needs a finite velocity β",
+                ))
+            }
+            _ => absent("problem.velocity", &p.velocity, p.pde)?,
         }
         if p.pde.is_time_dependent() {
             match p.time {

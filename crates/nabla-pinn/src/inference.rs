@@ -142,29 +142,26 @@ impl Pinn {
         let Some(split) = &self.model.split else {
             return self.evaluate_with(&self.model.mlp, pts, space, u, grad, lap);
         };
-        // Each point by its piece's network, results back in the points' order.
+        // Each point by its piece's network, results back in the points' order: per point
+        // u, ∇u (dim values) and Δu packed in one row.
         let dim = self.input_dim();
-        let n = pts.len() / dim;
-        let (mut uu, mut gg, mut ll) = (vec![0.0; n], vec![0.0; n * dim], vec![0.0; n]);
-        for (k, idx) in split.route(pts, dim).into_iter().enumerate() {
-            if idx.is_empty() {
-                continue;
-            }
-            let sub: Vec<f64> = idx
-                .iter()
-                .flat_map(|&i| pts[i * dim..(i + 1) * dim].iter().copied())
-                .collect();
+        let width = dim + 2;
+        let rows = split.per_piece(pts, dim, width, |k, sub| {
             let (mut su, mut sg, mut sl) = (Vec::new(), Vec::new(), Vec::new());
-            self.evaluate_with(&split.nets[k], &sub, space, &mut su, &mut sg, &mut sl)?;
-            for (j, &i) in idx.iter().enumerate() {
-                uu[i] = su[j];
-                ll[i] = sl[j];
-                gg[i * dim..(i + 1) * dim].copy_from_slice(&sg[j * dim..(j + 1) * dim]);
+            self.evaluate_with(&split.nets[k], sub, space, &mut su, &mut sg, &mut sl)?;
+            let mut packed = Vec::with_capacity(su.len() * width);
+            for j in 0..su.len() {
+                packed.push(su[j]);
+                packed.extend_from_slice(&sg[j * dim..(j + 1) * dim]);
+                packed.push(sl[j]);
             }
+            Ok(packed)
+        })?;
+        for row in rows.chunks(width) {
+            u.push(row[0]);
+            grad.extend_from_slice(&row[1..=dim]);
+            lap.push(row[dim + 1]);
         }
-        u.extend(uu);
-        grad.extend(gg);
-        lap.extend(ll);
         Ok(())
     }
 

@@ -38,8 +38,11 @@
 
 pub mod config;
 pub mod error;
+pub mod family;
+pub mod family_sequence;
 pub mod hard;
 pub mod inference;
+pub mod metalic;
 pub mod multidomain;
 pub mod objective;
 pub mod points;

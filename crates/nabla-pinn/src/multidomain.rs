@@ -334,6 +334,34 @@ impl SplitNets {
     }
 }
 
+impl SplitNets {
+    /// Evaluates per piece: for each piece with points, `f(piece, its points flat)` returns
+    /// `width` values per point, scattered back into the points' order.
+    pub fn per_piece(
+        &self,
+        pts: &[f64],
+        dim: usize,
+        width: usize,
+        mut f: impl FnMut(usize, &[f64]) -> Result<Vec<f64>>,
+    ) -> Result<Vec<f64>> {
+        let mut out = vec![0.0; pts.len() / dim * width];
+        for (k, idx) in self.route(pts, dim).into_iter().enumerate() {
+            if idx.is_empty() {
+                continue;
+            }
+            let sub: Vec<f64> = idx
+                .iter()
+                .flat_map(|&i| pts[i * dim..(i + 1) * dim].iter().copied())
+                .collect();
+            let v = f(k, &sub)?;
+            for (j, &i) in idx.iter().enumerate() {
+                out[i * width..(i + 1) * width].copy_from_slice(&v[j * width..(j + 1) * width]);
+            }
+        }
+        Ok(out)
+    }
+}
+
 impl Model for SplitNets {
     fn params(&self) -> &ParamStore {
         &self.params
@@ -418,21 +446,9 @@ impl MultiDomainObjective {
     /// The stitched prediction: each point by its piece's network.
     pub fn predict(&self, nets: &SplitNets, pts: &[f64]) -> Result<Vec<f64>> {
         let dim = self.problem.input_dim();
-        let mut out = vec![0.0; pts.len() / dim];
-        for (k, idx) in nets.route(pts, dim).into_iter().enumerate() {
-            if idx.is_empty() {
-                continue;
-            }
-            let mut sub = Vec::with_capacity(idx.len() * dim);
-            for &i in &idx {
-                sub.extend_from_slice(&pts[i * dim..(i + 1) * dim]);
-            }
-            let v = self.parts[k].predict(&nets.nets[k], &sub)?;
-            for (&i, v) in idx.iter().zip(v) {
-                out[i] = v;
-            }
-        }
-        Ok(out)
+        nets.per_piece(pts, dim, 1, |k, sub| {
+            self.parts[k].predict(&nets.nets[k], sub)
+        })
     }
 
     /// The interface loss of the current networks: Σ over interfaces and conditions of the

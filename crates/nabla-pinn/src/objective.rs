@@ -445,6 +445,15 @@ impl PinnObjective {
                 }
                 (((j.d1(d)? + (&j.u * adv)?)? - (j.lap()? * c.nu)?)? - f)?
             }
+            PdeKind::Advection => {
+                let spatial: Vec<usize> = (0..d).collect();
+                let j = self.derivs(model, set, &[], &[&spatial[..], &[d]].concat(), scale)?;
+                let mut adv = j.d1(0)?;
+                for i in 1..d {
+                    adv = (adv + j.d1(i)?)?;
+                }
+                ((j.d1(d)? + (adv * c.velocity)?)? - f)?
+            }
         })
     }
 

@@ -34,6 +34,8 @@ pub struct Coefficients {
     pub alpha: f64,
     /// Burgers viscosity ν.
     pub nu: f64,
+    /// Advection speed β.
+    pub velocity: f64,
 }
 
 /// A PINN problem: what the loss and the error measurement need.
@@ -119,8 +121,9 @@ impl Problem {
             k: p.k.unwrap_or(0.0),
             alpha: p.alpha.unwrap_or(0.0),
             nu: p.nu.unwrap_or(0.0),
+            velocity: p.velocity.unwrap_or(0.0),
         };
-        if p.pde == PdeKind::Burgers && config.loss.sdgd_dims > 0 {
+        if matches!(p.pde, PdeKind::Burgers | PdeKind::Advection) && config.loss.sdgd_dims > 0 {
             return Err(PinnError::config(
                 "loss.sdgd_dims",
                 "SDGD samples the Laplacian of Poisson, Helmholtz and heat problems, not Burgers",

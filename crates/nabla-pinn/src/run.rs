@@ -114,21 +114,9 @@ impl PinnModel {
         let Some(split) = &self.split else {
             return predict(&self.mlp, self.hard.as_ref(), dim, pts);
         };
-        let mut out = vec![0.0; pts.len() / dim];
-        for (k, idx) in split.route(pts, dim).into_iter().enumerate() {
-            if idx.is_empty() {
-                continue;
-            }
-            let sub: Vec<f64> = idx
-                .iter()
-                .flat_map(|&i| pts[i * dim..(i + 1) * dim].iter().copied())
-                .collect();
-            let v = predict(&split.nets[k], self.hard.as_ref(), dim, &sub)?;
-            for (&i, v) in idx.iter().zip(v) {
-                out[i] = v;
-            }
-        }
-        Ok(out)
+        split.per_piece(pts, dim, 1, |k, sub| {
+            predict(&split.nets[k], self.hard.as_ref(), dim, sub)
+        })
     }
 }
 
