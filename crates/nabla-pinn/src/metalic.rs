@@ -67,6 +67,16 @@ pub struct MetalicOptions {
     pub warmup: usize,
     /// Seed of the random choices.
     pub seed: u64,
+    /// One Hamming rate per condition (automatic relevance) instead of the authors' single
+    /// rate, so the GP can learn that one condition matters more than another (default false,
+    /// the authors' kernel; on the heat family it moved the median error from 3.6e-2 to
+    /// 2.8e-2 with the same cumulative regret — see the README).
+    #[serde(default = "per_condition_default")]
+    pub per_condition_rates: bool,
+}
+
+fn per_condition_default() -> bool {
+    false
 }
 
 impl MetalicOptions {
@@ -78,6 +88,7 @@ impl MetalicOptions {
             beta: 1.0,
             warmup: 5,
             seed,
+            per_condition_rates: false,
         }
     }
 
@@ -134,13 +145,16 @@ pub struct Observation {
     pub target: f64,
 }
 
-/// GP hyperparameters: RBF length ℓ, Hamming rate λ, amplitude σ², noise precision τ.
+/// GP hyperparameters: RBF length ℓ, Hamming rate λ, amplitude σ², noise precision τ, and
+/// relative per-condition rate factors ρᵢ (all 1 for the authors' isotropic kernel).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Hyper {
     /// ℓ in exp(−‖s − s'‖²/ℓ).
     pub length: f64,
-    /// λ in exp(−λ·hamming/D).
+    /// λ in exp(−λ·Σᵢ ρᵢ|aᵢ − a'ᵢ|/D).
     pub rate: f64,
+    /// ρᵢ per condition.
+    pub factors: [f64; 8],
     /// σ².
     pub amplitude: f64,
     /// τ = 1/noise variance.
@@ -152,6 +166,7 @@ impl Default for Hyper {
         Hyper {
             length: 1.0,
             rate: 1.0,
+            factors: [1.0; 8],
             amplitude: 1.0,
             precision: 100.0,
         }
@@ -165,7 +180,12 @@ fn kernel(h: &Hyper, a: &Observation, b_ctx: &[f64], b_arm: u32) -> f64 {
         .zip(b_ctx)
         .map(|(x, y)| (x - y) * (x - y))
         .sum();
-    let ham = (a.arm ^ b_arm).count_ones() as f64 / InterfaceCondition::ALL.len() as f64;
+    let diff = a.arm ^ b_arm;
+    let ham = (0..InterfaceCondition::ALL.len())
+        .filter(|i| diff >> i & 1 == 1)
+        .map(|i| h.factors[i])
+        .sum::<f64>()
+        / InterfaceCondition::ALL.len() as f64;
     h.amplitude * (-d2 / h.length).exp() * (-h.rate * ham).exp()
 }
 
@@ -211,7 +231,7 @@ fn fit_with(obs: &[Observation], h: Hyper) -> Option<(f64, Fitted)> {
 
 /// The MAP fit: a log-spaced grid over (ℓ, λ, σ², τ), then halving coordinate steps in log
 /// space from the best point.
-fn fit(obs: &[Observation]) -> Option<Fitted> {
+fn fit(obs: &[Observation], per_condition: bool) -> Option<Fitted> {
     let mut best: Option<(f64, Fitted)> = None;
     let consider = |h: Hyper, best: &mut Option<(f64, Fitted)>| {
         if let Some((v, f)) = fit_with(obs, h) {
@@ -227,6 +247,7 @@ fn fit(obs: &[Observation]) -> Option<Fitted> {
                     let h = Hyper {
                         length,
                         rate,
+                        factors: [1.0; 8],
                         amplitude,
                         precision,
                     };
@@ -236,8 +257,9 @@ fn fit(obs: &[Observation]) -> Option<Fitted> {
         }
     }
     let mut step = 0.5f64;
+    let coords = if per_condition { 4 + 8 } else { 4 };
     for _ in 0..6 {
-        for coord in 0..4 {
+        for coord in 0..coords {
             for dir in [-1.0, 1.0] {
                 let (_, f) = best.as_ref()?;
                 let mut h = f.hyper;
@@ -246,7 +268,8 @@ fn fit(obs: &[Observation]) -> Option<Fitted> {
                     0 => h.length *= m,
                     1 => h.rate *= m,
                     2 => h.amplitude *= m,
-                    _ => h.precision *= m,
+                    3 => h.precision *= m,
+                    i => h.factors[i - 4] = (h.factors[i - 4] * m).clamp(1e-3, 1e3),
                 }
                 consider(h, &mut best);
             }
@@ -275,8 +298,14 @@ impl Fitted {
 }
 
 /// The GP of a set of observations, with UCB over the arms.
-fn ucb_choice(obs: &[Observation], arms: &[u32], context: &[f64], beta: f64) -> Option<u32> {
-    let f = fit(obs)?;
+fn ucb_choice(
+    obs: &[Observation],
+    arms: &[u32],
+    context: &[f64],
+    beta: f64,
+    per_condition: bool,
+) -> Option<u32> {
+    let f = fit(obs, per_condition)?;
     arms.iter()
         .map(|&a| {
             let (m, s) = f.predict(obs, context, a);
@@ -292,7 +321,7 @@ pub fn posterior(
     arms: &[u32],
     context: &[f64],
 ) -> Option<Vec<(u32, f64, f64)>> {
-    let f = fit(obs)?;
+    let f = fit(obs, true)?;
     Some(
         arms.iter()
             .map(|&a| {
@@ -333,8 +362,14 @@ impl Metalic {
                 Pcg64::seed_from_u64(self.options.seed ^ self.rounds.wrapping_mul(0x9E37));
             arms[rng.gen_range(0..arms.len())]
         } else {
-            ucb_choice(&self.observations, arms, &s, self.options.beta)
-                .ok_or_else(|| PinnError::config("metalic", "the GP could not be fit"))?
+            ucb_choice(
+                &self.observations,
+                arms,
+                &s,
+                self.options.beta,
+                self.options.per_condition_rates,
+            )
+            .ok_or_else(|| PinnError::config("metalic", "the GP could not be fit"))?
         };
         self.pending = Some((s, arm));
         Ok(arm)
@@ -416,8 +451,14 @@ impl MetalicTwoStage {
         let arm0 = if self.first.len() < self.options.warmup.max(1) {
             self.random(1)
         } else {
-            ucb_choice(&self.first, &self.options.arms, &s, self.options.beta)
-                .ok_or_else(|| PinnError::config("metalic", "the GP could not be fit"))?
+            ucb_choice(
+                &self.first,
+                &self.options.arms,
+                &s,
+                self.options.beta,
+                self.options.per_condition_rates,
+            )
+            .ok_or_else(|| PinnError::config("metalic", "the GP could not be fit"))?
         };
         self.pending = Some(Pending2 {
             context: s,
@@ -447,8 +488,14 @@ impl MetalicTwoStage {
         let arm1 = if warm {
             random
         } else {
-            ucb_choice(&self.second, &self.options.arms, &ctx, self.options.beta)
-                .ok_or_else(|| PinnError::config("metalic", "the GP could not be fit"))?
+            ucb_choice(
+                &self.second,
+                &self.options.arms,
+                &ctx,
+                self.options.beta,
+                self.options.per_condition_rates,
+            )
+            .ok_or_else(|| PinnError::config("metalic", "the GP could not be fit"))?
         };
         p.reward0 = Some(reward0);
         p.arm1 = Some(arm1);
@@ -524,7 +571,7 @@ mod tests {
                 });
             }
         }
-        let f = fit(&obs).unwrap();
+        let f = fit(&obs, true).unwrap();
         for &(s, a) in &[(0.33, 0u32), (0.71, 1)] {
             let (m, sd) = f.predict(&obs, &[s], a);
             assert!((m - truth(s, a)).abs() < 0.05, "{m} vs {}", truth(s, a));
