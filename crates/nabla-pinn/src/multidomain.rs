@@ -373,6 +373,8 @@ impl Model for SplitNets {
 pub struct MultiDomainObjective {
     parts: Vec<PinnObjective>,
     interfaces: Vec<Interface>,
+    /// The interface points as tensors with the source (fixed for the run: built once).
+    interface_sets: Vec<crate::objective::PointSet>,
     conditions: Vec<InterfaceCondition>,
     weight: f64,
     problem: Arc<Problem>,
@@ -412,12 +414,17 @@ impl MultiDomainObjective {
         let interfaces =
             nets.decomposition
                 .interface_points(dc.interface_points, config.train.seed, &inside);
+        let interface_sets = interfaces
+            .iter()
+            .map(|i| parts[i.a].source_set(i.points.clone()))
+            .collect::<Result<_>>()?;
         let (eval_pts, eval_exact) = {
             let (pts, exact) = parts[0].evaluation();
             (pts.to_vec(), exact.map(<[f64]>::to_vec))
         };
         Ok(MultiDomainObjective {
             parts,
+            interface_sets,
             interfaces,
             conditions: conditions.map_or_else(|| dc.interface.clone(), <[_]>::to_vec),
             weight: dc.interface_weight,
@@ -489,17 +496,17 @@ impl MultiDomainObjective {
         let need_res = has(C::Residual) || has(C::ResidualContinuity);
         let mut sums: Vec<(C, Option<Tensor>)> = conditions.iter().map(|&c| (c, None)).collect();
         let msq = |a: &Tensor, b: &Tensor| -> Result<Tensor> { Ok((a - b)?.sqr()?.mean_all()?) };
-        for iface in &self.interfaces {
+        for (k, iface) in self.interfaces.iter().enumerate() {
             let n = iface.axis;
             let tangential: Vec<usize> = (0..dim).filter(|&i| i != n).collect();
             let pa = &self.parts[iface.a];
             let pb = &self.parts[iface.b];
-            let set = pa.source_set(iface.points.clone())?;
+            let set = &self.interface_sets[k];
             let (na, nb) = (&nets.nets[iface.a], &nets.nets[iface.b]);
-            let (ua, ga) = pa.value_and_gradient(na, &set, need_grad)?;
-            let (ub, gb) = pb.value_and_gradient(nb, &set, need_grad)?;
+            let (ua, ga) = pa.value_and_gradient(na, set, need_grad)?;
+            let (ub, gb) = pb.value_and_gradient(nb, set, need_grad)?;
             let res = if need_res {
-                Some((pa.residual_at(na, &set)?, pb.residual_at(nb, &set)?))
+                Some((pa.residual_at(na, set)?, pb.residual_at(nb, set)?))
             } else {
                 None
             };
@@ -545,14 +552,14 @@ impl MultiDomainObjective {
                         }
                     }
                     C::NormalSecond => {
-                        let a = pa.second_sum(na, &set, &[n])?;
-                        let b = pb.second_sum(nb, &set, &[n])?;
+                        let a = pa.second_sum(na, set, &[n])?;
+                        let b = pb.second_sum(nb, set, &[n])?;
                         add(msq(&a, &b)?)?
                     }
                     C::TangentSecond => {
                         if !tangential.is_empty() {
-                            let a = pa.second_sum(na, &set, &tangential)?;
-                            let b = pb.second_sum(nb, &set, &tangential)?;
+                            let a = pa.second_sum(na, set, &tangential)?;
+                            let b = pb.second_sum(nb, set, &tangential)?;
                             add(msq(&a, &b)?)?
                         }
                     }

@@ -22,7 +22,7 @@
 use super::features::{EmbeddingGrid, CHANNELS};
 use super::spline::{Interpolation, SplineStencil, D1, D2, ROWS, VALUE};
 use candle_core::{Device, Tensor};
-use nabla_nn::{Activation, Fno, FnoConfig, Mlp, MlpConfig, Model, ParamStore, Precision};
+use nabla_nn::{Activation, Fno, FnoConfig, Mlp, MlpConfig, Model, ParamStore};
 
 /// The architecture of a [`PointOperator`].
 #[derive(Clone, Debug, PartialEq)]
@@ -115,15 +115,6 @@ impl PointOperator {
         self.latent_channels
     }
 
-    /// Parameter precision.
-    pub fn precision(&self) -> Precision {
-        if self.decoder.dtype() == candle_core::DType::F64 {
-            Precision::F64
-        } else {
-            Precision::F32
-        }
-    }
-
     /// The latent features `[B·n·n, C]` (flat rows in node order) of grid inputs
     /// `[B, n, n, CHANNELS]`.
     pub fn latent(&self, inputs: &Tensor) -> nabla_nn::Result<Tensor> {
@@ -207,6 +198,7 @@ impl Model for PointOperator {
 mod tests {
     use super::*;
     use candle_core::DType;
+    use nabla_nn::Precision;
 
     fn tiny(precision: Precision) -> PointOperator {
         let grid = EmbeddingGrid {
