@@ -2,12 +2,19 @@
 # Makes sure the system packages nabla builds against are present: the HDF5 C library
 # (libhdf5-dev, read through pkg-config by hdf5-metno). Installs them with apt-get when run as
 # root or with sudo available; otherwise stops with a message naming the packages.
+# `ensure-deps.sh mpi` also brings what the `mpi` feature needs: Open MPI (headers, mpicc,
+# mpirun) and libclang for rsmpi's bindgen.
 set -euo pipefail
 
 missing=()
 command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
 if ! { pkg-config --exists hdf5 2>/dev/null || [ -e /usr/include/hdf5/serial/hdf5.h ] || [ -e /usr/include/hdf5.h ]; }; then
   missing+=(libhdf5-dev)
+fi
+if [ "${1:-}" = "mpi" ]; then
+  command -v mpicc >/dev/null 2>&1 || missing+=(libopenmpi-dev)
+  command -v mpirun >/dev/null 2>&1 || missing+=(openmpi-bin)
+  ls /usr/lib/llvm-*/lib/libclang*.so* >/dev/null 2>&1 || ls /usr/lib/x86_64-linux-gnu/libclang*.so* >/dev/null 2>&1 || missing+=(libclang-dev)
 fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 
@@ -21,7 +28,7 @@ else
   exit 1
 fi
 if ! command -v apt-get >/dev/null 2>&1; then
-  echo "nabla: missing system packages: ${missing[*]} (no apt-get here; install the HDF5 development files with your package manager)" >&2
+  echo "nabla: missing system packages: ${missing[*]} (no apt-get here; install them with your package manager)" >&2
   exit 1
 fi
 export DEBIAN_FRONTEND=noninteractive

@@ -81,10 +81,56 @@ fn main() -> ExitCode {
         console::note!("error: {e}");
         return ExitCode::from(e.exit_code());
     }
-    let result = match cli.command {
-        Command::Poisson(args) => poisson::run(&args),
+    let world = match nabla::world::World::from_launcher() {
+        Ok(w) => w,
+        Err(e) => {
+            console::note!("error: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let comm = world.comm();
+    if world.is_mpi() {
+        share_cores_between_ranks();
+    }
+    let distributed = matches!(&cli.command, Command::Poisson(_) | Command::Wos(_));
+    let result = if comm.size() > 1 && !distributed {
+        Err(error::CliError::Usage(format!(
+            "this command runs on one rank; under mpirun only `nabla poisson` (grids) and \
+             `nabla wos` are distributed (got {} ranks)",
+            comm.size()
+        )))
+    } else {
+        run_command(cli.command, comm)
+    };
+    // Other ranks stay quiet about errors every rank meets (bad flags, a missing file): rank 0
+    // reports them and mpirun ends the job; a rank that fails alone still speaks, a moment later.
+    if let (Err(e), true) = (&result, comm.rank() > 0) {
+        if !e.is_broken_pipe() {
+            std::thread::sleep(std::time::Duration::from_millis(500));
+            console::note!("error (rank {}): {e}", comm.rank());
+            return ExitCode::from(e.exit_code());
+        }
+    }
+    finish(result)
+}
+
+/// Under MPI, each rank's thread pool gets the cores of its node divided by the ranks there
+/// (`--threads` and RAYON_NUM_THREADS still win), so N ranks do not oversubscribe the node.
+fn share_cores_between_ranks() {
+    if std::env::var_os("RAYON_NUM_THREADS").is_some() {
+        return;
+    }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let local = nabla::world::launcher_local_size().unwrap_or(1).max(1);
+    // Single-threaded start-up: no other thread reads the environment yet.
+    std::env::set_var("RAYON_NUM_THREADS", (cores / local).max(1).to_string());
+}
+
+fn run_command(command: Command, comm: &dyn nabla::core::comm::Communicator) -> error::Result<()> {
+    match command {
+        Command::Poisson(args) => poisson::run(&args, comm),
         Command::Sequence(args) => sequence::run(&args),
-        Command::Wos(args) => wos::run(&args),
+        Command::Wos(args) => wos::run(&args, comm),
         Command::Train(args) => {
             // candle's elementwise pool keeps its default (all cores): on an idle 2-core
             // machine an FNO Darcy epoch is 1.25× faster with it than with
@@ -96,7 +142,10 @@ fn main() -> ExitCode {
         Command::Eval(args) => eval::run(&args),
         Command::Datagen(args) => datagen::run(&args),
         Command::Inspect(args) => inspect::run(&args),
-    };
+    }
+}
+
+fn finish(result: error::Result<()>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if e.is_broken_pipe() => ExitCode::SUCCESS,

@@ -18,6 +18,8 @@ use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+mod distributed;
+
 /// The grid solved when neither `--grid` nor `--matrix` is given.
 const DEFAULT_GRID: &str = "256x256";
 
@@ -268,6 +270,16 @@ struct PoissonReport<'a> {
     /// amg, amg-pcg: seconds per set-up phase (strength, aggregation, ..., coarse solver).
     #[serde(skip_serializing_if = "Option::is_none")]
     amg_setup_phases: Option<nabla::sparse::AmgSetupTimes>,
+    /// Under mpirun: the number of ranks, the transport (`mpi`), the largest per-rank time in
+    /// communication during the solve (waits included), and the decomposition.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ranks: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    transport: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    communication_seconds: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    decomposition: Option<String>,
 }
 
 /// The AMG settings recorded in the report.
@@ -294,8 +306,11 @@ struct Problem {
     reason: Option<&'static str>,
 }
 
-/// Runs `nabla poisson`.
-pub fn run(args: &PoissonArgs) -> Result<()> {
+/// Runs `nabla poisson`; under mpirun (any rank count) the distributed grid solvers.
+pub fn run(args: &PoissonArgs, comm: &dyn nabla::core::comm::Communicator) -> Result<()> {
+    if comm.transport() != "serial" {
+        return distributed::run(args, comm);
+    }
     let grid_shape: Option<GridShape> = match (&args.grid, &args.matrix) {
         (Some(g), _) => Some(g.clone()),
         (None, None) => Some(DEFAULT_GRID.parse()?),
@@ -440,6 +455,10 @@ pub fn run(args: &PoissonArgs) -> Result<()> {
                 .as_ref()
                 .map_or(settings.amg.block_size, Vec::len),
         }),
+        ranks: None,
+        transport: None,
+        communication_seconds: None,
+        decomposition: None,
     };
     write_outputs(args, &problem, &x, &report, &summary)?;
     print_summary(&summary, report.amg.as_ref())?;
@@ -944,12 +963,20 @@ fn print_summary(s: &PoissonReport, amg: Option<&AmgHierarchy>) -> Result<()> {
         outln!("read               {r:.3} s (MatrixMarket input)");
     }
     outln!(
-        "time               assembly {:.3} s, setup {:.3} s, solve {:.3} s ({:.3} ms/iteration, {} threads)",
+        "time               assembly {:.3} s, setup {:.3} s, solve {:.3} s ({:.3} ms/iteration, {} threads{})",
         s.assembly_seconds,
         s.setup_seconds,
         s.solve_seconds,
         s.seconds_per_iteration * 1e3,
-        s.threads
+        s.threads,
+        if s.ranks.is_some() { " per rank" } else { "" }
     );
+    if let (Some(ranks), Some(comm)) = (s.ranks, s.communication_seconds) {
+        outln!(
+            "ranks              {ranks} ({}, {}); communication {comm:.3} s (slowest rank)",
+            s.transport.unwrap_or("mpi"),
+            s.decomposition.as_deref().unwrap_or("")
+        );
+    }
     Ok(())
 }

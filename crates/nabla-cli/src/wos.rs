@@ -194,6 +194,9 @@ struct WosReport {
     device: String,
     threads: usize,
     nabla_version: &'static str,
+    /// Under mpirun: the number of ranks the points were split over (`threads` is per rank).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ranks: Option<usize>,
 }
 
 /// Where the points came from, and the points.
@@ -215,7 +218,7 @@ impl Points {
 }
 
 /// Runs `nabla wos`.
-pub fn run(args: &WosArgs) -> Result<()> {
+pub fn run(args: &WosArgs, comm: &dyn nabla::core::comm::Communicator) -> Result<()> {
     check_flags(args)?;
     let domain = parse_domain(&args.domain)?;
     let d = domain.dim();
@@ -310,26 +313,49 @@ pub fn run(args: &WosArgs) -> Result<()> {
             .map_err(|e| CliError::Usage(format!("--threads {nt}: {e}")))?;
     }
 
-    let sol = match device {
-        None => {
-            let progress = DelayedBar::new(
-                n as u64,
-                "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} points (ETA {eta})",
-                !args.quiet,
+    let distributed = comm.transport() != "serial";
+    let sol =
+        match device {
+            // Under mpirun: points split over the ranks, gathered on rank 0, which writes.
+            None if distributed => {
+                let progress = DelayedBar::new(
+                n.div_ceil(comm.size()) as u64,
+                "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} points of rank 0 (ETA {eta})",
+                !args.quiet && comm.rank() == 0,
             );
-            let r = solver.solve_with_progress(pts, &|done| {
-                progress.update(|b| b.set_position(done as u64))
-            });
-            progress.finish();
-            r?
-        }
-        Some(ordinal) => solve_gpu(&solver, pts, ordinal)?,
-    };
+                let r = solver.solve_distributed(comm, pts, 0, &|done| {
+                    progress.update(|b| b.set_position(done as u64))
+                });
+                progress.finish();
+                match r? {
+                    Some(sol) => sol,
+                    None => return Ok(()),
+                }
+            }
+            Some(_) if distributed => return Err(CliError::Usage(
+                "--device cuda under mpirun is not supported yet; run the GPU job as one process"
+                    .into(),
+            )),
+            None => {
+                let progress = DelayedBar::new(
+                    n as u64,
+                    "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} points (ETA {eta})",
+                    !args.quiet,
+                );
+                let r = solver.solve_with_progress(pts, &|done| {
+                    progress.update(|b| b.set_position(done as u64))
+                });
+                progress.finish();
+                r?
+            }
+            Some(ordinal) => solve_gpu(&solver, pts, ordinal)?,
+        };
 
     let exact_vals: Option<Vec<f64>> = exact
         .as_ref()
         .map(|e| pts.chunks(d).map(|p| e.eval(p)).collect());
-    let report = make_report(args, &sol, &origin, exact_vals.as_deref(), n);
+    let mut report = make_report(args, &sol, &origin, exact_vals.as_deref(), n);
+    report.ranks = distributed.then_some(comm.size());
     write_outputs(args, pts, d, &sol, exact_vals.as_deref(), &origin, &report)?;
     print_summary(&report)?;
     if report.unfinished_walks > 0 {
@@ -509,6 +535,7 @@ fn make_report(
         device: args.device.clone(),
         threads: rayon::current_num_threads(),
         nabla_version: env!("CARGO_PKG_VERSION"),
+        ranks: None,
     }
 }
 

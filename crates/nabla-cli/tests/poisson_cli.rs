@@ -679,3 +679,22 @@ fn clap_usage_errors_exit_nonzero() {
         );
     }
 }
+
+/// A build without MPI started by mpirun as several ranks refuses, naming the fix, instead of
+/// running N copies of the same job (the launcher's environment is simulated here).
+#[cfg(not(feature = "mpi"))]
+#[test]
+fn several_ranks_without_mpi_is_a_clear_error() {
+    let o = Command::new(env!("CARGO_BIN_EXE_nabla"))
+        .args(["poisson", "--grid", "16x16"])
+        .env("OMPI_COMM_WORLD_SIZE", "2")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("built without MPI") && err.contains("--features mpi"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+}

@@ -12,6 +12,7 @@
 #![warn(missing_docs)]
 
 pub mod atomic;
+pub mod comm;
 pub mod config;
 pub mod device;
 pub mod field;

@@ -212,6 +212,16 @@ impl GridPoisson {
         self.unknown_to_point.as_deref()
     }
 
+    /// The diffusion coefficient of the face between grid point `p` and its neighbour along
+    /// `+axis` (`low = false`) or `−axis` (`low = true`), boundary faces included: the mean of
+    /// the two nodal values, 1 for a ≡ 1.
+    pub fn face_coefficient(&self, axis: usize, p: usize, low: bool) -> f64 {
+        let dims = self.shape.dims();
+        let stride: usize = dims[..axis].iter().product();
+        let i = (p / stride) % dims[axis];
+        self.face(axis, p, low, i == 0)
+    }
+
     /// Face coefficient between grid point `p` and its neighbour in direction `+axis`
     /// (`low = false`) or `−axis` (`low = true`).
     fn face(&self, axis: usize, p: usize, low: bool, at_low_edge: bool) -> f64 {

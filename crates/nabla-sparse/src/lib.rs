@@ -29,6 +29,7 @@
 
 pub mod amg;
 pub mod csr;
+pub mod distributed;
 pub mod error;
 pub mod grid;
 pub mod lanczos;

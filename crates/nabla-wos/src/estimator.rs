@@ -432,13 +432,26 @@ impl WosSolver {
                 });
             }
         }
+        self.solve_indexed(points, 0, progress)
+    }
+
+    /// Estimates at `points` whose streams are those of point indices `first_index..`: a slice
+    /// of a larger point set gives exactly the numbers the whole set gives there (what a rank
+    /// of a distributed run computes). The points must already be checked to lie inside.
+    pub(crate) fn solve_indexed(
+        &self,
+        points: &[f64],
+        first_index: usize,
+        progress: &(dyn Fn(usize) + Sync),
+    ) -> Result<WosSolution> {
+        let d = self.dim;
         let t0 = Instant::now();
         let done = AtomicUsize::new(0);
         let results: Vec<(PointEstimate, Block)> = points
             .par_chunks(d)
             .enumerate()
             .map(|(i, x)| {
-                let r = self.estimate_with_totals(x, i as u64);
+                let r = self.estimate_with_totals(x, (first_index + i) as u64);
                 progress(done.fetch_add(1, Ordering::Relaxed) + 1);
                 r
             })
@@ -449,7 +462,7 @@ impl WosSolver {
         for (i, (e, b)) in results.into_iter().enumerate() {
             if !e.value.is_finite() {
                 return Err(WosError::NonFinite {
-                    index: i,
+                    index: first_index + i,
                     point: points[i * d..(i + 1) * d].to_vec(),
                 });
             }

@@ -57,6 +57,7 @@
 
 #[cfg(feature = "cuda")]
 pub mod cuda;
+pub mod distributed;
 mod estimator;
 mod special;
 #[cfg(feature = "candle")]

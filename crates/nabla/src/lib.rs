@@ -125,6 +125,11 @@ pub use candle_core as candle;
 pub use ndarray;
 
 pub mod run;
+pub mod world;
+
+/// MPI through rsmpi (feature `mpi`): `MpiComm`, `MpiSession`.
+#[cfg(feature = "mpi")]
+pub use nabla_mpi as mpi;
 
 /// Any error of a nabla library, one line each (the CLI prints exactly this).
 #[derive(Debug, thiserror::Error)]

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# MPI benchmark (issue 22): distributed CG on --grid problems, release build with --features mpi.
+#
+#   1. iteration counts to tol 1e-8 on 1024² for 1, 2 and 4 ranks (4 oversubscribed on 2 cores):
+#      they must be identical (exact, rank-count independent reductions);
+#   2. time per iteration on 2048² (--max-iters 600, the same work for every run) of
+#        serial  : one process, 2 threads (the non-MPI path, what a user runs today),
+#        1x2     : mpirun -np 1, 2 threads (the distributed code on one rank),
+#        2x1     : mpirun -np 2, 1 thread each (communication overhead on this machine),
+#      with the ratio 2x1 / serial (target ≤ 1.25) and each run's communication seconds.
+# Usage: benches/mpi_bench.sh [GRID_FOR_TIMING] [GRID_FOR_COUNTS]   (default 2048x2048 1024x1024)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/ensure-deps.sh mpi
+cargo build --release --quiet -p nabla-cli --features mpi
+NABLA="$PWD/target/release/nabla"
+TIMING=${1:-2048x2048}
+COUNTS=${2:-1024x1024}
+OUT=$(mktemp -d)
+trap 'rm -rf "$OUT"' EXIT
+MPIRUN=(mpirun --allow-run-as-root --oversubscribe)
+field() { python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print(r[sys.argv[2]])" "$1" "$2"; }
+
+echo "# machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), \
+avx512f: $(grep -q avx512f /proc/cpuinfo && echo yes || echo no), load: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "# $(mpirun --version | head -1)"
+echo
+echo "## iteration counts, CG on $COUNTS to 1e-8"
+echo "| ranks | iterations | relative residual | solve s | communication s |"
+echo "|---|---|---|---|---|"
+for np in 1 2 4; do
+    "${MPIRUN[@]}" -np "$np" "$NABLA" poisson --grid "$COUNTS" --solver cg --quiet \
+        --report "$OUT/c$np.json" >/dev/null
+    printf "| %s | %s | %.3e | %.2f | %.3f |\n" "$np" "$(field "$OUT/c$np.json" iterations)" \
+        "$(field "$OUT/c$np.json" relative_residual)" "$(field "$OUT/c$np.json" solve_seconds)" \
+        "$(field "$OUT/c$np.json" communication_seconds)"
+done
+echo
+for solver in cg jacobi-pcg; do
+    echo "## $solver on $TIMING, 600 iterations (best of 2)"
+    echo "| run | ms/iteration | communication s | vs serial 2 threads |"
+    echo "|---|---|---|---|"
+    best() { # best ms/iteration of two runs of "$@", report in $OUT/last.json
+        local b=""
+        for rep in 1 2; do
+            "$@" --report "$OUT/t.json" >/dev/null 2>&1 || true
+            local ms
+            ms=$(python3 -c "import json; r=json.load(open('$OUT/t.json')); print(1e3*r['seconds_per_iteration'])")
+            if [ -z "$b" ] || python3 -c "import sys; sys.exit(0 if $ms < $b else 1)"; then
+                b=$ms; cp "$OUT/t.json" "$OUT/last.json"
+            fi
+        done
+        echo "$b"
+    }
+    args=(poisson --grid "$TIMING" --solver "$solver" --max-iters 600 --quiet)
+    serial=$(best "$NABLA" "${args[@]}" --threads 2)
+    printf "| serial, 1 process x 2 threads | %.2f | - | 1.00 |\n" "$serial"
+    one=$(RAYON_NUM_THREADS=2 best "${MPIRUN[@]}" -np 1 --bind-to none -x RAYON_NUM_THREADS "$NABLA" "${args[@]}")
+    printf "| mpirun -np 1 x 2 threads | %.2f | %.3f | %.2f |\n" "$one" \
+        "$(field "$OUT/last.json" communication_seconds)" "$(python3 -c "print($one/$serial)")"
+    two=$(best "${MPIRUN[@]}" -np 2 "$NABLA" "${args[@]}")
+    printf "| mpirun -np 2 x 1 thread | %.2f | %.3f | %.2f |\n" "$two" \
+        "$(field "$OUT/last.json" communication_seconds)" "$(python3 -c "print($two/$serial)")"
+    echo
+done

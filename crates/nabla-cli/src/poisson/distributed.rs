@@ -1,0 +1,202 @@
+//! `mpirun -np N nabla poisson --grid ...`: the grid problem split into pencils over the ranks,
+//! solved by distributed CG or Jacobi-PCG; the solution gathered onto rank 0, which writes the
+//! one HDF5 file, the one report and the summary.
+
+use super::{
+    check_flags, print_summary, write_outputs, PoissonArgs, PoissonReport, Problem, SolverChoice,
+    DEFAULT_GRID,
+};
+use crate::error::{CliError, Result};
+use crate::progress::SolveProgress;
+use nabla::core::comm::Communicator;
+use nabla::core::GridShape;
+use nabla::sparse::distributed::{DistCg, DistGridPoisson, DistPreconditioner};
+use nabla::sparse::{mm, GridPoisson, RhsKind, SolveOptions, SolverKind};
+use std::time::Instant;
+
+/// The solvers that run across ranks.
+const DISTRIBUTED_SOLVERS: &str = "cg, jacobi-pcg";
+
+/// Runs `nabla poisson` on every rank of `comm`.
+pub fn run(args: &PoissonArgs, comm: &dyn Communicator) -> Result<()> {
+    if args.matrix.is_some() {
+        return Err(CliError::Usage(format!(
+            "under mpirun, nabla poisson solves --grid problems ({DISTRIBUTED_SOLVERS}); a \
+             distributed --matrix is not available yet — run it without mpirun (one process, \
+             all cores)"
+        )));
+    }
+    let shape: GridShape = match &args.grid {
+        Some(g) => g.clone(),
+        None => DEFAULT_GRID.parse()?,
+    };
+    let requested = args.solver.unwrap_or(SolverChoice::Sparse(SolverKind::Cg));
+    let preconditioner = match requested {
+        SolverChoice::Sparse(SolverKind::Cg) => DistPreconditioner::None,
+        SolverChoice::Sparse(SolverKind::JacobiPcg) => DistPreconditioner::Jacobi,
+        other => {
+            return Err(CliError::Usage(format!(
+                "--solver {} does not run across MPI ranks yet; distributed solvers: \
+                 {DISTRIBUTED_SOLVERS} (or run without mpirun for every solver)",
+                other.name()
+            )))
+        }
+    };
+    check_flags(args, requested, Some(&shape))?;
+    if let Some(n) = args.threads {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build_global()
+            .map_err(|e| CliError::Usage(format!("--threads {n}: {e}")))?;
+    }
+    let root = comm.rank() == 0;
+
+    let t0 = Instant::now();
+    // Every rank reads the mask (its own block is all it keeps).
+    let mut global = GridPoisson::new(shape.clone());
+    if let Some(path) = &args.mask {
+        global = global.with_mask(nabla::data::read_mask(path, &shape)?)?;
+    }
+    let problem = DistGridPoisson::from_grid(&global, comm)?;
+    let rhs_kind = args.rhs_or_default(true);
+    let (b, rhs_label, read_seconds) = match (&args.rhs_file, rhs_kind) {
+        (Some(path), _) => {
+            let t = Instant::now();
+            let full = mm::read_vector(path)?;
+            if full.len() != problem.unknowns() {
+                return Err(nabla::sparse::SparseError::DimensionMismatch(format!(
+                    "{} has {} entries, the system has {} unknowns",
+                    path.display(),
+                    full.len(),
+                    problem.unknowns()
+                ))
+                .into());
+            }
+            (
+                problem.scatter_unknowns(&full),
+                format!("file {}", path.display()),
+                Some(t.elapsed().as_secs_f64()),
+            )
+        }
+        (None, Some(k)) => (
+            problem.rhs(comm, k, args.seed()),
+            k.name().to_string(),
+            None,
+        ),
+        (None, None) => (
+            problem.rhs(comm, RhsKind::Random, args.seed()),
+            "random".into(),
+            None,
+        ),
+    };
+    let assembly_seconds = t0.elapsed().as_secs_f64();
+
+    let progress = SolveProgress::new(args.tol, root && !args.quiet);
+    let monitor = |it: usize, rel: f64| progress.update(it, rel);
+    let opts = SolveOptions {
+        tol: args.tol,
+        max_iters: args.max_iters,
+        record_history: true,
+        monitor: Some(&monitor),
+    };
+    let mut x = vec![0.0; b.len()];
+    let t_setup = Instant::now();
+    let mut solver = DistCg::new(&problem, preconditioner);
+    let setup_seconds = t_setup.elapsed().as_secs_f64();
+    let result = solver.solve(comm, &b, &mut x, &opts);
+    progress.finish();
+    let dist = result?;
+    let mut report = dist.report;
+    report.setup_seconds = setup_seconds;
+
+    let gathered_x = problem.gather(comm, &x, 0)?;
+    let gathered_b = problem.gather(comm, &b, 0)?;
+    let (Some((x_all, _)), Some((b_all, _))) = (gathered_x, gathered_b) else {
+        // Other ranks: done once the root has everything.
+        return if report.converged {
+            Ok(())
+        } else {
+            Err(not_converged(requested, &report, args.tol))
+        };
+    };
+    let nonzeros = global.unknowns()
+        + match global.mask() {
+            None => problem.nonzeros_unmasked() - global.unknowns(),
+            // Couplings between fluid cells, counted once on the root from the mask.
+            Some(_) => global.matrix().nnz() - global.unknowns(),
+        };
+    let problem_desc = Problem {
+        grid: Some(global),
+        matrix: None,
+        b: b_all,
+        rhs_label: rhs_label.clone(),
+        assembly_seconds,
+        read_seconds,
+        kind: requested,
+        reason: None,
+    };
+    let summary = PoissonReport {
+        solver: requested.name(),
+        unknowns: problem.unknowns(),
+        nonzeros,
+        iterations: report.iterations,
+        relative_residual: report.relative_residual,
+        converged: report.converged,
+        setup_seconds: report.setup_seconds,
+        solve_seconds: report.solve_seconds,
+        residual_history: &report.residual_history,
+        network_seconds: None,
+        model: None,
+        tolerance: args.tol,
+        max_iters: args.max_iters,
+        omega: None,
+        problem: format!("grid {shape}"),
+        grid: Some(shape.to_string()),
+        mask: args.mask.as_ref().map(|p| p.display().to_string()),
+        matrix: None,
+        rhs: rhs_label,
+        seed: matches!(rhs_kind, Some(RhsKind::Random) | None).then_some(args.seed()),
+        assembly_seconds,
+        seconds_per_iteration: if report.iterations > 0 {
+            report.solve_seconds / report.iterations as f64
+        } else {
+            0.0
+        },
+        threads: rayon::current_num_threads(),
+        nabla_version: env!("CARGO_PKG_VERSION"),
+        requested_solver: None,
+        solver_reason: None,
+        read_seconds,
+        levels: None,
+        operator_complexity: None,
+        grid_complexity: None,
+        amg_levels: None,
+        amg_setup_phases: None,
+        amg_options: None,
+        ranks: Some(dist.ranks),
+        transport: Some(comm.transport()),
+        communication_seconds: Some(dist.communication_seconds_max),
+        decomposition: Some(format!(
+            "{}x{} pencils (ranks along y x z; x-lines whole)",
+            problem.pencil().ranks[0],
+            problem.pencil().ranks[1]
+        )),
+    };
+    write_outputs(args, &problem_desc, &x_all, &report, &summary)?;
+    print_summary(&summary, None)?;
+    if !report.converged {
+        return Err(not_converged(requested, &report, args.tol));
+    }
+    Ok(())
+}
+
+fn not_converged(kind: SolverChoice, report: &nabla::sparse::SolveReport, tol: f64) -> CliError {
+    CliError::NotConverged(format!(
+        "{} did not converge: relative residual {:.3e} > tol {:.1e} after {} iterations \
+         (raise --max-iters)",
+        kind.name(),
+        report.relative_residual,
+        tol,
+        report.iterations
+    ))
+}

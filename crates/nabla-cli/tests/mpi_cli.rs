@@ -1,0 +1,212 @@
+//! `mpirun -np N nabla ...` end to end (feature `mpi`; `scripts/mpi-tests.sh` runs these under
+//! the test command): identical iteration counts and solutions for 1, 2 and 4 ranks, residuals
+//! recomputed here from the written files, bit-identical Walk-on-Spheres estimates, and clear
+//! errors for what is not distributed.
+#![cfg(feature = "mpi")]
+
+use std::fs;
+use std::path::Path;
+use std::process::{Command, Output};
+
+/// Runs the binary under `mpirun -np ranks` (as root too; ranks may exceed the cores).
+fn mpirun(ranks: usize, args: &[&str]) -> Output {
+    Command::new("mpirun")
+        .args(["--allow-run-as-root", "--oversubscribe", "-np"])
+        .arg(ranks.to_string())
+        .arg(env!("CARGO_BIN_EXE_nabla"))
+        .args(args)
+        .env("OMPI_MCA_rmaps_base_oversubscribe", "1")
+        .output()
+        .expect("mpirun runs (install openmpi-bin)")
+}
+
+fn report(path: &Path) -> serde_json::Value {
+    serde_json::from_slice(&fs::read(path).expect("report written")).expect("report is JSON")
+}
+
+/// ‖b − A x‖ / ‖b‖ of the h²-scaled 5-/7-point Laplacian with solid cells removed, written out
+/// here so the check shares no code with the solver.
+fn relres(dims: &[usize], solid: &[bool], u: &[f64], b_grid: &[f64]) -> f64 {
+    let (nx, ny, nz) = (dims[0], dims[1], *dims.get(2).unwrap_or(&1));
+    let at = |i: isize, j: isize, k: isize| -> f64 {
+        if i < 0 || j < 0 || k < 0 || i >= nx as isize || j >= ny as isize || k >= nz as isize {
+            return 0.0;
+        }
+        u[i as usize + nx * (j as usize + ny * k as usize)]
+    };
+    let (mut rr, mut bb) = (0.0, 0.0);
+    for k in 0..nz as isize {
+        for j in 0..ny as isize {
+            for i in 0..nx as isize {
+                let p = i as usize + nx * (j as usize + ny * k as usize);
+                if solid[p] {
+                    continue;
+                }
+                let mut ax = 2.0 * dims.len() as f64 * at(i, j, k)
+                    - at(i - 1, j, k)
+                    - at(i + 1, j, k)
+                    - at(i, j - 1, k)
+                    - at(i, j + 1, k);
+                if dims.len() == 3 {
+                    ax -= at(i, j, k - 1) + at(i, j, k + 1);
+                }
+                rr += (b_grid[p] - ax).powi(2);
+                bb += b_grid[p].powi(2);
+            }
+        }
+    }
+    (rr / bb).sqrt()
+}
+
+#[test]
+fn grid_cg_is_rank_count_independent_and_solves_the_system() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut runs = Vec::new();
+    for ranks in [1, 2, 4] {
+        let out = dir.path().join(format!("s{ranks}.h5"));
+        let rep = dir.path().join(format!("r{ranks}.json"));
+        let o = mpirun(
+            ranks,
+            &[
+                "poisson",
+                "--grid",
+                "160x120",
+                "--solver",
+                "cg",
+                "--out",
+                out.to_str().unwrap(),
+                "--report",
+                rep.to_str().unwrap(),
+                "--quiet",
+            ],
+        );
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let r = report(&rep);
+        assert_eq!(r["ranks"], ranks);
+        assert_eq!(r["transport"], "mpi");
+        assert!(r["communication_seconds"].as_f64().unwrap() >= 0.0);
+        let (_, x) = nabla::data::read_f64_dataset(&out, "x").unwrap();
+        let (_, b) = nabla::data::read_f64_dataset(&out, "b").unwrap();
+        let rel = relres(&[160, 120], &vec![false; x.len()], &x, &b);
+        assert!(rel <= 1e-8, "{ranks} ranks: residual {rel:e}");
+        runs.push((r["iterations"].as_u64().unwrap(), x));
+    }
+    assert!(
+        runs.iter().all(|r| r.0 == runs[0].0),
+        "iteration counts differ"
+    );
+    assert!(runs.iter().all(|r| r.1 == runs[0].1), "solutions differ");
+}
+
+#[test]
+fn masked_3d_jacobi_pcg_on_three_ranks() {
+    let dir = tempfile::tempdir().unwrap();
+    let (nx, ny, nz) = (20usize, 18usize, 12usize);
+    // A solid slab in the middle with a hole: cells with fluid on both sides.
+    let solid: Vec<bool> = (0..nx * ny * nz)
+        .map(|p| {
+            let (i, j) = (p % nx, (p / nx) % ny);
+            i == 10 && !(5..9).contains(&j)
+        })
+        .collect();
+    let mask = dir.path().join("mask.h5");
+    let shape: nabla::core::GridShape = "20x18x12".parse().unwrap();
+    nabla::data::write_mask(&mask, &shape, &solid).unwrap();
+    let mut iters = Vec::new();
+    for ranks in [1, 3] {
+        let out = dir.path().join(format!("m{ranks}.h5"));
+        let rep = dir.path().join(format!("m{ranks}.json"));
+        let o = mpirun(
+            ranks,
+            &[
+                "poisson",
+                "--grid",
+                "20x18x12",
+                "--mask",
+                mask.to_str().unwrap(),
+                "--solver",
+                "jacobi-pcg",
+                "--rhs",
+                "ones",
+                "--tol",
+                "1e-10",
+                "--out",
+                out.to_str().unwrap(),
+                "--report",
+                rep.to_str().unwrap(),
+                "--quiet",
+            ],
+        );
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let r = report(&rep);
+        assert_eq!(r["unknowns"], (solid.iter().filter(|s| !**s).count()));
+        let (_, u) = nabla::data::read_f64_dataset(&out, "u").unwrap();
+        let b: Vec<f64> = solid.iter().map(|&s| if s { 0.0 } else { 1.0 }).collect();
+        assert!(u.iter().zip(&solid).all(|(v, &s)| !s || *v == 0.0));
+        let rel = relres(&[nx, ny, nz], &solid, &u, &b);
+        assert!(rel <= 1e-10, "{ranks} ranks: residual {rel:e}");
+        iters.push(r["iterations"].as_u64().unwrap());
+    }
+    assert_eq!(iters[0], iters[1]);
+}
+
+#[test]
+fn wos_estimates_are_bit_identical_on_one_and_two_ranks() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut outputs = Vec::new();
+    for ranks in [1, 2] {
+        let out = dir.path().join(format!("w{ranks}.csv"));
+        let o = mpirun(
+            ranks,
+            &[
+                "wos",
+                "--domain",
+                "ball:center=0,0;radius=1",
+                "--boundary",
+                "x*x - y*y",
+                "--grid",
+                "9x9",
+                "--walks",
+                "200",
+                "--seed",
+                "3",
+                "--out",
+                out.to_str().unwrap(),
+                "--quiet",
+            ],
+        );
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        outputs.push(fs::read_to_string(&out).unwrap());
+    }
+    assert!(outputs[0].lines().count() > 40);
+    assert_eq!(outputs[0], outputs[1]);
+}
+
+#[test]
+fn what_is_not_distributed_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("s.h5");
+    let o = mpirun(
+        2,
+        &[
+            "poisson",
+            "--grid",
+            "64x64",
+            "--solver",
+            "ic0-pcg",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("does not run across MPI ranks yet"), "{err}");
+    assert!(!out.exists());
+    let o = mpirun(2, &["poisson", "--grid", "3x1", "--solver", "cg"]);
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("cannot be split over 2 ranks"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}

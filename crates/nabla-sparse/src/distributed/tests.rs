@@ -1,0 +1,180 @@
+//! Rank-count independence and agreement with the serial problem, on threads (`LocalComm`).
+
+use super::*;
+use crate::{relative_residual, GridPoisson, LinearOperator, RhsKind, SolveOptions};
+use nabla_core::comm::{Communicator, LocalComm, SerialComm};
+use nabla_core::GridShape;
+
+fn masked(shape: &GridShape) -> GridPoisson {
+    // A disc of solid cells and a solid column: fluid cells with solid neighbours on all sides.
+    let d = shape.dims();
+    let strides = shape.strides();
+    let mask: Vec<bool> = (0..shape.len())
+        .map(|p| {
+            let c: Vec<f64> = (0..d.len())
+                .map(|a| ((p / strides[a]) % d[a]) as f64 / d[a] as f64 - 0.4)
+                .collect();
+            c.iter().map(|v| v * v).sum::<f64>() < 0.05 || (p % d[0] == 3)
+        })
+        .collect();
+    GridPoisson::new(shape.clone()).with_mask(mask).unwrap()
+}
+
+fn variable(shape: &GridShape) -> GridPoisson {
+    let ext: usize = shape.dims().iter().map(|n| n + 2).product();
+    let nodal: Vec<f64> = (0..ext)
+        .map(|i| {
+            if (i / 7) % 3 == 0 {
+                1000.0
+            } else {
+                1.0 + 0.5 * ((i as f64) * 0.37).sin()
+            }
+        })
+        .collect();
+    GridPoisson::new(shape.clone())
+        .with_coefficient(&nodal)
+        .unwrap()
+}
+
+/// Solves on `ranks` threads; returns (iterations, x over the unknowns, b over the unknowns).
+fn solve_on(
+    grid: &GridPoisson,
+    ranks: usize,
+    pre: DistPreconditioner,
+    rhs: RhsKind,
+) -> (usize, Vec<f64>, Vec<f64>) {
+    let out = LocalComm::run(ranks, |comm| {
+        let problem = DistGridPoisson::from_grid(grid, comm).unwrap();
+        let b = problem.rhs(comm, rhs, 5);
+        let mut x = vec![0.0; b.len()];
+        let opts = SolveOptions {
+            tol: 1e-10,
+            max_iters: 5000,
+            ..Default::default()
+        };
+        let report = DistCg::new(&problem, pre)
+            .solve(comm, &b, &mut x, &opts)
+            .unwrap();
+        assert!(report.report.converged);
+        assert_eq!(report.ranks, ranks);
+        let xs = problem.gather(comm, &x, 0).unwrap();
+        let bs = problem.gather(comm, &b, 0).unwrap();
+        (report.report.iterations, xs, bs)
+    });
+    let iters: Vec<usize> = out.iter().map(|o| o.0).collect();
+    assert!(
+        iters.iter().all(|&i| i == iters[0]),
+        "ranks disagree: {iters:?}"
+    );
+    let (it, xs, bs) = out.into_iter().next().unwrap();
+    (it, xs.unwrap().0, bs.unwrap().0)
+}
+
+#[test]
+fn iterates_are_bit_identical_for_any_rank_count() {
+    let cases: Vec<(&str, GridPoisson)> = vec![
+        ("plain 2-D", GridPoisson::new("37x29".parse().unwrap())),
+        ("masked 2-D", masked(&"33x31".parse().unwrap())),
+        ("variable 2-D", variable(&"30x26".parse().unwrap())),
+        ("plain 3-D", GridPoisson::new("11x9x8".parse().unwrap())),
+        ("masked 3-D", masked(&"12x10x9".parse().unwrap())),
+        ("variable 3-D", variable(&"9x8x7".parse().unwrap())),
+    ];
+    for (name, grid) in &cases {
+        for pre in [DistPreconditioner::None, DistPreconditioner::Jacobi] {
+            let (it1, x1, b1) = solve_on(grid, 1, pre, RhsKind::Random);
+            // The right-hand side is the serial one, entry for entry.
+            assert_eq!(b1, grid.rhs(RhsKind::Random, 5), "{name}");
+            let a = grid.matrix();
+            let rel = relative_residual(&a, &b1, &x1);
+            assert!(rel <= 1.01e-10, "{name} {pre:?}: residual {rel:e}");
+            for ranks in [2, 3, 4] {
+                let (it, x, b) = solve_on(grid, ranks, pre, RhsKind::Random);
+                assert_eq!(it, it1, "{name} {pre:?} on {ranks} ranks");
+                assert_eq!(b, b1);
+                assert!(
+                    x.iter().zip(&x1).all(|(p, q)| p.to_bits() == q.to_bits()),
+                    "{name} {pre:?}: solution bits differ on {ranks} ranks"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn the_distributed_operator_is_the_serial_one() {
+    for grid in [
+        GridPoisson::new("21x17".parse().unwrap()),
+        masked(&"21x17".parse().unwrap()),
+        variable(&"13x11x6".parse().unwrap()),
+        GridPoisson::new("19".parse().unwrap()),
+    ] {
+        let n = grid.unknowns();
+        let v: Vec<f64> = (0..n)
+            .map(|i| ((i * 37) % 101) as f64 / 50.0 - 1.0)
+            .collect();
+        let mut serial = vec![0.0; n];
+        grid.matrix().apply(&v, &mut serial);
+        let ranks = if grid.shape().ndim() == 1 { 1 } else { 3 };
+        let got = LocalComm::run(ranks, |comm| {
+            let problem = DistGridPoisson::from_grid(&grid, comm).unwrap();
+            let local = problem.scatter_unknowns(&v);
+            let mut y = vec![0.0; local.len()];
+            let mut halo = Halo::default();
+            let vay = problem.apply_dot(comm, &local, &mut y, &mut halo);
+            (problem.gather(comm, &y, 0).unwrap(), vay)
+        });
+        let y = got[0].0.as_ref().unwrap().0.clone();
+        for (a, b) in y.iter().zip(&serial) {
+            assert!((a - b).abs() <= 1e-12 * (1.0 + b.abs()), "{a} vs {b}");
+        }
+        let vay: f64 = v.iter().zip(&serial).map(|(a, b)| a * b).sum();
+        assert!(got
+            .iter()
+            .all(|g| (g.1 - vay).abs() <= 1e-10 * vay.abs().max(1.0)));
+    }
+}
+
+#[test]
+fn point_and_ones_right_hand_sides_match_the_serial_ones() {
+    let grid = masked(&"24x20".parse().unwrap());
+    for kind in [RhsKind::Point, RhsKind::Ones] {
+        let (_, _, b) = solve_on(&grid, 3, DistPreconditioner::None, kind);
+        assert_eq!(b, grid.rhs(kind, 5), "{kind:?}");
+    }
+}
+
+#[test]
+fn bad_splits_and_sizes_are_errors() {
+    let comm = SerialComm;
+    let grid = GridPoisson::new("8x8".parse().unwrap());
+    let p = DistGridPoisson::from_grid(&grid, &comm).unwrap();
+    let mut x = vec![0.0; 3];
+    let err = DistCg::new(&p, DistPreconditioner::None)
+        .solve(&comm, &[0.0; 64], &mut x, &SolveOptions::default())
+        .unwrap_err();
+    assert!(err.to_string().contains("owns 64 points"), "{err}");
+    let errs = LocalComm::run(3, |c| {
+        DistGridPoisson::from_grid(&GridPoisson::new("8x2".parse().unwrap()), c)
+            .unwrap_err()
+            .to_string()
+    });
+    assert!(
+        errs[0].contains("cannot be split over 3 ranks"),
+        "{}",
+        errs[0]
+    );
+    let nan = LocalComm::run(2, |c| {
+        let p = DistGridPoisson::from_grid(&grid, c).unwrap();
+        let mut b = p.rhs(c, RhsKind::Ones, 0);
+        if c.rank() == 1 {
+            b[5] = f64::NAN;
+        }
+        let mut x = vec![0.0; b.len()];
+        DistCg::new(&p, DistPreconditioner::None)
+            .solve(c, &b, &mut x, &SolveOptions::default())
+            .unwrap_err()
+            .to_string()
+    });
+    assert!(nan.iter().all(|e| e.contains("not finite")), "{nan:?}");
+}
