@@ -99,6 +99,53 @@ fn grid_cg_is_rank_count_independent_and_solves_the_system() {
 }
 
 #[test]
+fn multigrid_pcg_across_ranks_takes_the_same_iterations() {
+    let dir = tempfile::tempdir().unwrap();
+    for (grid, dims) in [
+        ("300x200", vec![300usize, 200]),
+        ("48x40x44", vec![48, 40, 44]),
+    ] {
+        let mut runs = Vec::new();
+        for ranks in [1, 2, 4] {
+            let out = dir.path().join(format!("g{ranks}.h5"));
+            let rep = dir.path().join(format!("g{ranks}.json"));
+            // The default solver under mpirun on a plain grid is mg-pcg.
+            let o = mpirun(
+                ranks,
+                &[
+                    "poisson",
+                    "--grid",
+                    grid,
+                    "--out",
+                    out.to_str().unwrap(),
+                    "--report",
+                    rep.to_str().unwrap(),
+                    "--quiet",
+                ],
+            );
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+            let r = report(&rep);
+            assert_eq!(r["solver"], "mg-pcg");
+            assert!(r["decomposition"].as_str().unwrap().contains("slabs"));
+            let (_, x) = nabla::data::read_f64_dataset(&out, "x").unwrap();
+            let (_, b) = nabla::data::read_f64_dataset(&out, "b").unwrap();
+            let rel = relres(&dims, &vec![false; x.len()], &x, &b);
+            assert!(rel <= 1e-8, "{grid} on {ranks} ranks: residual {rel:e}");
+            runs.push((r["iterations"].as_u64().unwrap(), x));
+        }
+        assert!(runs[0].0 <= 12, "{grid}: {} iterations", runs[0].0);
+        assert!(
+            runs.iter().all(|r| r.0 == runs[0].0),
+            "{grid}: iteration counts differ"
+        );
+        assert!(
+            runs.iter().all(|r| r.1 == runs[0].1),
+            "{grid}: solutions differ"
+        );
+    }
+}
+
+#[test]
 fn masked_3d_jacobi_pcg_on_three_ranks() {
     let dir = tempfile::tempdir().unwrap();
     let (nx, ny, nz) = (20usize, 18usize, 12usize);

@@ -10,12 +10,12 @@ use crate::error::{CliError, Result};
 use crate::progress::SolveProgress;
 use nabla::core::comm::Communicator;
 use nabla::core::GridShape;
-use nabla::sparse::distributed::{DistCg, DistGridPoisson, DistPreconditioner};
+use nabla::sparse::distributed::{DistCg, DistGridPoisson, DistPreconditioner, Pencil};
 use nabla::sparse::{mm, GridPoisson, RhsKind, SolveOptions, SolverKind};
 use std::time::Instant;
 
 /// The solvers that run across ranks.
-const DISTRIBUTED_SOLVERS: &str = "cg, jacobi-pcg";
+const DISTRIBUTED_SOLVERS: &str = "cg, jacobi-pcg, mg-pcg (plain grids)";
 
 /// Runs `nabla poisson` on every rank of `comm`.
 pub fn run(args: &PoissonArgs, comm: &dyn Communicator) -> Result<()> {
@@ -30,10 +30,17 @@ pub fn run(args: &PoissonArgs, comm: &dyn Communicator) -> Result<()> {
         Some(g) => g.clone(),
         None => DEFAULT_GRID.parse()?,
     };
-    let requested = args.solver.unwrap_or(SolverChoice::Sparse(SolverKind::Cg));
+    // As on one process, multigrid by default; it handles plain grids, Jacobi-PCG the rest.
+    let default = if args.mask.is_some() {
+        SolverKind::JacobiPcg
+    } else {
+        SolverKind::MgPcg
+    };
+    let requested = args.solver.unwrap_or(SolverChoice::Sparse(default));
     let preconditioner = match requested {
         SolverChoice::Sparse(SolverKind::Cg) => DistPreconditioner::None,
         SolverChoice::Sparse(SolverKind::JacobiPcg) => DistPreconditioner::Jacobi,
+        SolverChoice::Sparse(SolverKind::MgPcg) => DistPreconditioner::Multigrid,
         other => {
             return Err(CliError::Usage(format!(
                 "--solver {} does not run across MPI ranks yet; distributed solvers: \
@@ -57,7 +64,13 @@ pub fn run(args: &PoissonArgs, comm: &dyn Communicator) -> Result<()> {
     if let Some(path) = &args.mask {
         global = global.with_mask(nabla::data::read_mask(path, &shape)?)?;
     }
-    let problem = DistGridPoisson::from_grid(&global, comm)?;
+    // Multigrid transfers reach diagonal neighbours: it runs on slabs (one split axis).
+    let pencil = if preconditioner == DistPreconditioner::Multigrid {
+        Pencil::slab(&shape, comm.rank(), comm.size())?
+    } else {
+        Pencil::new(&shape, comm.rank(), comm.size())?
+    };
+    let problem = DistGridPoisson::from_grid_on(&global, comm, pencil)?;
     let rhs_kind = args.rhs_or_default(true);
     let (b, rhs_label, read_seconds) = match (&args.rhs_file, rhs_kind) {
         (Some(path), _) => {
@@ -101,8 +114,15 @@ pub fn run(args: &PoissonArgs, comm: &dyn Communicator) -> Result<()> {
     };
     let mut x = vec![0.0; b.len()];
     let t_setup = Instant::now();
-    let mut solver = DistCg::new(&problem, preconditioner);
+    let mut solver = DistCg::new(&problem, preconditioner, comm)?;
     let setup_seconds = t_setup.elapsed().as_secs_f64();
+    let hierarchy = solver.multigrid().map(|mg| {
+        format!(
+            "; multigrid: {} distributed levels, then {} gathered",
+            mg.distributed_levels(),
+            mg.coarse_shape()
+        )
+    });
     let result = solver.solve(comm, &b, &mut x, &opts);
     progress.finish();
     let dist = result?;
@@ -177,9 +197,15 @@ pub fn run(args: &PoissonArgs, comm: &dyn Communicator) -> Result<()> {
         transport: Some(comm.transport()),
         communication_seconds: Some(dist.communication_seconds_max),
         decomposition: Some(format!(
-            "{}x{} pencils (ranks along y x z; x-lines whole)",
+            "{}x{} {} (ranks along y x z; x-lines whole){}",
             problem.pencil().ranks[0],
-            problem.pencil().ranks[1]
+            problem.pencil().ranks[1],
+            if problem.pencil().is_slab() {
+                "slabs"
+            } else {
+                "pencils"
+            },
+            hierarchy.unwrap_or_default()
         )),
     };
     write_outputs(args, &problem_desc, &x_all, &report, &summary)?;

@@ -54,6 +54,20 @@ pub trait Communicator {
     /// `Some(all)` on the root, `None` elsewhere.
     fn gather_f64(&self, local: &[f64], root: usize) -> Option<Vec<f64>>;
 
+    /// Every rank's `local`, concatenated in rank order, on every rank. The default gathers onto
+    /// rank 0 and broadcasts.
+    fn allgather_f64(&self, local: &[f64]) -> Vec<f64> {
+        let gathered = self.gather_f64(local, 0);
+        let mut bytes: Vec<u8> = gathered
+            .map(|v| v.iter().flat_map(|x| x.to_le_bytes()).collect())
+            .unwrap_or_default();
+        self.broadcast_bytes(&mut bytes, 0);
+        bytes
+            .chunks_exact(8)
+            .map(|c| f64::from_le_bytes(c.try_into().expect("8-byte chunks")))
+            .collect()
+    }
+
     /// Copies `root`'s `buf` to every rank (other ranks' contents and lengths are replaced).
     fn broadcast_bytes(&self, buf: &mut Vec<u8>, root: usize);
 

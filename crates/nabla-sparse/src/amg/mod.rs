@@ -38,8 +38,8 @@
 //! ```
 
 mod aggregate;
-mod dense;
-mod matrix;
+pub(crate) mod dense;
+pub(crate) mod matrix;
 mod prolong;
 mod smoother;
 

@@ -4,6 +4,7 @@
 
 use super::grid::{DistGridPoisson, Halo};
 use super::lines::{line_dot, line_dot_scaled, totals};
+use super::multigrid::DistMultigrid;
 use crate::error::{Result, SparseError};
 use crate::solvers::stop::stop_requested;
 use crate::solvers::{SolveOptions, SolveReport};
@@ -19,6 +20,9 @@ pub enum DistPreconditioner {
     None,
     /// The diagonal (`jacobi-pcg`).
     Jacobi,
+    /// One symmetric V-cycle of the distributed geometric multigrid (`mg-pcg`; plain grids on a
+    /// slab decomposition, see [`DistMultigrid`]).
+    Multigrid,
 }
 
 /// What a distributed solve did, beyond the serial [`SolveReport`].
@@ -41,21 +45,38 @@ pub struct DistCg<'a> {
     preconditioner: DistPreconditioner,
     halo: Halo,
     inv_diag: Vec<f64>,
+    multigrid: Option<DistMultigrid>,
 }
 
 impl<'a> DistCg<'a> {
-    /// A solver for `problem` with the given preconditioner.
-    pub fn new(problem: &'a DistGridPoisson, preconditioner: DistPreconditioner) -> Self {
+    /// A solver for `problem` with the given preconditioner. Building the multigrid hierarchy
+    /// can fail (a masked or variable-coefficient grid, a decomposition that is not in slabs):
+    /// that is the error. Every rank must call it.
+    pub fn new(
+        problem: &'a DistGridPoisson,
+        preconditioner: DistPreconditioner,
+        comm: &dyn Communicator,
+    ) -> Result<Self> {
         let inv_diag = match preconditioner {
-            DistPreconditioner::None => Vec::new(),
             DistPreconditioner::Jacobi => problem.diagonal().iter().map(|d| 1.0 / d).collect(),
+            _ => Vec::new(),
         };
-        Self {
+        let multigrid = match preconditioner {
+            DistPreconditioner::Multigrid => Some(DistMultigrid::new(problem, comm)?),
+            _ => None,
+        };
+        Ok(Self {
             problem,
             preconditioner,
             halo: Halo::default(),
             inv_diag,
-        }
+            multigrid,
+        })
+    }
+
+    /// The multigrid hierarchy, for `mg-pcg`.
+    pub fn multigrid(&self) -> Option<&DistMultigrid> {
+        self.multigrid.as_ref()
     }
 
     /// The CLI name: `cg` or `jacobi-pcg`.
@@ -63,6 +84,7 @@ impl<'a> DistCg<'a> {
         match self.preconditioner {
             DistPreconditioner::None => "cg",
             DistPreconditioner::Jacobi => "jacobi-pcg",
+            DistPreconditioner::Multigrid => "mg-pcg",
         }
     }
 
@@ -96,7 +118,9 @@ impl<'a> DistCg<'a> {
         let mut p = vec![0.0; n];
         let mut q = vec![0.0; n];
         let jacobi = self.preconditioner == DistPreconditioner::Jacobi;
-        let mut z = if jacobi { vec![0.0; n] } else { Vec::new() };
+        let uses_mg = self.multigrid.is_some();
+        let uses_z = jacobi || uses_mg;
+        let mut z = if uses_z { vec![0.0; n] } else { Vec::new() };
         let lines = self.problem.pencil().lines();
         let mut dots_a = vec![0.0; lines];
         let mut dots_b = vec![0.0; lines];
@@ -137,10 +161,14 @@ impl<'a> DistCg<'a> {
         let mut rz = if jacobi {
             self.precondition(&r, &mut z, &mut dots_a);
             totals(comm, &[&dots_a])[0]
+        } else if let Some(mg) = &mut self.multigrid {
+            mg.apply(comm, &r, &mut z);
+            line_dots(&r, &z, nx, &mut dots_a);
+            totals(comm, &[&dots_a])[0]
         } else {
             rr
         };
-        p.copy_from_slice(if jacobi { &z } else { &r });
+        p.copy_from_slice(if uses_z { &z } else { &r });
         let mut iterations = 0;
         while rel > opts.tol && iterations < opts.max_iters {
             // Every rank must leave together: a stop request on any rank stops all.
@@ -182,7 +210,11 @@ impl<'a> DistCg<'a> {
                     }
                 });
             iterations += 1;
-            let sums = if jacobi {
+            if let Some(mg) = &mut self.multigrid {
+                mg.apply(comm, &r, &mut z);
+                line_dots(&r, &z, nx, &mut dots_b);
+            }
+            let sums = if uses_z {
                 totals(comm, &[&dots_a, &dots_b])
             } else {
                 totals(comm, &[&dots_a])
@@ -198,15 +230,15 @@ impl<'a> DistCg<'a> {
             if rel <= opts.tol {
                 break;
             }
-            let rz_new = if jacobi { sums[1] } else { rr };
-            if jacobi && rz_new <= 0.0 {
+            let rz_new = if uses_z { sums[1] } else { rr };
+            if uses_z && rz_new <= 0.0 {
                 return Err(SparseError::PreconditionerBreakdown(format!(
                     "rᵀM⁻¹r = {rz_new:e} at iteration {iterations}"
                 )));
             }
             let beta = rz_new / rz;
             rz = rz_new;
-            let src: &[f64] = &r;
+            let src: &[f64] = if uses_mg { &z } else { &r };
             p.par_chunks_mut(nx).enumerate().for_each(|(line, pl)| {
                 let rl = &src[line * nx..(line + 1) * nx];
                 if jacobi {
@@ -271,4 +303,11 @@ impl<'a> DistCg<'a> {
                 *d = line_dot(rl, zl);
             });
     }
+}
+
+/// Per-line `rᵀz` sums.
+fn line_dots(r: &[f64], z: &[f64], nx: usize, dots: &mut [f64]) {
+    dots.par_iter_mut()
+        .zip(r.par_chunks(nx).zip(z.par_chunks(nx)))
+        .for_each(|(d, (rl, zl))| *d = line_dot(rl, zl));
 }

@@ -53,17 +53,36 @@ pub struct Halo {
     line_dots: Vec<f64>,
 }
 
+impl Halo {
+    /// The face received from neighbour `f` (south, north, bottom, top) by the last exchange.
+    pub(crate) fn received(&self, f: usize) -> &[f64] {
+        &self.recv[f]
+    }
+}
+
 impl DistGridPoisson {
     /// The block of `rank` (of `size`) of `grid`, which every rank holds in full (its mask and
     /// coefficient). For grids too large to hold on one rank, build from functions with
     /// [`from_fn`](Self::from_fn).
     pub fn from_grid(grid: &GridPoisson, comm: &dyn Communicator) -> Result<Self> {
+        let pencil = Pencil::new(grid.shape(), comm.rank(), comm.size())?;
+        Self::from_grid_on(grid, comm, pencil)
+    }
+
+    /// [`from_grid`](Self::from_grid) on a given decomposition of this rank (e.g.
+    /// [`Pencil::slab`], which the distributed multigrid needs).
+    pub fn from_grid_on(
+        grid: &GridPoisson,
+        comm: &dyn Communicator,
+        pencil: Pencil,
+    ) -> Result<Self> {
         let shape = grid.shape().clone();
         let mask = grid.mask();
         let face = |axis: usize, p: usize, low: bool| grid.face_coefficient(axis, p, low);
-        Self::from_fn(
+        Self::from_fn_on(
             &shape,
             comm,
+            pencil,
             (!grid.is_constant_coefficient())
                 .then_some(&face as &dyn Fn(usize, usize, bool) -> f64),
             mask.map(|m| move |p: usize| m[p])
@@ -86,6 +105,17 @@ impl DistGridPoisson {
         solid: Option<&dyn Fn(usize) -> bool>,
     ) -> Result<Self> {
         let pencil = Pencil::new(shape, comm.rank(), comm.size())?;
+        Self::from_fn_on(shape, comm, pencil, face, solid)
+    }
+
+    /// [`from_fn`](Self::from_fn) on a given decomposition of this rank.
+    pub fn from_fn_on(
+        shape: &GridShape,
+        comm: &dyn Communicator,
+        pencil: Pencil,
+        face: Option<&dyn Fn(usize, usize, bool) -> f64>,
+        solid: Option<&dyn Fn(usize) -> bool>,
+    ) -> Result<Self> {
         let nx = pencil.nx();
         let (nyl, nzl) = (pencil.ny(), pencil.nz());
         let [_, ny, nz] = pencil.global;
@@ -268,6 +298,12 @@ impl DistGridPoisson {
             .sum::<usize>()
     }
 
+    /// Whether the coefficient is a ≡ 1 and there is no mask (what the distributed multigrid
+    /// handles).
+    pub fn is_plain(&self) -> bool {
+        self.faces.is_none() && self.solid.is_none()
+    }
+
     /// The local diagonal (1 on solid cells).
     pub fn diagonal(&self) -> &[f64] {
         &self.diag
@@ -414,7 +450,7 @@ impl DistGridPoisson {
         };
         let mut grid = vec![0.0; self.shape.len()];
         let mut offset = 0;
-        for p in Pencil::all(&self.shape, comm.size())? {
+        for p in self.pencil.all_on_same_grid() {
             p.place(&all[offset..offset + p.len()], &mut grid);
             offset += p.len();
         }
@@ -450,18 +486,11 @@ impl DistGridPoisson {
         self.apply_local(comm, x, y, halo, None);
     }
 
-    fn apply_local(
-        &self,
-        comm: &dyn Communicator,
-        x: &[f64],
-        y: &mut [f64],
-        halo: &mut Halo,
-        sums: Option<&mut LineSums>,
-    ) {
+    /// Sizes the halo buffers and copies this rank's boundary lines of `x` into the send faces.
+    fn pack(&self, x: &[f64], halo: &mut Halo) {
         let p = &self.pencil;
         let nx = p.nx();
         let (nyl, nzl) = (p.ny(), p.nz());
-        let lines = p.lines();
         // Face sizes: south/north carry one line per kl, bottom/top one line per jl.
         let sizes = [nx * nzl, nx * nzl, nx * nyl, nx * nyl];
         for (f, &size) in sizes.iter().enumerate() {
@@ -488,6 +517,107 @@ impl DistGridPoisson {
             let start = nx * nyl * (nzl - 1);
             halo.send[3].copy_from_slice(&x[start..start + nx * nyl]);
         }
+    }
+
+    /// Fills `halo` with the neighbours' boundary lines of `x` (collective, blocking).
+    pub(crate) fn exchange(&self, comm: &dyn Communicator, x: &[f64], halo: &mut Halo) {
+        self.pack(x, halo);
+        let p = &self.pencil;
+        let Halo { send, recv, .. } = halo;
+        let sends: Vec<(usize, &[f64])> = (0..4)
+            .filter_map(|f| p.neighbours[f].map(|r| (r, send[f].as_slice())))
+            .collect();
+        let mut recvs: Vec<(usize, &mut [f64])> = Vec::new();
+        for (f, buf) in recv.iter_mut().enumerate() {
+            if let Some(r) = p.neighbours[f] {
+                recvs.push((r, buf.as_mut_slice()));
+            }
+        }
+        comm.exchange(&sends, &mut recvs, &mut || {});
+    }
+
+    /// The neighbour lines (south, north, bottom, top) of local line `line` of `x`, from `x` or
+    /// the halo received by [`exchange`](Self::exchange); a line of zeros beyond the Dirichlet
+    /// boundary and along axes the problem does not have.
+    pub(crate) fn neighbour_lines<'s>(
+        &'s self,
+        x: &'s [f64],
+        ghosts: &[&'s [f64]; 4],
+        line: usize,
+    ) -> [&'s [f64]; 4] {
+        let p = &self.pencil;
+        let nx = p.nx();
+        let (nyl, nzl) = (p.ny(), p.nz());
+        let (jl, kl) = p.line_coords(line);
+        let zeros = &self.zeros[..];
+        let ndim = p.ndim;
+        let s = if ndim < 2 {
+            zeros
+        } else if jl > 0 {
+            &x[(line - 1) * nx..line * nx]
+        } else if p.neighbours[0].is_some() {
+            &ghosts[0][kl * nx..(kl + 1) * nx]
+        } else {
+            zeros
+        };
+        let n = if ndim < 2 {
+            zeros
+        } else if jl + 1 < nyl {
+            &x[(line + 1) * nx..(line + 2) * nx]
+        } else if p.neighbours[1].is_some() {
+            &ghosts[1][kl * nx..(kl + 1) * nx]
+        } else {
+            zeros
+        };
+        let b = if ndim < 3 {
+            zeros
+        } else if kl > 0 {
+            &x[(line - nyl) * nx..(line - nyl + 1) * nx]
+        } else if p.neighbours[2].is_some() {
+            &ghosts[2][jl * nx..(jl + 1) * nx]
+        } else {
+            zeros
+        };
+        let t = if ndim < 3 {
+            zeros
+        } else if kl + 1 < nzl {
+            &x[(line + nyl) * nx..(line + nyl + 1) * nx]
+        } else if p.neighbours[3].is_some() {
+            &ghosts[3][jl * nx..(jl + 1) * nx]
+        } else {
+            zeros
+        };
+        [s, n, b, t]
+    }
+
+    /// The constant-coefficient (a ≡ 1), unmasked problem on a given pencil (multigrid levels).
+    pub(crate) fn unit(shape: &GridShape, pencil: Pencil) -> Self {
+        let nx = pencil.nx();
+        let n = pencil.len();
+        Self {
+            shape: shape.clone(),
+            diag: vec![2.0 * pencil.ndim as f64; n],
+            pencil,
+            faces: None,
+            solid: None,
+            unknown_index: None,
+            unknowns: shape.len(),
+            zeros: vec![0.0; nx],
+        }
+    }
+
+    fn apply_local(
+        &self,
+        comm: &dyn Communicator,
+        x: &[f64],
+        y: &mut [f64],
+        halo: &mut Halo,
+        sums: Option<&mut LineSums>,
+    ) {
+        let p = &self.pencil;
+        let (nyl, nzl) = (p.ny(), p.nz());
+        let lines = p.lines();
+        self.pack(x, halo);
         halo.line_dots.resize(lines, 0.0);
         let needs_halo = |line: usize| {
             let (jl, kl) = p.line_coords(line);
@@ -556,35 +686,12 @@ impl DistGridPoisson {
     fn line_rows(&self, x: &[f64], yl: &mut [f64], line: usize, ghosts: &[&[f64]; 4]) {
         let p = &self.pencil;
         let nx = p.nx();
-        let (nyl, nzl) = (p.ny(), p.nz());
+        let nyl = p.ny();
         let ndim = p.ndim;
         let (jl, kl) = p.line_coords(line);
         let xl = &x[line * nx..(line + 1) * nx];
-        let neighbour = |dir: usize| -> Option<&[f64]> {
-            match dir {
-                0 if jl > 0 => Some(&x[(line - 1) * nx..line * nx]),
-                0 => p.neighbours[0].map(|_| &ghosts[0][kl * nx..(kl + 1) * nx]),
-                1 if jl + 1 < nyl => Some(&x[(line + 1) * nx..(line + 2) * nx]),
-                1 => p.neighbours[1].map(|_| &ghosts[1][kl * nx..(kl + 1) * nx]),
-                2 if kl > 0 => Some(&x[(line - nyl) * nx..(line - nyl + 1) * nx]),
-                2 => p.neighbours[2].map(|_| &ghosts[2][jl * nx..(jl + 1) * nx]),
-                3 if kl + 1 < nzl => Some(&x[(line + nyl) * nx..(line + nyl + 1) * nx]),
-                _ => p.neighbours[3].map(|_| &ghosts[3][jl * nx..(jl + 1) * nx]),
-            }
-        };
-        // A missing neighbour line is the Dirichlet boundary: a line of zeros. Adding its
-        // zeros keeps every row's operation sequence the same on every rank.
         let zeros = &self.zeros[..];
-        let (s, n) = if ndim >= 2 {
-            (neighbour(0).unwrap_or(zeros), neighbour(1).unwrap_or(zeros))
-        } else {
-            (zeros, zeros)
-        };
-        let (b, t) = if ndim == 3 {
-            (neighbour(2).unwrap_or(zeros), neighbour(3).unwrap_or(zeros))
-        } else {
-            (zeros, zeros)
-        };
+        let [s, n, b, t] = self.neighbour_lines(x, ghosts, line);
         let (s, n, b, t) = (&s[..nx], &n[..nx], &b[..nx], &t[..nx]);
         let yl = &mut yl[..nx];
         match &self.faces {

@@ -17,7 +17,7 @@
 //!     let problem = DistGridPoisson::from_grid(&GridPoisson::new(shape.clone()), comm).unwrap();
 //!     let b = problem.rhs(comm, RhsKind::Random, 1);
 //!     let mut x = vec![0.0; b.len()];
-//!     let mut cg = DistCg::new(&problem, DistPreconditioner::None);
+//!     let mut cg = DistCg::new(&problem, DistPreconditioner::None, comm).unwrap();
 //!     let report = cg.solve(comm, &b, &mut x, &SolveOptions::default()).unwrap();
 //!     let gathered = problem.gather(comm, &x, 0).unwrap();
 //!     (report.report.iterations, gathered)
@@ -35,11 +35,13 @@
 mod cg;
 mod grid;
 mod lines;
+mod multigrid;
 mod pencil;
 
 pub use cg::{DistCg, DistPreconditioner, DistSolveReport};
 pub use grid::{DistGridPoisson, Halo};
 pub use lines::{line_dot, line_dot_scaled, totals, LineSums};
+pub use multigrid::{DistMultigrid, GATHER_SIZE};
 pub use pencil::Pencil;
 
 #[cfg(test)]

@@ -76,7 +76,49 @@ impl Pencil {
                 }
             )));
         };
-        if rank >= size {
+        Self::with_process_grid(shape, rank, size, ranks)
+    }
+
+    /// A slab decomposition: 2-D grids split along y, 3-D grids along z only (every rank owns
+    /// whole xy-planes) — what the distributed multigrid needs, since its transfers reach
+    /// diagonal neighbours, which slabs do not have.
+    pub fn slab(shape: &GridShape, rank: usize, size: usize) -> Result<Self> {
+        let d = shape.dims();
+        let split = match d.len() {
+            2 => [size, 1],
+            3 => [1, size],
+            _ => [1, 1],
+        };
+        let lines = match d.len() {
+            2 => d[1],
+            3 => d[2],
+            _ => 1,
+        };
+        if size > lines || (d.len() == 1 && size > 1) {
+            return Err(SparseError::InvalidParameter(format!(
+                "grid {shape} cannot be split into {size} slabs: it has {lines} {} (use fewer ranks)",
+                if d.len() == 3 { "xy-planes" } else { "x-lines" }
+            )));
+        }
+        Self::with_process_grid(shape, rank, size, split)
+    }
+
+    /// The pencil of `rank` on a given process grid `[ranks_y, ranks_z]` (their product must be
+    /// `size`).
+    pub fn with_process_grid(
+        shape: &GridShape,
+        rank: usize,
+        size: usize,
+        ranks: [usize; 2],
+    ) -> Result<Self> {
+        let d = shape.dims();
+        let ndim = d.len();
+        let global = [
+            d[0],
+            d.get(1).copied().unwrap_or(1),
+            d.get(2).copied().unwrap_or(1),
+        ];
+        if rank >= size || ranks[0] * ranks[1] != size {
             return Err(SparseError::InvalidParameter(format!(
                 "rank {rank} out of range for {size} ranks"
             )));
@@ -94,10 +136,61 @@ impl Pencil {
             ndim,
             ranks,
             coords,
-            y: block_range(ny, coords[0], ranks[0]),
-            z: block_range(nz, coords[1], ranks[1]),
+            y: block_range(global[1], coords[0], ranks[0]),
+            z: block_range(global[2], coords[1], ranks[1]),
             neighbours,
         })
+    }
+
+    /// Whether this is a slab decomposition (no rank has neighbours along two axes).
+    pub fn is_slab(&self) -> bool {
+        self.ranks[0] == 1 || self.ranks[1] == 1
+    }
+
+    /// The pencil of the next coarser multigrid level: every axis halved (`n/2` points, the fine
+    /// points 1, 3, 5, …), each rank keeping the coarse points that sit on its fine ones.
+    pub fn coarsened(&self) -> Pencil {
+        let half = |r: &Range<usize>| r.start / 2..r.end / 2;
+        let ndim = self.ndim;
+        Pencil {
+            global: [
+                self.global[0] / 2,
+                if ndim >= 2 { self.global[1] / 2 } else { 1 },
+                if ndim == 3 { self.global[2] / 2 } else { 1 },
+            ],
+            ndim,
+            ranks: self.ranks,
+            coords: self.coords,
+            y: if ndim >= 2 {
+                half(&self.y)
+            } else {
+                self.y.clone()
+            },
+            z: if ndim == 3 {
+                half(&self.z)
+            } else {
+                self.z.clone()
+            },
+            neighbours: self.neighbours,
+        }
+    }
+
+    /// The shape of this pencil's global grid.
+    pub fn shape(&self) -> GridShape {
+        GridShape::new(&self.global[..self.ndim]).expect("a pencil's grid has positive extents")
+    }
+
+    /// Every rank's pencil on this pencil's process grid, in rank order (what a root needs to
+    /// reassemble gathered vectors).
+    pub fn all_on_same_grid(&self) -> Vec<Pencil> {
+        let shape = self.shape();
+        let size = self.ranks[0] * self.ranks[1];
+        (0..size)
+            .map(|r| {
+                Self::with_process_grid(&shape, r, size, self.ranks)
+                    .expect("a valid process grid has a pencil for every rank")
+            })
+            .collect()
     }
 
     /// The pencil of every rank (what the root needs to reassemble gathered vectors).

@@ -52,7 +52,8 @@ fn solve_on(
             max_iters: 5000,
             ..Default::default()
         };
-        let report = DistCg::new(&problem, pre)
+        let report = DistCg::new(&problem, pre, comm)
+            .unwrap()
             .solve(comm, &b, &mut x, &opts)
             .unwrap();
         assert!(report.report.converged);
@@ -150,7 +151,8 @@ fn bad_splits_and_sizes_are_errors() {
     let grid = GridPoisson::new("8x8".parse().unwrap());
     let p = DistGridPoisson::from_grid(&grid, &comm).unwrap();
     let mut x = vec![0.0; 3];
-    let err = DistCg::new(&p, DistPreconditioner::None)
+    let err = DistCg::new(&p, DistPreconditioner::None, &comm)
+        .unwrap()
         .solve(&comm, &[0.0; 64], &mut x, &SolveOptions::default())
         .unwrap_err();
     assert!(err.to_string().contains("owns 64 points"), "{err}");
@@ -171,10 +173,78 @@ fn bad_splits_and_sizes_are_errors() {
             b[5] = f64::NAN;
         }
         let mut x = vec![0.0; b.len()];
-        DistCg::new(&p, DistPreconditioner::None)
+        DistCg::new(&p, DistPreconditioner::None, c)
+            .unwrap()
             .solve(c, &b, &mut x, &SolveOptions::default())
             .unwrap_err()
             .to_string()
     });
     assert!(nan.iter().all(|e| e.contains("not finite")), "{nan:?}");
+}
+
+/// mg-pcg across ranks: the same iterations and solution bits on 1–4 ranks (slabs), a small
+/// iteration count, and the residual recomputed with the serial matrix.
+#[test]
+fn multigrid_pcg_is_rank_count_independent() {
+    for (shape, max_iters) in [("300x260", 12), ("40x36x34", 12), ("150x100", 12)] {
+        let grid = GridPoisson::new(shape.parse().unwrap());
+        let mut first: Option<(usize, Vec<f64>)> = None;
+        for ranks in [1, 2, 3, 4] {
+            let out = LocalComm::run(ranks, |comm| {
+                let pencil = Pencil::slab(grid.shape(), comm.rank(), comm.size()).unwrap();
+                let problem = DistGridPoisson::from_grid_on(&grid, comm, pencil).unwrap();
+                let b = problem.rhs(comm, RhsKind::Random, 2);
+                let mut x = vec![0.0; b.len()];
+                let mut cg = DistCg::new(&problem, DistPreconditioner::Multigrid, comm).unwrap();
+                let opts = SolveOptions {
+                    tol: 1e-10,
+                    ..Default::default()
+                };
+                let report = cg.solve(comm, &b, &mut x, &opts).unwrap();
+                assert!(report.report.converged);
+                (
+                    report.report.iterations,
+                    problem.gather(comm, &x, 0).unwrap(),
+                )
+            });
+            let (iters, gathered) = &out[0];
+            let x = gathered.as_ref().unwrap().0.clone();
+            assert!(*iters <= max_iters, "{shape}: {iters} iterations");
+            match &first {
+                None => {
+                    let b = grid.rhs(RhsKind::Random, 2);
+                    let rel = relative_residual(&grid.matrix(), &b, &x);
+                    assert!(rel <= 1.01e-10, "{shape}: residual {rel:e}");
+                    first = Some((*iters, x));
+                }
+                Some((it1, x1)) => {
+                    assert_eq!(iters, it1, "{shape} on {ranks} ranks");
+                    assert!(
+                        x.iter().zip(x1).all(|(a, b)| a.to_bits() == b.to_bits()),
+                        "{shape}: solution bits differ on {ranks} ranks"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn multigrid_refuses_what_it_does_not_handle() {
+    let comm = SerialComm;
+    let grid = masked(&"40x40".parse().unwrap());
+    let p = DistGridPoisson::from_grid(&grid, &comm).unwrap();
+    let err = DistCg::new(&p, DistPreconditioner::Multigrid, &comm)
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("plain grids"), "{err}");
+    let errs = LocalComm::run(4, |c| {
+        let g = GridPoisson::new("40x40x40".parse().unwrap());
+        let pencil = Pencil::with_process_grid(g.shape(), c.rank(), 4, [2, 2]).unwrap();
+        let p = DistGridPoisson::from_grid_on(&g, c, pencil).unwrap();
+        DistCg::new(&p, DistPreconditioner::Multigrid, c)
+            .err()
+            .map(|e| e.to_string())
+    });
+    assert!(errs[0].as_ref().unwrap().contains("slab"), "{errs:?}");
 }
