@@ -92,11 +92,14 @@ fn main() -> ExitCode {
     if world.is_mpi() {
         share_cores_between_ranks();
     }
-    let distributed = matches!(&cli.command, Command::Poisson(_) | Command::Wos(_));
+    let distributed = matches!(
+        &cli.command,
+        Command::Poisson(_) | Command::Wos(_) | Command::Train(_)
+    );
     let result = if comm.size() > 1 && !distributed {
         Err(error::CliError::Usage(format!(
-            "this command runs on one rank; under mpirun only `nabla poisson` (grids) and \
-             `nabla wos` are distributed (got {} ranks)",
+            "this command runs on one rank; under mpirun `nabla poisson`, `nabla wos` and \
+             `nabla train` (task = \"pinn\") are distributed (got {} ranks)",
             comm.size()
         )))
     } else {
@@ -137,7 +140,7 @@ fn run_command(command: Command, comm: &dyn nabla::core::comm::Communicator) -> 
             // CANDLE_NUM_THREADS=1; on a machine shared with other jobs, setting
             // CANDLE_NUM_THREADS=1 avoids its spin-waiting threads fighting rayon's.
             nabla::nn::tune_allocator();
-            train::run(&args)
+            train::run(&args, comm)
         }
         Command::Eval(args) => eval::run(&args),
         Command::Datagen(args) => datagen::run(&args),

@@ -31,7 +31,12 @@ pub struct TrainArgs {
 /// Runs `nabla train`: the library reads the config, trains its task into the run directory
 /// and writes `config.toml`, checkpoints, `metrics.csv` and `summary.json`; the CLI checks the
 /// memory estimate first, then draws the plots and prints the outcome.
-pub fn run(args: &TrainArgs) -> Result<()> {
+///
+/// Under mpirun (`task = "pinn"`), every rank trains its share of the points and rank 0 writes
+/// the run directory, plots and prints.
+pub fn run(args: &TrainArgs, comm: &dyn nabla::core::comm::Communicator) -> Result<()> {
+    let distributed = (comm.transport() != "serial").then_some(comm);
+    let writer = comm.rank() == 0;
     let out = run_dir(args);
     let config = TaskConfig::load(&args.config, &args.sets)?;
     crate::resources::check_memory(&config.size_description(), config.memory_estimate_bytes())?;
@@ -41,9 +46,9 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         stop: ctrlc_stop_flag().ok(),
         config_source: Some(args.config.clone()),
     };
-    let result = train_and_report(&config, &out, &options);
+    let result = train_and_report(&config, &out, &options, distributed);
     match result {
-        Err(e) if is_new && !matches!(e, CliError::Interrupted(_)) => {
+        Err(e) if writer && is_new && !matches!(e, CliError::Interrupted(_)) => {
             Err(match nabla::nn::run_dir::discard_failed_run(&out) {
                 Some(note) => CliError::Input(format!("{e} ({note})")),
                 None => e,
@@ -70,7 +75,13 @@ impl TrainObserver for Observer {
     }
 }
 
-fn train_and_report(config: &TaskConfig, out: &Path, options: &TrainOptions) -> Result<()> {
+fn train_and_report(
+    config: &TaskConfig,
+    out: &Path,
+    options: &TrainOptions,
+    comm: Option<&dyn nabla::core::comm::Communicator>,
+) -> Result<()> {
+    let writer = comm.is_none_or(|c| c.rank() == 0);
     let observer = Observer {
         truth: match config {
             TaskConfig::WosNo(c) => Some(DelayedBar::new(
@@ -81,9 +92,12 @@ fn train_and_report(config: &TaskConfig, out: &Path, options: &TrainOptions) -> 
             _ => None,
         },
     };
-    let run = config.train(out, options, &observer)?;
+    let run = config.train_on(out, options, &observer, comm)?;
     if let Some(bar) = &observer.truth {
         bar.finish();
+    }
+    if !writer {
+        return Ok(());
     }
     loss_plot(out)?;
     match &run {

@@ -197,6 +197,94 @@ fn masked_3d_jacobi_pcg_on_three_ranks() {
     assert_eq!(iters[0], iters[1]);
 }
 
+/// ‖b − A x‖ / ‖b‖ of a MatrixMarket `symmetric` file's matrix, parsed here by hand.
+fn mtx_relres(path: &str, x: &[f64], b: &[f64]) -> f64 {
+    let text = fs::read_to_string(path).unwrap();
+    let mut ax = vec![0.0; x.len()];
+    let mut lines = text.lines().filter(|l| !l.starts_with('%'));
+    lines.next();
+    for l in lines {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        let (i, j, v): (usize, usize, f64) = (
+            f[0].parse().unwrap(),
+            f[1].parse().unwrap(),
+            f[2].parse().unwrap(),
+        );
+        ax[i - 1] += v * x[j - 1];
+        if i != j {
+            ax[j - 1] += v * x[i - 1];
+        }
+    }
+    let rr: f64 = ax.iter().zip(b).map(|(p, q)| (q - p).powi(2)).sum();
+    let bb: f64 = b.iter().map(|v| v * v).sum();
+    (rr / bb).sqrt()
+}
+
+#[test]
+fn a_users_finite_element_matrix_across_ranks() {
+    let dir = tempfile::tempdir().unwrap();
+    let mtx = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../datasets/fe_p1_lshape.mtx")
+        .display()
+        .to_string();
+    let mut runs = Vec::new();
+    for ranks in [1, 2, 3] {
+        let out = dir.path().join(format!("a{ranks}.h5"));
+        let rep = dir.path().join(format!("a{ranks}.json"));
+        let o = mpirun(
+            ranks,
+            &[
+                "poisson",
+                "--matrix",
+                &mtx,
+                "--rhs",
+                "random",
+                "--out",
+                out.to_str().unwrap(),
+                "--report",
+                rep.to_str().unwrap(),
+                "--quiet",
+            ],
+        );
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let r = report(&rep);
+        assert_eq!(r["solver"], "jacobi-pcg");
+        assert_eq!(r["ranks"], ranks);
+        let (_, x) = nabla::data::read_f64_dataset(&out, "x").unwrap();
+        let (_, b) = nabla::data::read_f64_dataset(&out, "b").unwrap();
+        let rel = mtx_relres(&mtx, &x, &b);
+        assert!(rel <= 1e-8, "{ranks} ranks: residual {rel:e}");
+        runs.push((r["iterations"].as_u64().unwrap(), x));
+    }
+    assert!(
+        runs.iter().all(|r| r.0 == runs[0].0),
+        "iteration counts differ"
+    );
+    assert!(runs.iter().all(|r| r.1 == runs[0].1), "solutions differ");
+    // A malformed file: one error line from rank 0, exit 1, nothing written.
+    let bad = dir.path().join("bad.mtx");
+    fs::write(
+        &bad,
+        "%%MatrixMarket matrix coordinate real general\n3 3 1\n1 x 2.0\n",
+    )
+    .unwrap();
+    let out = dir.path().join("bad.h5");
+    let o = mpirun(
+        2,
+        &[
+            "poisson",
+            "--matrix",
+            bad.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("bad.mtx: line 3"), "{err}");
+    assert!(!out.exists());
+}
+
 #[test]
 fn wos_estimates_are_bit_identical_on_one_and_two_ranks() {
     let dir = tempfile::tempdir().unwrap();
@@ -227,6 +315,92 @@ fn wos_estimates_are_bit_identical_on_one_and_two_ranks() {
     }
     assert!(outputs[0].lines().count() > 40);
     assert_eq!(outputs[0], outputs[1]);
+}
+
+/// The loss column of a run's metrics.csv.
+fn losses(run: &Path) -> Vec<f64> {
+    fs::read_to_string(run.join("metrics.csv"))
+        .expect("metrics written")
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(4).unwrap().parse().unwrap())
+        .collect()
+}
+
+#[test]
+fn pinn_training_on_two_ranks_follows_the_one_process_curve() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("pinn.toml");
+    fs::write(
+        &config,
+        r#"task = "pinn"
+[problem]
+pde = "poisson"
+domain = "box:min=0,0;max=1,1"
+source = "2*pi^2*sin(pi*x)*sin(pi*y)"
+exact = "sin(pi*x)*sin(pi*y)"
+[[problem.boundary]]
+kind = "dirichlet"
+value = "0"
+[model]
+hidden = [32, 32]
+[sampling]
+interior = 800
+boundary = 200
+[train]
+seed = 1
+log_every = 10
+[[train.optimizer]]
+kind = "adam"
+steps = 100
+lr = 1e-3
+[eval]
+grid = 21
+"#,
+    )
+    .unwrap();
+    let serial = dir.path().join("serial");
+    let o = Command::new(env!("CARGO_BIN_EXE_nabla"))
+        .args([
+            "train",
+            config.to_str().unwrap(),
+            "--out",
+            serial.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let two = dir.path().join("two");
+    let o = mpirun(
+        2,
+        &[
+            "train",
+            config.to_str().unwrap(),
+            "--out",
+            two.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (a, b) = (losses(&two), losses(&serial));
+    assert_eq!(a.len(), 10);
+    for (x, y) in a.iter().zip(&b) {
+        assert!((x - y).abs() <= 1e-5 * y.abs(), "{x} vs {y}");
+    }
+    assert!(two.join("summary.json").exists() && two.join("checkpoint.safetensors").exists());
+    // Other tasks say they do not train across ranks yet.
+    let fno = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/fno_darcy.toml");
+    let o = mpirun(
+        2,
+        &[
+            "train",
+            fno.to_str().unwrap(),
+            "--out",
+            dir.path().join("f").to_str().unwrap(),
+        ],
+    );
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("does not train across ranks yet"), "{err}");
 }
 
 #[test]

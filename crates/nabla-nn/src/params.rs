@@ -231,6 +231,32 @@ impl ParamStore {
     }
 }
 
+impl ParamStore {
+    /// Replaces the gradient of every trainable parameter in `grads` by its slice of `flat`
+    /// (the layout of [`ParamStore::flatten_grads`]), e.g. after summing gradients over ranks.
+    pub fn set_grads_flat(
+        &self,
+        grads: &mut candle_core::backprop::GradStore,
+        flat: &[f64],
+    ) -> Result<()> {
+        if flat.len() != self.num_trainable() {
+            return Err(NnError::invalid(
+                "flat gradients",
+                format!("length {} != {}", flat.len(), self.num_trainable()),
+            ));
+        }
+        let mut off = 0;
+        for (_, v) in &self.trainable {
+            let n = v.elem_count();
+            let t = Tensor::from_slice(&flat[off..off + n], v.dims(), v.device())?
+                .to_dtype(v.dtype())?;
+            grads.insert(v.as_tensor(), t);
+            off += n;
+        }
+        Ok(())
+    }
+}
+
 /// Writes named tensors (and optional string metadata) to a safetensors file atomically.
 pub fn write_safetensors(
     path: &Path,

@@ -139,8 +139,8 @@ impl TrainConfig {
 }
 
 /// Where and how a run happens (not part of the config: the CLI's flags).
-#[derive(Clone, Debug, Default)]
-pub struct RunOptions {
+#[derive(Clone, Default)]
+pub struct RunOptions<'a> {
     /// The run directory for `metrics.csv` and `checkpoint.safetensors` (created if missing);
     /// `None` = nothing is written.
     pub run_dir: Option<PathBuf>,
@@ -149,6 +149,42 @@ pub struct RunOptions {
     /// Checked before every step; when raised (Ctrl-C, see [`ctrlc_stop_flag`]) the loop writes
     /// a checkpoint and returns with [`Outcome::Stopped`].
     pub stop: Option<Arc<AtomicBool>>,
+    /// Data-parallel training over the ranks of this communicator: each rank's objective
+    /// computes its share of the loss (its block of the points or samples, weighted so the shares
+    /// add up to the loss of the whole set), and every step sums the losses and gradients over
+    /// the ranks (one allreduce) before the optimizer step, so every rank takes the same step.
+    /// Only rank 0 writes the run directory; every rank reads it to resume. `None`: one rank.
+    pub comm: Option<&'a dyn nabla_core::comm::Communicator>,
+}
+
+impl std::fmt::Debug for RunOptions<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunOptions")
+            .field("run_dir", &self.run_dir)
+            .field("resume", &self.resume)
+            .field("stop", &self.stop)
+            .field("ranks", &self.comm.map(|c| c.size()))
+            .finish()
+    }
+}
+
+/// Sums the loss and the gradient over the ranks (nothing to do on one rank).
+fn reduce_over_ranks(
+    comm: Option<&dyn nabla_core::comm::Communicator>,
+    loss: f64,
+    grads: &mut [f64],
+) -> f64 {
+    match comm {
+        Some(c) if c.size() > 1 => {
+            let mut buf = Vec::with_capacity(grads.len() + 1);
+            buf.extend_from_slice(grads);
+            buf.push(loss);
+            c.allreduce_sum_f64(&mut buf);
+            grads.copy_from_slice(&buf[..grads.len()]);
+            buf[grads.len()]
+        }
+        _ => loss,
+    }
 }
 
 /// How a run ended (errors aside).
@@ -290,6 +326,8 @@ struct Run<'a, M: Model + ?Sized> {
     model: &'a M,
     config: &'a TrainConfig,
     run_dir: Option<PathBuf>,
+    /// Whether this process writes the run directory (rank 0 of a data-parallel run).
+    writes: bool,
     rng: Pcg64,
     step: usize,
     seconds_before: f64,
@@ -315,6 +353,10 @@ impl<M: Model + ?Sized> Run<'_, M> {
         let Some(path) = self.checkpoint_path() else {
             return Ok(());
         };
+        if !self.writes {
+            self.checkpoint = Some(path);
+            return Ok(());
+        }
         let params = self.model.params();
         let mut tensors = params.tensors();
         for (n, t) in objective_state {
@@ -468,6 +510,9 @@ impl<M: Model + ?Sized> Run<'_, M> {
         let Some(dir) = &self.run_dir else {
             return Ok(());
         };
+        if !self.writes {
+            return Ok(());
+        }
         let path = dir.join(METRICS_FILE);
         let mut keep = String::new();
         if resume {
@@ -501,6 +546,9 @@ impl<M: Model + ?Sized> Run<'_, M> {
         let Some(dir) = &self.run_dir else {
             return Ok(());
         };
+        if !self.writes {
+            return Ok(());
+        }
         let extra = objective.metrics(self.model)?;
         let path = dir.join(METRICS_FILE);
         let mut line = String::new();
@@ -572,6 +620,7 @@ where
         model,
         config,
         run_dir: options.run_dir.clone(),
+        writes: options.comm.is_none_or(|c| c.rank() == 0),
         rng: Pcg64::seed_from_u64(config.seed),
         step: 0,
         seconds_before: 0.0,
@@ -615,7 +664,17 @@ where
     };
 
     while let Some((si, off)) = recipe.locate(run.step) {
-        if stop_raised() {
+        // Across ranks the stop is agreed on (Ctrl-C reaches ranks at different moments), so
+        // every rank leaves after the same step with the same checkpoint.
+        let stop_now = match options.comm.filter(|c| c.size() > 1) {
+            Some(c) => {
+                let mut flag = [f64::from(u8::from(stop_raised()))];
+                c.allreduce_max_f64(&mut flag);
+                flag[0] > 0.0
+            }
+            None => stop_raised(),
+        };
+        if stop_now {
             outcome = Outcome::Stopped;
             break;
         }
@@ -649,12 +708,17 @@ where
                     rng: &mut run.rng,
                 };
                 let loss_t = objective.loss(model, &mut ctx)?;
-                let loss = scalar(&loss_t)?;
+                let mut loss = scalar(&loss_t)?;
+                let mut grads = loss_t.backward()?;
+                if options.comm.is_some_and(|c| c.size() > 1) {
+                    let mut flat = params.flatten_grads(&grads)?;
+                    loss = reduce_over_ranks(options.comm, loss, &mut flat);
+                    params.set_grads_flat(&mut grads, &flat)?;
+                }
                 if !loss.is_finite() {
                     bar.abandon();
                     return Err(run.non_finite(step, loss));
                 }
-                let grads = loss_t.backward()?;
                 opt.step(&grads, lr)?;
                 (loss, lr)
             }
@@ -674,17 +738,22 @@ where
                             rng: &mut r,
                         };
                         let loss_t = objective.loss(model, &mut ctx)?;
-                        let loss = scalar(&loss_t)?;
+                        let local = scalar(&loss_t)?;
+                        if local.is_finite() {
+                            let grads = loss_t.backward()?;
+                            g.copy_from_slice(&params.flatten_grads(&grads)?);
+                        } else {
+                            g.iter_mut().for_each(|v| *v = 0.0);
+                        }
+                        // Every rank sees the same total, so the line search decides alike.
+                        let loss = reduce_over_ranks(options.comm, local, g);
                         if advanced.is_none() {
                             advanced = Some(r);
                             first_loss = Some(loss);
                         }
                         if !loss.is_finite() {
                             g.iter_mut().for_each(|v| *v = 0.0);
-                            return Ok(loss);
                         }
-                        let grads = loss_t.backward()?;
-                        g.copy_from_slice(&params.flatten_grads(&grads)?);
                         Ok(loss)
                     };
                     opt.step(x, &mut f)

@@ -129,6 +129,7 @@ fn resume_continues_bit_for_bit() {
                 run_dir: Some(dir.path().to_path_buf()),
                 resume,
                 stop: Some(flag.clone()),
+                comm: None,
             };
             let r = train(&m, &mut objective(flag, s.copied(), None), &config(), &opts).unwrap();
             match s {
@@ -244,6 +245,7 @@ fn resume_errors_are_clear() {
         run_dir: Some(dir.path().to_path_buf()),
         resume: true,
         stop: None,
+        comm: None,
     };
     let e = train(
         &model(),

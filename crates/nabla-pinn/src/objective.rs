@@ -38,6 +38,54 @@ pub(crate) struct PointSet {
     normals: Option<Tensor>,
 }
 
+impl PointSet {
+    /// Rows `range` of the set as fresh tensors (a rank's share in data-parallel training).
+    fn rows(&self, range: std::ops::Range<usize>) -> Result<PointSet> {
+        let part =
+            |t: &Tensor| -> Result<Tensor> { Ok(t.narrow(0, range.start, range.len())?.copy()?) };
+        let opt =
+            |t: &Option<Tensor>| -> Result<Option<Tensor>> { t.as_ref().map(part).transpose() };
+        let dim = self.x.dim(1)?;
+        Ok(PointSet {
+            pts: self.pts[range.start * dim..range.end * dim].to_vec(),
+            x: part(&self.x)?,
+            target: part(&self.target)?,
+            hard: match &self.hard {
+                None => None,
+                Some(h) => Some(HardTensors {
+                    phi: part(&h.phi)?,
+                    dphi: opt(&h.dphi)?,
+                    d2phi: opt(&h.d2phi)?,
+                    g: part(&h.g)?,
+                    dg: opt(&h.dg)?,
+                    d2g: opt(&h.d2g)?,
+                }),
+            },
+            normals: opt(&self.normals)?,
+        })
+    }
+
+    fn len(&self) -> Result<usize> {
+        Ok(self.x.dim(0)?)
+    }
+}
+
+/// A point set or this rank's rows of it.
+enum Share<'s> {
+    Whole(&'s PointSet),
+    Part(PointSet),
+}
+
+impl std::ops::Deref for Share<'_> {
+    type Target = PointSet;
+    fn deref(&self) -> &PointSet {
+        match self {
+            Share::Whole(s) => s,
+            Share::Part(s) => s,
+        }
+    }
+}
+
 /// u and the derivatives a loss term asked for, after the hard-constraint transform.
 struct Derivs {
     u: Tensor,
@@ -89,6 +137,10 @@ pub struct PinnObjective {
     last_terms: Vec<(&'static str, Tensor)>,
     /// Keep only collocation points where this holds (one piece of a multi-domain PINN).
     region: Option<Region>,
+    /// Data-parallel training: this rank's index and the rank count. Every rank draws the same
+    /// point sets; each evaluates its block of every set and divides sums by the whole set's
+    /// size, so the ranks' losses add up to the loss of one rank with all the points.
+    shard: Option<(usize, usize)>,
 }
 
 /// A predicate on points (flat coordinates of one point): the piece of the domain an
@@ -130,6 +182,7 @@ impl PinnObjective {
             eval_exact: None,
             last_terms: Vec::new(),
             region: None,
+            shard: None,
         };
         obj.sample_all(config.train.seed)?;
         let (pts, _, _) = evaluation_points(&problem, config);
@@ -206,6 +259,32 @@ impl PinnObjective {
     /// The evaluation points (flat) and the exact values there, if known.
     pub fn evaluation(&self) -> (&[f64], Option<&[f64]>) {
         (&self.eval_pts, self.eval_exact.as_deref())
+    }
+
+    /// Makes this objective rank `rank` of `size` in data-parallel training (see
+    /// `RunOptions::comm`): it then evaluates only its block of each point set.
+    pub fn set_shard(&mut self, rank: usize, size: usize) {
+        self.shard = (size > 1).then_some((rank, size));
+    }
+
+    /// This rank's share of a set (the set itself on one rank) and the whole set's size.
+    fn share<'s>(&self, set: &'s PointSet) -> Result<(Share<'s>, usize)> {
+        let n = set.len()?;
+        Ok(match self.shard {
+            None => (Share::Whole(set), n),
+            Some((rank, size)) => (
+                Share::Part(set.rows(nabla_core::comm::block_range(n, rank, size))?),
+                n,
+            ),
+        })
+    }
+
+    /// Mean of squares over a whole set from this rank's rows: Σ rᵢ² / n_whole.
+    fn mean_sq_of_share(&self, r: &Tensor, whole: usize) -> Result<Tensor> {
+        match self.shard {
+            None => mean_sq(r),
+            Some(_) => Ok((r.sqr()?.sum_all()? / whole.max(1) as f64)?),
+        }
     }
 
     /// Number of interior collocation points in use (grows with RAR).
@@ -603,14 +682,17 @@ impl Objective<Mlp> for PinnObjective {
             }
         }
         let (dims, scale) = self.lap_dims(ctx.rng);
-        let r = self.residual(model, &self.interior, &dims, scale)?;
-        let res = mean_sq(&r)?;
+        let (interior, n_interior) = self.share(&self.interior)?;
+        let r = self.residual(model, &interior, &dims, scale)?;
+        let res = self.mean_sq_of_share(&r, n_interior)?;
         let mut total = res.clone();
         let mut terms = vec![("loss_residual", res.detach())];
         let d = self.problem.space_dim();
         let spatial: Vec<usize> = (0..d).collect();
         let mut bsum: Option<Tensor> = None;
-        for (i, set) in &self.boundary {
+        for (i, whole_set) in &self.boundary {
+            let (set, n_set) = self.share(whole_set)?;
+            let set = &*set;
             let bc = &self.problem.boundary[*i];
             let mis = match bc.kind {
                 BoundaryKind::Dirichlet => {
@@ -633,7 +715,7 @@ impl Objective<Mlp> for PinnObjective {
                     ((g * normals)?.sum_keepdim(1)? - &set.target)?
                 }
             };
-            let m = mean_sq(&mis)?;
+            let m = self.mean_sq_of_share(&mis, n_set)?;
             bsum = Some(match bsum {
                 Some(b) => (b + m)?,
                 None => m,
@@ -643,9 +725,10 @@ impl Objective<Mlp> for PinnObjective {
             total = (total + (&b * self.config.loss.boundary_weight)?)?;
             terms.push(("loss_boundary", b.detach()));
         }
-        if let Some(set) = &self.initial {
-            let j = self.derivs(model, set, &[], &[], 1.0)?;
-            let m = mean_sq(&(j.u - &set.target)?)?;
+        if let Some(whole_set) = &self.initial {
+            let (set, n_set) = self.share(whole_set)?;
+            let j = self.derivs(model, &set, &[], &[], 1.0)?;
+            let m = self.mean_sq_of_share(&(j.u - &set.target)?, n_set)?;
             total = (total + (&m * self.config.loss.initial_weight)?)?;
             terms.push(("loss_initial", m.detach()));
         }

@@ -207,6 +207,7 @@ fn resume_with_resampling_and_rar_is_bit_for_bit() {
             run_dir: Some(dir.to_path_buf()),
             resume,
             stop: Some(flag),
+            comm: None,
         };
         let report = train(&m.mlp, &mut obj, &cfg.train, &opts).unwrap();
         (

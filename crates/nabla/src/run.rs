@@ -264,22 +264,73 @@ impl TaskConfig {
         options: &TrainOptions,
         observer: &dyn TrainObserver,
     ) -> Result<TrainedRun, Error> {
+        self.train_on(out, options, observer, None)
+    }
+
+    /// [`train`](Self::train), data-parallel over the ranks of `comm` (`mpirun -np N nabla
+    /// train`): every rank calls it; rank 0 alone writes the run directory (config, metrics,
+    /// checkpoints, summary) and shows progress; each rank evaluates its share of the points
+    /// and the gradients are summed over the ranks every step (see
+    /// [`RunOptions::comm`](nabla_nn::RunOptions)). `task = "pinn"` (single-domain) for now.
+    pub fn train_on(
+        &self,
+        out: &Path,
+        options: &TrainOptions,
+        observer: &dyn TrainObserver,
+        comm: Option<&dyn nabla_core::comm::Communicator>,
+    ) -> Result<TrainedRun, Error> {
+        let ranks = comm.map_or(1, |c| c.size());
+        let writer = comm.is_none_or(|c| c.rank() == 0);
+        if ranks > 1 && !matches!(self, TaskConfig::Pinn(_)) {
+            return Err(Error::Input(format!(
+                "task = \"{}\" does not train across ranks yet (data-parallel training runs \
+                 task = \"pinn\"); run it without mpirun",
+                self.task()
+            )));
+        }
         self.preflight()?;
-        prepare(
-            out,
-            options.config_source.as_deref(),
-            &self.resolved_toml()?,
-            options.resume,
-        )?;
+        let prepared = if writer {
+            prepare(
+                out,
+                options.config_source.as_deref(),
+                &self.resolved_toml()?,
+                options.resume,
+            )
+        } else {
+            Ok(())
+        };
+        // Every rank learns whether rank 0 could set the run up, so none waits in training.
+        if let Some(c) = comm.filter(|c| c.size() > 1) {
+            let mut failed = [f64::from(u8::from(prepared.is_err()))];
+            c.allreduce_max_f64(&mut failed);
+            if failed[0] > 0.0 && prepared.is_ok() {
+                return Err(Error::Input(
+                    "rank 0 could not set up the run directory (its error says why)".into(),
+                ));
+            }
+        }
+        prepared?;
         let run_options = RunOptions {
             run_dir: Some(out.to_path_buf()),
             resume: options.resume,
             stop: options.stop.clone(),
+            comm,
         };
         let run = match self {
             TaskConfig::Pinn(c) => {
+                let quiet;
+                let c = if writer {
+                    c.as_ref()
+                } else {
+                    let mut q = c.as_ref().clone();
+                    q.train.progress = false;
+                    quiet = q;
+                    &quiet
+                };
                 let run = nabla_pinn::train_pinn(c, &run_options)?;
-                run_dir::write_summary(out, &run.summary)?;
+                if writer {
+                    run_dir::write_summary(out, &run.summary)?;
+                }
                 TrainedRun::Pinn(Box::new(run))
             }
             TaskConfig::Operator(c) => {

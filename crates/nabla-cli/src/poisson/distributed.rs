@@ -1,6 +1,7 @@
-//! `mpirun -np N nabla poisson --grid ...`: the grid problem split into pencils over the ranks,
-//! solved by distributed CG or Jacobi-PCG; the solution gathered onto rank 0, which writes the
-//! one HDF5 file, the one report and the summary.
+//! `mpirun -np N nabla poisson ...`: a `--grid` problem split into pencils (CG, Jacobi-PCG) or
+//! slabs (mg-pcg) over the ranks, or a `--matrix` read once and split into row blocks (CG,
+//! Jacobi-PCG); the solution gathered onto rank 0, which writes the one HDF5 file, the one report
+//! and the summary.
 
 use super::{
     check_flags, print_summary, write_outputs, PoissonArgs, PoissonReport, Problem, SolverChoice,
@@ -10,7 +11,9 @@ use crate::error::{CliError, Result};
 use crate::progress::SolveProgress;
 use nabla::core::comm::Communicator;
 use nabla::core::GridShape;
-use nabla::sparse::distributed::{DistCg, DistGridPoisson, DistPreconditioner, Pencil};
+use nabla::sparse::distributed::{
+    broadcast_matrix, DistCg, DistCsr, DistGridPoisson, DistPreconditioner, Pencil, SEGMENT,
+};
 use nabla::sparse::{mm, GridPoisson, RhsKind, SolveOptions, SolverKind};
 use std::time::Instant;
 
@@ -20,11 +23,7 @@ const DISTRIBUTED_SOLVERS: &str = "cg, jacobi-pcg, mg-pcg (plain grids)";
 /// Runs `nabla poisson` on every rank of `comm`.
 pub fn run(args: &PoissonArgs, comm: &dyn Communicator) -> Result<()> {
     if args.matrix.is_some() {
-        return Err(CliError::Usage(format!(
-            "under mpirun, nabla poisson solves --grid problems ({DISTRIBUTED_SOLVERS}); a \
-             distributed --matrix is not available yet — run it without mpirun (one process, \
-             all cores)"
-        )));
+        return run_matrix(args, comm);
     }
     let shape: GridShape = match &args.grid {
         Some(g) => g.clone(),
@@ -145,20 +144,64 @@ pub fn run(args: &PoissonArgs, comm: &dyn Communicator) -> Result<()> {
             // Couplings between fluid cells, counted once on the root from the mask.
             Some(_) => global.matrix().nnz() - global.unknowns(),
         };
+    let decomposition = format!(
+        "{}x{} {} (ranks along y x z; x-lines whole){}",
+        problem.pencil().ranks[0],
+        problem.pencil().ranks[1],
+        if problem.pencil().is_slab() {
+            "slabs"
+        } else {
+            "pencils"
+        },
+        hierarchy.unwrap_or_default()
+    );
     let problem_desc = Problem {
         grid: Some(global),
         matrix: None,
         b: b_all,
-        rhs_label: rhs_label.clone(),
+        rhs_label,
         assembly_seconds,
         read_seconds,
         kind: requested,
         reason: None,
     };
-    let summary = PoissonReport {
-        solver: requested.name(),
+    let meta = Distributed {
+        ranks: dist.ranks,
+        communication_seconds: dist.communication_seconds_max,
+        transport: comm.transport(),
+        decomposition,
         unknowns: problem.unknowns(),
         nonzeros,
+        seeded: matches!(rhs_kind, Some(RhsKind::Random) | None),
+    };
+    finish(args, requested, &problem_desc, &x_all, &report, meta)
+}
+
+/// What the distributed runs add to a report.
+struct Distributed {
+    ranks: usize,
+    communication_seconds: f64,
+    transport: &'static str,
+    decomposition: String,
+    unknowns: usize,
+    nonzeros: usize,
+    /// Whether the right-hand side is the seeded random one.
+    seeded: bool,
+}
+
+/// Rank 0's part: report, outputs, summary and the exit status.
+fn finish(
+    args: &PoissonArgs,
+    requested: SolverChoice,
+    problem: &Problem,
+    x_all: &[f64],
+    report: &nabla::sparse::SolveReport,
+    meta: Distributed,
+) -> Result<()> {
+    let summary = PoissonReport {
+        solver: requested.name(),
+        unknowns: meta.unknowns,
+        nonzeros: meta.nonzeros,
         iterations: report.iterations,
         relative_residual: report.relative_residual,
         converged: report.converged,
@@ -170,13 +213,17 @@ pub fn run(args: &PoissonArgs, comm: &dyn Communicator) -> Result<()> {
         tolerance: args.tol,
         max_iters: args.max_iters,
         omega: None,
-        problem: format!("grid {shape}"),
-        grid: Some(shape.to_string()),
+        problem: match (&problem.grid, &args.matrix) {
+            (Some(g), _) => format!("grid {}", g.shape()),
+            (None, Some(m)) => format!("matrix {}", m.display()),
+            (None, None) => String::new(),
+        },
+        grid: problem.grid.as_ref().map(|g| g.shape().to_string()),
         mask: args.mask.as_ref().map(|p| p.display().to_string()),
-        matrix: None,
-        rhs: rhs_label,
-        seed: matches!(rhs_kind, Some(RhsKind::Random) | None).then_some(args.seed()),
-        assembly_seconds,
+        matrix: args.matrix.as_ref().map(|p| p.display().to_string()),
+        rhs: problem.rhs_label.clone(),
+        seed: meta.seeded.then_some(args.seed()),
+        assembly_seconds: problem.assembly_seconds,
         seconds_per_iteration: if report.iterations > 0 {
             report.solve_seconds / report.iterations as f64
         } else {
@@ -186,34 +233,130 @@ pub fn run(args: &PoissonArgs, comm: &dyn Communicator) -> Result<()> {
         nabla_version: env!("CARGO_PKG_VERSION"),
         requested_solver: None,
         solver_reason: None,
-        read_seconds,
+        read_seconds: problem.read_seconds,
         levels: None,
         operator_complexity: None,
         grid_complexity: None,
         amg_levels: None,
         amg_setup_phases: None,
         amg_options: None,
-        ranks: Some(dist.ranks),
-        transport: Some(comm.transport()),
-        communication_seconds: Some(dist.communication_seconds_max),
-        decomposition: Some(format!(
-            "{}x{} {} (ranks along y x z; x-lines whole){}",
-            problem.pencil().ranks[0],
-            problem.pencil().ranks[1],
-            if problem.pencil().is_slab() {
-                "slabs"
-            } else {
-                "pencils"
-            },
-            hierarchy.unwrap_or_default()
-        )),
+        ranks: Some(meta.ranks),
+        transport: Some(meta.transport),
+        communication_seconds: Some(meta.communication_seconds),
+        decomposition: Some(meta.decomposition),
     };
-    write_outputs(args, &problem_desc, &x_all, &report, &summary)?;
+    write_outputs(args, problem, x_all, report, &summary)?;
     print_summary(&summary, None)?;
     if !report.converged {
-        return Err(not_converged(requested, &report, args.tol));
+        return Err(not_converged(requested, report, args.tol));
     }
     Ok(())
+}
+
+/// `--matrix` under mpirun: rank 0 reads the file once and broadcasts it, every rank keeps its
+/// block of rows (whole segments of 256), CG or Jacobi-PCG runs across ranks.
+fn run_matrix(args: &PoissonArgs, comm: &dyn Communicator) -> Result<()> {
+    let path = args
+        .matrix
+        .as_ref()
+        .expect("run_matrix is called with --matrix");
+    let requested = args
+        .solver
+        .unwrap_or(SolverChoice::Sparse(SolverKind::JacobiPcg));
+    let preconditioner = match requested {
+        SolverChoice::Sparse(SolverKind::Cg) => DistPreconditioner::None,
+        SolverChoice::Sparse(SolverKind::JacobiPcg) => DistPreconditioner::Jacobi,
+        other => {
+            return Err(CliError::Usage(format!(
+                "--solver {} does not run across MPI ranks on a --matrix yet; distributed \
+                 solvers for matrices: cg, jacobi-pcg (algebraic multigrid across ranks would \
+                 come from hypre; see docs/scaling.md), or run without mpirun for every solver",
+                other.name()
+            )))
+        }
+    };
+    check_flags(args, requested, None)?;
+    if let Some(n) = args.threads {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build_global()
+            .map_err(|e| CliError::Usage(format!("--threads {n}: {e}")))?;
+    }
+    let t0 = Instant::now();
+    let whole = broadcast_matrix(comm, 0, || mm::read_matrix(path).map_err(|e| e.to_string()))
+        .map_err(CliError::Input)?;
+    let read_seconds = t0.elapsed().as_secs_f64();
+    whole.check_symmetric(requested.name())?;
+    let n = whole.rows();
+    let (b_all, rhs_label) = match (&args.rhs_file, args.rhs_or_default(false)) {
+        (Some(p), _) => {
+            let b = mm::read_vector(p)?;
+            if b.len() != n {
+                return Err(nabla::sparse::SparseError::DimensionMismatch(format!(
+                    "{} has {} entries, the system has {n} unknowns",
+                    p.display(),
+                    b.len()
+                ))
+                .into());
+            }
+            (b, format!("file {}", p.display()))
+        }
+        (None, Some(k)) => (k.vector(n, args.seed()), k.name().to_string()),
+        (None, None) => (RhsKind::Ones.vector(n, 0), "ones".to_string()),
+    };
+    let dist_matrix = DistCsr::from_global(&whole, comm)?;
+    let nonzeros = whole.nnz();
+    drop(whole);
+    let rows = dist_matrix.rows();
+    let b = b_all[rows.clone()].to_vec();
+    let assembly_seconds = t0.elapsed().as_secs_f64();
+
+    let progress = SolveProgress::new(args.tol, comm.rank() == 0 && !args.quiet);
+    let monitor = |it: usize, rel: f64| progress.update(it, rel);
+    let opts = SolveOptions {
+        tol: args.tol,
+        max_iters: args.max_iters,
+        record_history: true,
+        monitor: Some(&monitor),
+    };
+    let mut x = vec![0.0; rows.len()];
+    let mut solver = DistCg::for_matrix(&dist_matrix, preconditioner)?;
+    let result = solver.solve(comm, &b, &mut x, &opts);
+    progress.finish();
+    let dist = result?;
+    let report = dist.report;
+    let Some(x_all) = comm.gather_f64(&x, 0) else {
+        return if report.converged {
+            Ok(())
+        } else {
+            Err(not_converged(requested, &report, args.tol))
+        };
+    };
+    let problem = Problem {
+        grid: None,
+        matrix: None,
+        b: b_all,
+        rhs_label,
+        assembly_seconds,
+        read_seconds: Some(read_seconds),
+        kind: requested,
+        reason: None,
+    };
+    let meta = Distributed {
+        ranks: dist.ranks,
+        communication_seconds: dist.communication_seconds_max,
+        transport: comm.transport(),
+        decomposition: format!(
+            "rows in blocks of {SEGMENT}: rank 0 rows {}..{}, {} ghost values read per product",
+            rows.start,
+            rows.end,
+            dist_matrix.ghost_count()
+        ),
+        unknowns: n,
+        nonzeros,
+        seeded: matches!(args.rhs_or_default(false), Some(RhsKind::Random)),
+    };
+    finish(args, requested, &problem, &x_all, &report, meta)
 }
 
 fn not_converged(kind: SolverChoice, report: &nabla::sparse::SolveReport, tol: f64) -> CliError {

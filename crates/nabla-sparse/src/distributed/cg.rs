@@ -4,7 +4,9 @@
 
 use super::grid::{DistGridPoisson, Halo};
 use super::lines::{line_dot, line_dot_scaled, totals};
+use super::matrix::{DistCsr, GhostBuffers};
 use super::multigrid::DistMultigrid;
+use super::operator::DistOperator;
 use crate::error::{Result, SparseError};
 use crate::solvers::stop::stop_requested;
 use crate::solvers::{SolveOptions, SolveReport};
@@ -39,16 +41,17 @@ pub struct DistSolveReport {
     pub communication_seconds_max: f64,
 }
 
-/// CG / Jacobi-PCG over ranks. Holds its workspace between solves.
-pub struct DistCg<'a> {
-    problem: &'a DistGridPoisson,
+/// CG / Jacobi-PCG / mg-pcg over ranks, on a grid ([`DistGridPoisson`]) or a matrix
+/// ([`DistCsr`](super::DistCsr)). Holds its workspace between solves.
+pub struct DistCg<'a, O: DistOperator = DistGridPoisson> {
+    problem: &'a O,
     preconditioner: DistPreconditioner,
-    halo: Halo,
+    halo: O::Workspace,
     inv_diag: Vec<f64>,
     multigrid: Option<DistMultigrid>,
 }
 
-impl<'a> DistCg<'a> {
+impl<'a> DistCg<'a, DistGridPoisson> {
     /// A solver for `problem` with the given preconditioner. Building the multigrid hierarchy
     /// can fail (a masked or variable-coefficient grid, a decomposition that is not in slabs):
     /// that is the error. Every rank must call it.
@@ -73,7 +76,39 @@ impl<'a> DistCg<'a> {
             multigrid,
         })
     }
+}
 
+impl<'a> DistCg<'a, DistCsr> {
+    /// CG or Jacobi-PCG on a distributed matrix (geometric multigrid needs a grid).
+    pub fn for_matrix(problem: &'a DistCsr, preconditioner: DistPreconditioner) -> Result<Self> {
+        let inv_diag = match preconditioner {
+            DistPreconditioner::None => Vec::new(),
+            DistPreconditioner::Jacobi => {
+                if let Some(i) = problem.diagonal().iter().position(|&d| d.is_nan() || d <= 0.0) {
+                    return Err(SparseError::ZeroDiagonal {
+                        row: problem.rows().start + i,
+                        method: "jacobi-pcg".into(),
+                    });
+                }
+                problem.diagonal().iter().map(|d| 1.0 / d).collect()
+            }
+            DistPreconditioner::Multigrid => {
+                return Err(SparseError::NotAGrid(
+                    "a matrix has no grid hierarchy; use jacobi-pcg or cg across ranks".into(),
+                ))
+            }
+        };
+        Ok(Self {
+            problem,
+            preconditioner,
+            halo: GhostBuffers::default(),
+            inv_diag,
+            multigrid: None,
+        })
+    }
+}
+
+impl<O: DistOperator> DistCg<'_, O> {
     /// The multigrid hierarchy, for `mg-pcg`.
     pub fn multigrid(&self) -> Option<&DistMultigrid> {
         self.multigrid.as_ref()
@@ -110,18 +145,20 @@ impl<'a> DistCg<'a> {
         }
         let comm0 = comm.communication_seconds();
         let t0 = Instant::now();
-        let nx = self.problem.pencil().nx();
-        self.problem.clear_solid(x);
+        // Segments of reproducible partial sums (x-lines of a grid, row blocks of a matrix).
+        let nx = self.problem.segment_len();
+        self.problem.clear_fixed(x);
         let mut b = b.to_vec();
-        self.problem.clear_solid(&mut b);
+        self.problem.clear_fixed(&mut b);
         let mut r = vec![0.0; n];
         let mut p = vec![0.0; n];
         let mut q = vec![0.0; n];
         let jacobi = self.preconditioner == DistPreconditioner::Jacobi;
+        let seg = |line: usize| line * nx..((line + 1) * nx).min(n);
         let uses_mg = self.multigrid.is_some();
         let uses_z = jacobi || uses_mg;
         let mut z = if uses_z { vec![0.0; n] } else { Vec::new() };
-        let lines = self.problem.pencil().lines();
+        let lines = n.div_ceil(nx.max(1));
         let mut dots_a = vec![0.0; lines];
         let mut dots_b = vec![0.0; lines];
 
@@ -205,7 +242,7 @@ impl<'a> DistCg<'a> {
                     }
                     *da = line_dot(rl, rl);
                     if jacobi {
-                        let d = &inv[line * nx..(line + 1) * nx];
+                        let d = &inv[seg(line)];
                         *db = line_dot_scaled(rl, d);
                     }
                 });
@@ -240,9 +277,9 @@ impl<'a> DistCg<'a> {
             rz = rz_new;
             let src: &[f64] = if uses_mg { &z } else { &r };
             p.par_chunks_mut(nx).enumerate().for_each(|(line, pl)| {
-                let rl = &src[line * nx..(line + 1) * nx];
+                let rl = &src[seg(line)];
                 if jacobi {
-                    let d = &inv[line * nx..(line + 1) * nx];
+                    let d = &inv[seg(line)];
                     for i in 0..pl.len() {
                         pl[i] = rl[i] * d[i] + beta * pl[i];
                     }
@@ -289,14 +326,15 @@ impl<'a> DistCg<'a> {
 
     /// z = D⁻¹ r, with the line sums of rᵀz.
     fn precondition(&self, r: &[f64], z: &mut [f64], dots: &mut [f64]) {
-        let nx = self.problem.pencil().nx();
+        let nx = self.problem.segment_len();
         let inv = &self.inv_diag;
         z.par_chunks_mut(nx)
             .zip(dots.par_iter_mut())
             .enumerate()
             .for_each(|(line, (zl, d))| {
-                let rl = &r[line * nx..(line + 1) * nx];
-                let il = &inv[line * nx..(line + 1) * nx];
+                let range = line * nx..((line + 1) * nx).min(r.len());
+                let rl = &r[range.clone()];
+                let il = &inv[range];
                 for i in 0..zl.len() {
                     zl[i] = rl[i] * il[i];
                 }

@@ -749,3 +749,31 @@ impl DistGridPoisson {
         }
     }
 }
+
+impl super::operator::DistOperator for DistGridPoisson {
+    type Workspace = Halo;
+
+    fn local_len(&self) -> usize {
+        self.pencil.len()
+    }
+
+    fn segment_len(&self) -> usize {
+        self.pencil.nx()
+    }
+
+    fn apply(&self, comm: &dyn Communicator, x: &[f64], y: &mut [f64], ws: &mut Halo) {
+        DistGridPoisson::apply(self, comm, x, y, ws);
+    }
+
+    fn apply_dot(&self, comm: &dyn Communicator, x: &[f64], y: &mut [f64], ws: &mut Halo) -> f64 {
+        DistGridPoisson::apply_dot(self, comm, x, y, ws)
+    }
+
+    fn diagonal(&self) -> &[f64] {
+        &self.diag
+    }
+
+    fn clear_fixed(&self, v: &mut [f64]) {
+        self.clear_solid(v);
+    }
+}

@@ -35,13 +35,17 @@
 mod cg;
 mod grid;
 mod lines;
+mod matrix;
 mod multigrid;
+mod operator;
 mod pencil;
 
 pub use cg::{DistCg, DistPreconditioner, DistSolveReport};
 pub use grid::{DistGridPoisson, Halo};
 pub use lines::{line_dot, line_dot_scaled, totals, LineSums};
-pub use multigrid::{DistMultigrid, GATHER_SIZE};
+pub use matrix::{broadcast_matrix, row_block, DistCsr, GhostBuffers, SEGMENT};
+pub use multigrid::{DistMultigrid, COARSE_DIRECT, GATHER_SIZE};
+pub use operator::DistOperator;
 pub use pencil::Pencil;
 
 #[cfg(test)]

@@ -248,3 +248,81 @@ fn multigrid_refuses_what_it_does_not_handle() {
     });
     assert!(errs[0].as_ref().unwrap().contains("slab"), "{errs:?}");
 }
+
+/// A grid matrix with its unknowns shuffled: every rank then reads values from every other.
+fn shuffled(grid: &GridPoisson) -> crate::SparseMatrix {
+    let a = grid.matrix();
+    let n = a.rows();
+    let perm: Vec<usize> = (0..n).map(|i| (i * 7919 + 13) % n).collect();
+    assert!(!n.is_multiple_of(7919));
+    let mut t = Vec::new();
+    for r in 0..n {
+        for k in a.indptr()[r]..a.indptr()[r + 1] {
+            t.push((perm[r], perm[a.indices()[k] as usize], a.values()[k]));
+        }
+    }
+    crate::SparseMatrix::from_triplets(n, &t).unwrap()
+}
+
+#[test]
+fn matrix_cg_is_rank_count_independent_and_solves_the_system() {
+    let grids = [
+        masked(&"40x37".parse().unwrap()),
+        variable(&"13x12x11".parse().unwrap()),
+    ];
+    for grid in &grids {
+        let a = shuffled(grid);
+        let n = a.rows();
+        let b: Vec<f64> = RhsKind::Random.vector(n, 4);
+        for pre in [DistPreconditioner::None, DistPreconditioner::Jacobi] {
+            let mut first: Option<(usize, Vec<f64>)> = None;
+            for ranks in [1, 2, 3, 4] {
+                let out = LocalComm::run(ranks, |comm| {
+                    let whole = broadcast_matrix(comm, 0, || Ok(a.clone())).unwrap();
+                    let dist = DistCsr::from_global(&whole, comm).unwrap();
+                    let rows = dist.rows();
+                    let mut x = vec![0.0; rows.len()];
+                    let opts = SolveOptions {
+                        tol: 1e-10,
+                        max_iters: 20_000,
+                        ..Default::default()
+                    };
+                    let report = DistCg::for_matrix(&dist, pre)
+                        .unwrap()
+                        .solve(comm, &b[rows], &mut x, &opts)
+                        .unwrap();
+                    assert!(report.report.converged);
+                    (report.report.iterations, comm.gather_f64(&x, 0))
+                });
+                let (it, x) = (out[0].0, out[0].1.clone().unwrap());
+                match &first {
+                    None => {
+                        let rel = relative_residual(&a, &b, &x);
+                        assert!(rel <= 1.01e-10, "residual {rel:e}");
+                        first = Some((it, x));
+                    }
+                    Some((it1, x1)) => {
+                        assert_eq!(it, *it1, "{pre:?} on {ranks} ranks");
+                        assert!(x.iter().zip(x1).all(|(p, q)| p.to_bits() == q.to_bits()));
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn matrix_errors_reach_every_rank() {
+    let errs = LocalComm::run(3, |c| {
+        broadcast_matrix(c, 0, || Err("A.mtx: line 3: bad entry".to_string())).unwrap_err()
+    });
+    assert!(errs.iter().all(|e| e == "A.mtx: line 3: bad entry"));
+    let small = GridPoisson::new("10x10".parse().unwrap()).matrix();
+    let errs = LocalComm::run(2, |c| {
+        DistCsr::from_global(&small, c).err().map(|e| e.to_string())
+    });
+    assert!(
+        errs[0].as_ref().unwrap().contains("too small for 2 ranks"),
+        "{errs:?}"
+    );
+}
