@@ -105,14 +105,18 @@ fn main() -> ExitCode {
     } else {
         run_command(cli.command, comm)
     };
-    // Other ranks stay quiet about errors every rank meets (bad flags, a missing file): rank 0
-    // reports them and mpirun ends the job; a rank that fails alone still speaks, a moment later.
+    // Errors that follow from the flags, the config text or a collective outcome are the same
+    // on every rank: rank 0 reports them. Any other error may be one rank's alone (a file
+    // missing on its node, its memory): that rank reports it, a moment later, with its number.
     if let (Err(e), true) = (&result, comm.rank() > 0) {
-        if !e.is_broken_pipe() {
-            std::thread::sleep(std::time::Duration::from_millis(500));
+        use error::CliError::{Config, Interrupted, NotConverged, Usage};
+        if !e.is_broken_pipe()
+            && !matches!(e, Usage(_) | Config(_) | NotConverged(_) | Interrupted(_))
+        {
+            std::thread::sleep(std::time::Duration::from_secs(3));
             console::note!("error (rank {}): {e}", comm.rank());
-            return ExitCode::from(e.exit_code());
         }
+        return ExitCode::from(e.exit_code());
     }
     finish(result)
 }

@@ -39,6 +39,13 @@ pub fn run(args: &TrainArgs, comm: &dyn nabla::core::comm::Communicator) -> Resu
     let writer = comm.rank() == 0;
     let out = run_dir(args);
     let config = TaskConfig::load(&args.config, &args.sets)?;
+    if comm.size() > 1 && !matches!(config, TaskConfig::Pinn(_) | TaskConfig::Operator(_)) {
+        return Err(CliError::Usage(format!(
+            "task = \"{}\" does not train across ranks yet (data-parallel training runs task = \
+             \"pinn\" and \"operator\"); run it without mpirun",
+            config.task()
+        )));
+    }
     crate::resources::check_memory(&config.size_description(), config.memory_estimate_bytes())?;
     let is_new = !args.resume && !out.exists();
     let options = TrainOptions {

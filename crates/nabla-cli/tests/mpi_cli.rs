@@ -387,20 +387,26 @@ grid = 21
         assert!((x - y).abs() <= 1e-5 * y.abs(), "{x} vs {y}");
     }
     assert!(two.join("summary.json").exists() && two.join("checkpoint.safetensors").exists());
-    // Other tasks say they do not train across ranks yet.
-    let fno = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/fno_darcy.toml");
+    // Tasks without a data-parallel path say so.
+    let wosno = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/wosno_poisson_star.toml");
+    let f = dir.path().join("f");
     let o = mpirun(
         2,
         &[
             "train",
-            fno.to_str().unwrap(),
+            wosno.to_str().unwrap(),
             "--out",
-            dir.path().join("f").to_str().unwrap(),
+            f.to_str().unwrap(),
         ],
     );
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("does not train across ranks yet"), "{err}");
+    assert_eq!(
+        err.matches("does not train").count(),
+        1,
+        "one error line: {err}"
+    );
 }
 
 #[test]

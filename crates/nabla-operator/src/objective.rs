@@ -134,6 +134,9 @@ pub struct SupervisedObjective {
     /// Autoregressive rollout steps T (`None`: one prediction per sample).
     pub rollout: Option<usize>,
     cached: Option<(usize, Vec<u32>)>,
+    /// Data-parallel training: (rank, ranks). Each rank evaluates its block of every batch and
+    /// divides by the whole batch's size, so the ranks' losses add up to the batch mean.
+    shard: Option<(usize, usize)>,
 }
 
 impl SupervisedObjective {
@@ -153,7 +156,16 @@ impl SupervisedObjective {
             seed,
             rollout: None,
             cached: None,
+            shard: None,
         }
+    }
+
+    /// Makes this objective rank `rank` of `size` in data-parallel training (see
+    /// `nabla_nn::RunOptions::comm`). Models with batch normalization (LSM) then normalize
+    /// with each rank's share of the batch, as data-parallel PyTorch does without synchronized
+    /// batch norm, so their loss curve differs slightly from one rank's.
+    pub fn set_shard(&mut self, rank: usize, size: usize) {
+        self.shard = (size > 1).then_some((rank, size));
     }
 
     /// The same objective over autoregressive rollouts of `steps` steps (targets
@@ -191,17 +203,35 @@ impl Objective<OperatorModel> for SupervisedObjective {
         let (epoch, b) = (ctx.step / e, ctx.step % e);
         let n = self.train_x.dims()[0];
         let bs = self.batch_size;
-        let idx: Vec<u32> = self.permutation(epoch)[b * bs..((b + 1) * bs).min(n)].to_vec();
+        let batch: Vec<u32> = self.permutation(epoch)[b * bs..((b + 1) * bs).min(n)].to_vec();
+        let whole = batch.len();
+        let idx: Vec<u32> = match self.shard {
+            None => batch,
+            Some((rank, size)) => batch[nabla_core::comm::block_range(whole, rank, size)].to_vec(),
+        };
+        if idx.is_empty() {
+            // A batch with fewer samples than ranks: this rank adds nothing.
+            return Ok(Tensor::zeros(
+                (),
+                self.train_x.dtype(),
+                self.train_x.device(),
+            )?);
+        }
         let idx = Tensor::from_vec(idx.clone(), idx.len(), self.train_x.device())?;
         let x = self.train_x.index_select(&idx, 0)?;
         let y = self.train_y.index_select(&idx, 0)?;
-        if let Some(steps) = self.rollout {
+        let per_sample = if let Some(steps) = self.rollout {
             let pred = model.rollout_normalized(&x, steps, true).map_err(to_nn)?;
             let (per_step, _) = rollout_relative_l2(&pred, &y)?;
-            return Ok((per_step.sum(1)?.mean_all())?);
-        }
-        let pred = model.forward_train_normalized(&x).map_err(to_nn)?;
-        Ok(relative_l2_per_sample(&pred, &y)?.mean_all()?)
+            per_step.sum(1)?
+        } else {
+            let pred = model.forward_train_normalized(&x).map_err(to_nn)?;
+            relative_l2_per_sample(&pred, &y)?
+        };
+        Ok(match self.shard {
+            None => per_sample.mean_all()?,
+            Some(_) => (per_sample.sum_all()? / whole as f64)?,
+        })
     }
 
     fn metrics(&mut self, model: &OperatorModel) -> nabla_nn::Result<Vec<(String, f64)>> {

@@ -164,6 +164,9 @@ pub fn train_operator(config: &OperatorConfig, options: &RunOptions) -> Result<O
     if let Some(steps) = rollout {
         objective = objective.with_rollout(steps);
     }
+    if let Some(comm) = options.comm {
+        objective.set_shard(comm.rank(), comm.size());
+    }
     let tc = train_config(config);
     let report = train(&model, &mut objective, &tc, options)?;
     let eval_batch = 50;

@@ -246,3 +246,34 @@ fn deeponet_trains_and_bad_configs_name_the_key() {
         .to_string();
     assert!(e.contains("model.modes"), "{e}");
 }
+
+/// Data-parallel FNO training (ranks as threads): every batch split over the ranks, gradients
+/// summed: 2 epochs on 2 and 3 ranks follow the one-rank loss curve (same global batches).
+#[test]
+fn fno_epochs_on_several_ranks_follow_the_one_rank_curve() {
+    use nabla_core::comm::{Communicator, LocalComm};
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("heat.h5");
+    heat_file(&file, 200);
+    let cfg = config(&file, fno(), 2);
+    let curve = |comm: Option<&dyn Communicator>| -> Vec<f64> {
+        let run = train_operator(
+            &cfg,
+            &RunOptions {
+                comm,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        run.report.losses.iter().map(|(_, l)| *l).collect()
+    };
+    let serial = curve(None);
+    assert_eq!(serial.len(), 16, "2 epochs of 8 batches");
+    for ranks in [2, 3] {
+        let curves = LocalComm::run(ranks, |c| curve(Some(c)));
+        for (a, b) in curves[0].iter().zip(&serial) {
+            assert!((a - b).abs() <= 1e-5 * b.abs(), "{ranks} ranks: {a} vs {b}");
+        }
+        assert!(curves.iter().all(|c| c == &curves[0]));
+    }
+}

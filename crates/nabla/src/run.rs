@@ -271,7 +271,8 @@ impl TaskConfig {
     /// train`): every rank calls it; rank 0 alone writes the run directory (config, metrics,
     /// checkpoints, summary) and shows progress; each rank evaluates its share of the points
     /// and the gradients are summed over the ranks every step (see
-    /// [`RunOptions::comm`](nabla_nn::RunOptions)). `task = "pinn"` (single-domain) for now.
+    /// [`RunOptions::comm`](nabla_nn::RunOptions)). `task = "pinn"` (single-domain) and
+    /// `task = "operator"` for now.
     pub fn train_on(
         &self,
         out: &Path,
@@ -281,10 +282,10 @@ impl TaskConfig {
     ) -> Result<TrainedRun, Error> {
         let ranks = comm.map_or(1, |c| c.size());
         let writer = comm.is_none_or(|c| c.rank() == 0);
-        if ranks > 1 && !matches!(self, TaskConfig::Pinn(_)) {
+        if ranks > 1 && !matches!(self, TaskConfig::Pinn(_) | TaskConfig::Operator(_)) {
             return Err(Error::Input(format!(
                 "task = \"{}\" does not train across ranks yet (data-parallel training runs \
-                 task = \"pinn\"); run it without mpirun",
+                 task = \"pinn\" and \"operator\"); run it without mpirun",
                 self.task()
             )));
         }
@@ -334,8 +335,19 @@ impl TaskConfig {
                 TrainedRun::Pinn(Box::new(run))
             }
             TaskConfig::Operator(c) => {
+                let quiet;
+                let c = if writer {
+                    c.as_ref()
+                } else {
+                    let mut q = c.as_ref().clone();
+                    q.train.progress = false;
+                    quiet = q;
+                    &quiet
+                };
                 let run = nabla_operator::train_operator(c, &run_options)?;
-                run_dir::write_summary(out, &run.summary)?;
+                if writer {
+                    run_dir::write_summary(out, &run.summary)?;
+                }
                 TrainedRun::Operator(Box::new(run))
             }
             TaskConfig::WosNo(c) => {

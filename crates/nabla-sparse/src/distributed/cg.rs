@@ -84,7 +84,11 @@ impl<'a> DistCg<'a, DistCsr> {
         let inv_diag = match preconditioner {
             DistPreconditioner::None => Vec::new(),
             DistPreconditioner::Jacobi => {
-                if let Some(i) = problem.diagonal().iter().position(|&d| d.is_nan() || d <= 0.0) {
+                if let Some(i) = problem
+                    .diagonal()
+                    .iter()
+                    .position(|&d| d.is_nan() || d <= 0.0)
+                {
                     return Err(SparseError::ZeroDiagonal {
                         row: problem.rows().start + i,
                         method: "jacobi-pcg".into(),
