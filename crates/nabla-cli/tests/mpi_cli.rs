@@ -20,6 +20,39 @@ fn mpirun(ranks: usize, args: &[&str]) -> Output {
         .expect("mpirun runs (install openmpi-bin)")
 }
 
+/// What a `nabla poisson` run under mpirun wrote: its report and the datasets `x`, `b`, `u`.
+struct Solved {
+    report: serde_json::Value,
+    x: Vec<f64>,
+    b: Vec<f64>,
+    u: Vec<f64>,
+}
+
+/// Runs `nabla poisson ARGS --out --report --quiet` on `ranks` ranks in `dir` (files tagged
+/// `tag`), checks it succeeded and reads back what it wrote.
+fn solve(ranks: usize, args: &[&str], dir: &Path, tag: &str) -> Solved {
+    let out = dir.join(format!("{tag}{ranks}.h5"));
+    let rep = dir.join(format!("{tag}{ranks}.json"));
+    let mut all = vec!["poisson"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&[
+        "--out",
+        out.to_str().unwrap(),
+        "--report",
+        rep.to_str().unwrap(),
+    ]);
+    all.push("--quiet");
+    let o = mpirun(ranks, &all);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let read = |name: &str| nabla::data::read_f64_dataset(&out, name).map_or(Vec::new(), |d| d.1);
+    Solved {
+        report: report(&rep),
+        x: read("x"),
+        b: read("b"),
+        u: read("u"),
+    }
+}
+
 fn report(path: &Path) -> serde_json::Value {
     serde_json::from_slice(&fs::read(path).expect("report written")).expect("report is JSON")
 }
@@ -63,30 +96,17 @@ fn grid_cg_is_rank_count_independent_and_solves_the_system() {
     let dir = tempfile::tempdir().unwrap();
     let mut runs = Vec::new();
     for ranks in [1, 2, 4] {
-        let out = dir.path().join(format!("s{ranks}.h5"));
-        let rep = dir.path().join(format!("r{ranks}.json"));
-        let o = mpirun(
+        let Solved {
+            report: r, x, b, ..
+        } = solve(
             ranks,
-            &[
-                "poisson",
-                "--grid",
-                "160x120",
-                "--solver",
-                "cg",
-                "--out",
-                out.to_str().unwrap(),
-                "--report",
-                rep.to_str().unwrap(),
-                "--quiet",
-            ],
+            &["--grid", "160x120", "--solver", "cg"],
+            dir.path(),
+            "s",
         );
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        let r = report(&rep);
         assert_eq!(r["ranks"], ranks);
         assert_eq!(r["transport"], "mpi");
         assert!(r["communication_seconds"].as_f64().unwrap() >= 0.0);
-        let (_, x) = nabla::data::read_f64_dataset(&out, "x").unwrap();
-        let (_, b) = nabla::data::read_f64_dataset(&out, "b").unwrap();
         let rel = relres(&[160, 120], &vec![false; x.len()], &x, &b);
         assert!(rel <= 1e-8, "{ranks} ranks: residual {rel:e}");
         runs.push((r["iterations"].as_u64().unwrap(), x));
@@ -107,28 +127,12 @@ fn multigrid_pcg_across_ranks_takes_the_same_iterations() {
     ] {
         let mut runs = Vec::new();
         for ranks in [1, 2, 4] {
-            let out = dir.path().join(format!("g{ranks}.h5"));
-            let rep = dir.path().join(format!("g{ranks}.json"));
             // The default solver under mpirun on a plain grid is mg-pcg.
-            let o = mpirun(
-                ranks,
-                &[
-                    "poisson",
-                    "--grid",
-                    grid,
-                    "--out",
-                    out.to_str().unwrap(),
-                    "--report",
-                    rep.to_str().unwrap(),
-                    "--quiet",
-                ],
-            );
-            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-            let r = report(&rep);
+            let Solved {
+                report: r, x, b, ..
+            } = solve(ranks, &["--grid", grid], dir.path(), "g");
             assert_eq!(r["solver"], "mg-pcg");
             assert!(r["decomposition"].as_str().unwrap().contains("slabs"));
-            let (_, x) = nabla::data::read_f64_dataset(&out, "x").unwrap();
-            let (_, b) = nabla::data::read_f64_dataset(&out, "b").unwrap();
             let rel = relres(&dims, &vec![false; x.len()], &x, &b);
             assert!(rel <= 1e-8, "{grid} on {ranks} ranks: residual {rel:e}");
             runs.push((r["iterations"].as_u64().unwrap(), x));
@@ -161,33 +165,20 @@ fn masked_3d_jacobi_pcg_on_three_ranks() {
     nabla::data::write_mask(&mask, &shape, &solid).unwrap();
     let mut iters = Vec::new();
     for ranks in [1, 3] {
-        let out = dir.path().join(format!("m{ranks}.h5"));
-        let rep = dir.path().join(format!("m{ranks}.json"));
-        let o = mpirun(
-            ranks,
-            &[
-                "poisson",
-                "--grid",
-                "20x18x12",
-                "--mask",
-                mask.to_str().unwrap(),
-                "--solver",
-                "jacobi-pcg",
-                "--rhs",
-                "ones",
-                "--tol",
-                "1e-10",
-                "--out",
-                out.to_str().unwrap(),
-                "--report",
-                rep.to_str().unwrap(),
-                "--quiet",
-            ],
-        );
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        let r = report(&rep);
+        let args = [
+            "--grid",
+            "20x18x12",
+            "--mask",
+            mask.to_str().unwrap(),
+            "--solver",
+            "jacobi-pcg",
+            "--rhs",
+            "ones",
+            "--tol",
+            "1e-10",
+        ];
+        let Solved { report: r, u, .. } = solve(ranks, &args, dir.path(), "m");
         assert_eq!(r["unknowns"], (solid.iter().filter(|s| !**s).count()));
-        let (_, u) = nabla::data::read_f64_dataset(&out, "u").unwrap();
         let b: Vec<f64> = solid.iter().map(|&s| if s { 0.0 } else { 1.0 }).collect();
         assert!(u.iter().zip(&solid).all(|(v, &s)| !s || *v == 0.0));
         let rel = relres(&[nx, ny, nz], &solid, &u, &b);
@@ -229,29 +220,16 @@ fn a_users_finite_element_matrix_across_ranks() {
         .to_string();
     let mut runs = Vec::new();
     for ranks in [1, 2, 3] {
-        let out = dir.path().join(format!("a{ranks}.h5"));
-        let rep = dir.path().join(format!("a{ranks}.json"));
-        let o = mpirun(
+        let Solved {
+            report: r, x, b, ..
+        } = solve(
             ranks,
-            &[
-                "poisson",
-                "--matrix",
-                &mtx,
-                "--rhs",
-                "random",
-                "--out",
-                out.to_str().unwrap(),
-                "--report",
-                rep.to_str().unwrap(),
-                "--quiet",
-            ],
+            &["--matrix", &mtx, "--rhs", "random"],
+            dir.path(),
+            "a",
         );
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        let r = report(&rep);
         assert_eq!(r["solver"], "jacobi-pcg");
         assert_eq!(r["ranks"], ranks);
-        let (_, x) = nabla::data::read_f64_dataset(&out, "x").unwrap();
-        let (_, b) = nabla::data::read_f64_dataset(&out, "b").unwrap();
         let rel = mtx_relres(&mtx, &x, &b);
         assert!(rel <= 1e-8, "{ranks} ranks: residual {rel:e}");
         runs.push((r["iterations"].as_u64().unwrap(), x));

@@ -200,21 +200,31 @@ impl ParamStore {
     /// Sets the trainable parameters from one flat f64 vector (the layout of
     /// [`ParamStore::flatten`]), converting to each parameter's dtype.
     pub fn set_flat(&self, flat: &[f64]) -> Result<()> {
+        for (v, t) in self.split_flat(flat, "flat parameters")? {
+            v.set(&t)?;
+        }
+        Ok(())
+    }
+
+    /// `flat` (the layout of [`ParamStore::flatten`]) cut into one tensor per trainable
+    /// parameter, in its shape, dtype and device.
+    fn split_flat<'p>(&'p self, flat: &[f64], what: &str) -> Result<Vec<(&'p Var, Tensor)>> {
         if flat.len() != self.num_trainable() {
             return Err(NnError::invalid(
-                "flat parameters",
+                what,
                 format!("length {} != {}", flat.len(), self.num_trainable()),
             ));
         }
         let mut off = 0;
+        let mut out = Vec::with_capacity(self.trainable.len());
         for (_, v) in &self.trainable {
             let n = v.elem_count();
             let t = Tensor::from_slice(&flat[off..off + n], v.dims(), v.device())?
                 .to_dtype(v.dtype())?;
-            v.set(&t)?;
+            out.push((v, t));
             off += n;
         }
-        Ok(())
+        Ok(out)
     }
 
     /// The gradient of every trainable parameter in `grads`, flattened in order as f64 (zeros
@@ -239,19 +249,8 @@ impl ParamStore {
         grads: &mut candle_core::backprop::GradStore,
         flat: &[f64],
     ) -> Result<()> {
-        if flat.len() != self.num_trainable() {
-            return Err(NnError::invalid(
-                "flat gradients",
-                format!("length {} != {}", flat.len(), self.num_trainable()),
-            ));
-        }
-        let mut off = 0;
-        for (_, v) in &self.trainable {
-            let n = v.elem_count();
-            let t = Tensor::from_slice(&flat[off..off + n], v.dims(), v.device())?
-                .to_dtype(v.dtype())?;
+        for (v, t) in self.split_flat(flat, "flat gradients")? {
             grads.insert(v.as_tensor(), t);
-            off += n;
         }
         Ok(())
     }

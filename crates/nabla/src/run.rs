@@ -54,6 +54,22 @@ pub enum TaskConfig {
     Inverse(Box<InverseConfig>),
 }
 
+/// `config` as it is on the rank that reports, or a copy with its progress bar switched off
+/// (`silence`) on the others.
+fn quiet_unless<T: Clone>(
+    reports: bool,
+    config: &T,
+    silence: impl FnOnce(&mut T),
+) -> std::borrow::Cow<'_, T> {
+    if reports {
+        std::borrow::Cow::Borrowed(config)
+    } else {
+        let mut c = config.clone();
+        silence(&mut c);
+        std::borrow::Cow::Owned(c)
+    }
+}
+
 /// How a training run is started.
 #[derive(Clone, Debug, Default)]
 pub struct TrainOptions {
@@ -319,32 +335,16 @@ impl TaskConfig {
         };
         let run = match self {
             TaskConfig::Pinn(c) => {
-                let quiet;
-                let c = if writer {
-                    c.as_ref()
-                } else {
-                    let mut q = c.as_ref().clone();
-                    q.train.progress = false;
-                    quiet = q;
-                    &quiet
-                };
-                let run = nabla_pinn::train_pinn(c, &run_options)?;
+                let c = quiet_unless(writer, c.as_ref(), |q| q.train.progress = false);
+                let run = nabla_pinn::train_pinn(&c, &run_options)?;
                 if writer {
                     run_dir::write_summary(out, &run.summary)?;
                 }
                 TrainedRun::Pinn(Box::new(run))
             }
             TaskConfig::Operator(c) => {
-                let quiet;
-                let c = if writer {
-                    c.as_ref()
-                } else {
-                    let mut q = c.as_ref().clone();
-                    q.train.progress = false;
-                    quiet = q;
-                    &quiet
-                };
-                let run = nabla_operator::train_operator(c, &run_options)?;
+                let c = quiet_unless(writer, c.as_ref(), |q| q.train.progress = false);
+                let run = nabla_operator::train_operator(&c, &run_options)?;
                 if writer {
                     run_dir::write_summary(out, &run.summary)?;
                 }

@@ -49,12 +49,7 @@ pub fn run(args: &PoissonArgs, comm: &dyn Communicator) -> Result<()> {
         }
     };
     check_flags(args, requested, Some(&shape))?;
-    if let Some(n) = args.threads {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(n)
-            .build_global()
-            .map_err(|e| CliError::Usage(format!("--threads {n}: {e}")))?;
-    }
+    set_threads(args)?;
     let root = comm.rank() == 0;
 
     let t0 = Instant::now();
@@ -105,12 +100,7 @@ pub fn run(args: &PoissonArgs, comm: &dyn Communicator) -> Result<()> {
 
     let progress = SolveProgress::new(args.tol, root && !args.quiet);
     let monitor = |it: usize, rel: f64| progress.update(it, rel);
-    let opts = SolveOptions {
-        tol: args.tol,
-        max_iters: args.max_iters,
-        record_history: true,
-        monitor: Some(&monitor),
-    };
+    let opts = solve_options(args, &monitor);
     let mut x = vec![0.0; b.len()];
     let t_setup = Instant::now();
     let mut solver = DistCg::new(&problem, preconditioner, comm)?;
@@ -276,12 +266,7 @@ fn run_matrix(args: &PoissonArgs, comm: &dyn Communicator) -> Result<()> {
         }
     };
     check_flags(args, requested, None)?;
-    if let Some(n) = args.threads {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(n)
-            .build_global()
-            .map_err(|e| CliError::Usage(format!("--threads {n}: {e}")))?;
-    }
+    set_threads(args)?;
     let t0 = Instant::now();
     let whole = broadcast_matrix(comm, 0, || mm::read_matrix(path).map_err(|e| e.to_string()))
         .map_err(CliError::Input)?;
@@ -313,12 +298,7 @@ fn run_matrix(args: &PoissonArgs, comm: &dyn Communicator) -> Result<()> {
 
     let progress = SolveProgress::new(args.tol, comm.rank() == 0 && !args.quiet);
     let monitor = |it: usize, rel: f64| progress.update(it, rel);
-    let opts = SolveOptions {
-        tol: args.tol,
-        max_iters: args.max_iters,
-        record_history: true,
-        monitor: Some(&monitor),
-    };
+    let opts = solve_options(args, &monitor);
     let mut x = vec![0.0; rows.len()];
     let mut solver = DistCg::for_matrix(&dist_matrix, preconditioner)?;
     let result = solver.solve(comm, &b, &mut x, &opts);
@@ -357,6 +337,30 @@ fn run_matrix(args: &PoissonArgs, comm: &dyn Communicator) -> Result<()> {
         seeded: matches!(args.rhs_or_default(false), Some(RhsKind::Random)),
     };
     finish(args, requested, &problem, &x_all, &report, meta)
+}
+
+/// `--threads` for this rank's pool.
+fn set_threads(args: &PoissonArgs) -> Result<()> {
+    if let Some(n) = args.threads {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build_global()
+            .map_err(|e| CliError::Usage(format!("--threads {n}: {e}")))?;
+    }
+    Ok(())
+}
+
+/// The solve options of `--tol` and `--max-iters`, with the history on and a progress monitor.
+fn solve_options<'m>(
+    args: &PoissonArgs,
+    monitor: &'m (dyn Fn(usize, f64) + Sync),
+) -> SolveOptions<'m> {
+    SolveOptions {
+        tol: args.tol,
+        max_iters: args.max_iters,
+        record_history: true,
+        monitor: Some(monitor),
+    }
 }
 
 fn not_converged(kind: SolverChoice, report: &nabla::sparse::SolveReport, tol: f64) -> CliError {

@@ -33,18 +33,19 @@ pub struct Pencil {
     pub neighbours: [Option<usize>; 4],
 }
 
+/// `[NX, NY, NZ]` with 1 for the axes a lower-dimensional grid lacks, and the dimension.
+fn padded_dims(shape: &GridShape) -> ([usize; 3], usize) {
+    let d = shape.dims();
+    let at = |a: usize| d.get(a).copied().unwrap_or(1);
+    ([at(0), at(1), at(2)], d.len())
+}
+
 impl Pencil {
     /// The pencil of `rank` among `size` ranks. The process grid minimizes the halo volume
     /// (ties: more ranks along z, whose faces are contiguous in memory). Errors when the grid
     /// has fewer lines along the split axes than there are ranks, or is 1-D with several ranks.
     pub fn new(shape: &GridShape, rank: usize, size: usize) -> Result<Self> {
-        let d = shape.dims();
-        let ndim = d.len();
-        let global = [
-            d[0],
-            d.get(1).copied().unwrap_or(1),
-            d.get(2).copied().unwrap_or(1),
-        ];
+        let (global, ndim) = padded_dims(shape);
         let [nx, ny, nz] = global;
         let mut best: Option<([usize; 2], usize)> = None;
         for py in 1..=size {
@@ -111,13 +112,7 @@ impl Pencil {
         size: usize,
         ranks: [usize; 2],
     ) -> Result<Self> {
-        let d = shape.dims();
-        let ndim = d.len();
-        let global = [
-            d[0],
-            d.get(1).copied().unwrap_or(1),
-            d.get(2).copied().unwrap_or(1),
-        ];
+        let (global, ndim) = padded_dims(shape);
         if rank >= size || ranks[0] * ranks[1] != size {
             return Err(SparseError::InvalidParameter(format!(
                 "rank {rank} out of range for {size} ranks"
