@@ -54,6 +54,10 @@ pub enum CliError {
     /// Flags that do not fit together or are out of range.
     #[error("{0}")]
     Usage(String),
+    /// Under mpirun: an error rank 0 met and sent to every rank (a matrix file it could not
+    /// read); rank 0 reports it, the others exit with it silently.
+    #[error("{0}")]
+    Shared(String),
     /// The solver stopped at `--max-iters` above the tolerance; outputs were still written.
     #[error("{0}")]
     NotConverged(String),

@@ -99,7 +99,7 @@ fn main() -> ExitCode {
     let result = if comm.size() > 1 && !distributed {
         Err(error::CliError::Usage(format!(
             "this command runs on one rank; under mpirun `nabla poisson`, `nabla wos` and \
-             `nabla train` (task = \"pinn\") are distributed (got {} ranks)",
+             `nabla train` (tasks \"pinn\" and \"operator\") are distributed (got {} ranks)",
             comm.size()
         )))
     } else {
@@ -109,10 +109,12 @@ fn main() -> ExitCode {
     // on every rank: rank 0 reports them. Any other error may be one rank's alone (a file
     // missing on its node, its memory): that rank reports it, a moment later, with its number.
     if let (Err(e), true) = (&result, comm.rank() > 0) {
-        use error::CliError::{Config, Interrupted, NotConverged, Usage};
-        if !e.is_broken_pipe()
-            && !matches!(e, Usage(_) | Config(_) | NotConverged(_) | Interrupted(_))
-        {
+        use error::CliError::{Config, Interrupted, NotConverged, Shared, Usage};
+        let everyones = matches!(
+            e,
+            Usage(_) | Config(_) | NotConverged(_) | Interrupted(_) | Shared(_)
+        );
+        if !e.is_broken_pipe() && !everyones {
             std::thread::sleep(std::time::Duration::from_secs(3));
             console::note!("error (rank {}): {e}", comm.rank());
         }

@@ -260,6 +260,7 @@ fn a_users_finite_element_matrix_across_ranks() {
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("bad.mtx: line 3"), "{err}");
+    assert_eq!(err.matches("bad.mtx").count(), 1, "printed once: {err}");
     assert!(!out.exists());
 }
 

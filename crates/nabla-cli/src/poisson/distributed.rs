@@ -269,7 +269,7 @@ fn run_matrix(args: &PoissonArgs, comm: &dyn Communicator) -> Result<()> {
     set_threads(args)?;
     let t0 = Instant::now();
     let whole = broadcast_matrix(comm, 0, || mm::read_matrix(path).map_err(|e| e.to_string()))
-        .map_err(CliError::Input)?;
+        .map_err(CliError::Shared)?;
     let read_seconds = t0.elapsed().as_secs_f64();
     whole.check_symmetric(requested.name())?;
     let n = whole.rows();
