@@ -78,15 +78,6 @@ impl MpiSession {
     pub fn comm(&self) -> &MpiComm {
         &self.comm
     }
-
-    /// Number of ranks on this node, from the launcher (Open MPI, MPICH), for sizing thread
-    /// pools so ranks × threads fits the cores; 1 when unknown.
-    pub fn local_ranks(&self) -> usize {
-        ["OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS"]
-            .iter()
-            .find_map(|v| std::env::var(v).ok()?.parse().ok())
-            .unwrap_or(1)
-    }
 }
 
 /// The MPI world communicator as a nabla [`Communicator`].

@@ -122,11 +122,7 @@ pub fn run(args: &PoissonArgs, comm: &dyn Communicator) -> Result<()> {
     let gathered_b = problem.gather(comm, &b, 0)?;
     let (Some((x_all, _)), Some((b_all, _))) = (gathered_x, gathered_b) else {
         // Other ranks: done once the root has everything.
-        return if report.converged {
-            Ok(())
-        } else {
-            Err(not_converged(requested, &report, args.tol))
-        };
+        return outcome(requested, &report, args.tol);
     };
     let nonzeros = global.unknowns()
         + match global.mask() {
@@ -237,10 +233,7 @@ fn finish(
     };
     write_outputs(args, problem, x_all, report, &summary)?;
     print_summary(&summary, None)?;
-    if !report.converged {
-        return Err(not_converged(requested, report, args.tol));
-    }
-    Ok(())
+    outcome(requested, report, args.tol)
 }
 
 /// `--matrix` under mpirun: rank 0 reads the file once and broadcasts it, every rank keeps its
@@ -306,11 +299,7 @@ fn run_matrix(args: &PoissonArgs, comm: &dyn Communicator) -> Result<()> {
     let dist = result?;
     let report = dist.report;
     let Some(x_all) = comm.gather_f64(&x, 0) else {
-        return if report.converged {
-            Ok(())
-        } else {
-            Err(not_converged(requested, &report, args.tol))
-        };
+        return outcome(requested, &report, args.tol);
     };
     let problem = Problem {
         grid: None,
@@ -363,13 +352,18 @@ fn solve_options<'m>(
     }
 }
 
-fn not_converged(kind: SolverChoice, report: &nabla::sparse::SolveReport, tol: f64) -> CliError {
-    CliError::NotConverged(format!(
+/// Every rank's exit: success, or the not-converged error (exit code 3) when the solve stopped
+/// above the tolerance.
+fn outcome(kind: SolverChoice, report: &nabla::sparse::SolveReport, tol: f64) -> Result<()> {
+    if report.converged {
+        return Ok(());
+    }
+    Err(CliError::NotConverged(format!(
         "{} did not converge: relative residual {:.3e} > tol {:.1e} after {} iterations \
          (raise --max-iters)",
         kind.name(),
         report.relative_residual,
         tol,
         report.iterations
-    ))
+    )))
 }

@@ -435,6 +435,14 @@ impl DistGridPoisson {
         local: &[f64],
         root: usize,
     ) -> Result<Option<(Vec<f64>, Vec<f64>)>> {
+        // MPI counts are 32-bit: past 2³¹ values a gather would wrap silently.
+        if self.shape.len() > i32::MAX as usize {
+            return Err(SparseError::InvalidParameter(format!(
+                "grid {} has more than 2^31 points; gathering it onto one rank is not supported \
+                 (write per-rank output instead)",
+                self.shape
+            )));
+        }
         // Solid cells travel as NaN so the root can drop them from the unknowns without a
         // second gather (solution values are finite: the solvers check).
         let marked: Vec<f64> = match &self.solid {

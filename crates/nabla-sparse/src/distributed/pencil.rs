@@ -188,11 +188,6 @@ impl Pencil {
             .collect()
     }
 
-    /// The pencil of every rank (what the root needs to reassemble gathered vectors).
-    pub fn all(shape: &GridShape, size: usize) -> Result<Vec<Pencil>> {
-        (0..size).map(|r| Pencil::new(shape, r, size)).collect()
-    }
-
     /// Points along x.
     pub fn nx(&self) -> usize {
         self.global[0]
@@ -270,7 +265,7 @@ mod tests {
     fn pencils_tile_the_grid_and_pick_the_smaller_halo() {
         let shape: GridShape = "8x12x6".parse().unwrap();
         for size in 1..=6 {
-            let all = Pencil::all(&shape, size).unwrap();
+            let all = Pencil::new(&shape, 0, size).unwrap().all_on_same_grid();
             let mut seen = vec![0u8; shape.len()];
             for p in &all {
                 let ones = vec![1.0; p.len()];
