@@ -1,12 +1,18 @@
 // Walk-on-Spheres for Δu − σu = f in Ω, u = g on ∂Ω (note: Δu = f, the opposite sign of
-// `nabla poisson`'s −Δu = f), on analytic domains (box, ball) in 2-D and 3-D.
+// `nabla poisson`'s −Δu = f), in 2-D and 3-D.
 //
-// Compiled at run time by NVRTC through cudarc (nabla-wos, feature `cuda`). The host prepends:
+// Compiled at run time by NVRTC through cudarc (nabla-wos, feature `cuda`); the source is built
+// by nabla-wos/src/gpu_source.rs, which prepends:
 //   #define WOS_DIM 2|3
-//   #define WOS_DOMAIN 0 (box: dom = min[DIM], max[DIM]) | 1 (ball: dom = center[DIM], radius)
 //   #define WOS_HAS_SOURCE 0|1
 //   #define WOS_G(x, y, z, r, theta) <boundary expression in C>
 //   #define WOS_F(x, y, z, r, theta) <source expression in C>
+//   double domain_distance(const double* dom, const double* x)        (unsigned distance to ∂Ω)
+//   void domain_closest(const double* dom, const double* x, double* out) (closest point of ∂Ω)
+// the last two generated from the domain (box, ball, polygon, star, CSG of those), reading the
+// shape's numbers from `dom`. The test suite compiles this same source as host C++
+// (nabla-wos/tests/kernel_on_host.rs), so it uses nothing beyond C math functions, sincos and
+// min() outside the few CUDA keywords that test defines away.
 //
 // One thread runs one block of walks of one point: thread t handles point t / nchunks, walks
 // [c·chunk, min(walks, (c+1)·chunk)) with c = t % nchunks, and writes its Welford statistics
@@ -63,51 +69,6 @@ __device__ double field_eval_f(const double* p) {
     double theta = atan2(y, x);
     (void)r; (void)theta; (void)z;
     return (double)(WOS_F(x, y, z, r, theta));
-}
-
-// ---- domains --------------------------------------------------------------------------
-__device__ double distance(const double* dom, const double* x) {
-#if WOS_DOMAIN == 0
-    double out2 = 0.0, maxq = -1e300;
-    for (int k = 0; k < WOS_DIM; ++k) {
-        double q = fmax(dom[k] - x[k], x[k] - dom[WOS_DIM + k]);
-        if (q > 0.0) out2 += q * q;
-        maxq = fmax(maxq, q);
-    }
-    return fabs(out2 > 0.0 ? sqrt(out2) : maxq);
-#else
-    double r2 = 0.0;
-    for (int k = 0; k < WOS_DIM; ++k) { double t = x[k] - dom[k]; r2 += t * t; }
-    return fabs(sqrt(r2) - dom[WOS_DIM]);
-#endif
-}
-
-__device__ void closest_point(const double* dom, const double* x, double* out) {
-#if WOS_DOMAIN == 0
-    bool outside = false;
-    for (int k = 0; k < WOS_DIM; ++k)
-        if (x[k] < dom[k] || x[k] > dom[WOS_DIM + k]) outside = true;
-    for (int k = 0; k < WOS_DIM; ++k) out[k] = x[k];
-    if (outside) {
-        for (int k = 0; k < WOS_DIM; ++k) out[k] = fmin(fmax(x[k], dom[k]), dom[WOS_DIM + k]);
-        return;
-    }
-    double best = 1e300; int bk = 0; double bv = 0.0;
-    for (int k = 0; k < WOS_DIM; ++k) {
-        double lo = x[k] - dom[k], hi = dom[WOS_DIM + k] - x[k];
-        if (lo < best) { best = lo; bk = k; bv = dom[k]; }
-        if (hi < best) { best = hi; bk = k; bv = dom[WOS_DIM + k]; }
-    }
-    out[bk] = bv;
-#else
-    double r2 = 0.0;
-    for (int k = 0; k < WOS_DIM; ++k) { out[k] = x[k] - dom[k]; r2 += out[k] * out[k]; }
-    double r = sqrt(r2);
-    for (int k = 0; k < WOS_DIM; ++k) {
-        double u = r > 0.0 ? out[k] / r : (k == 0 ? 1.0 : 0.0);
-        out[k] = dom[k] + dom[WOS_DIM] * u;
-    }
-#endif
 }
 
 // ---- sampling (same order of random numbers as the CPU) ------------------------------
@@ -219,13 +180,13 @@ extern "C" __global__ void wos_kernel(
         unsigned int step = 0;
         bool keep = true;
         for (;;) {
-            double r = distance(dom, x);
+            double r = domain_distance(dom, x);
             if (r < eps || step >= max_steps) {
                 if (r >= eps) {
                     unfinished += 1.0;
                     if (discard_unfinished) { keep = false; break; }
                 }
-                closest_point(dom, x, tmp);
+                domain_closest(dom, x, tmp);
                 acc += weight * field_eval_g(tmp);
                 break;
             }

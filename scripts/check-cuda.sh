@@ -13,6 +13,9 @@
 #   scripts/check-cuda.sh           set the toolchain up (once), then
 #                                   cargo build  -p nabla-cli --features candle-cuda,cuda (the binary
 #                                                and the facade under it), checks what it links to
+#                                   cargo test   -p nabla-wos --features cuda --test cuda: NVRTC
+#                                                compiles the Walk-on-Spheres kernel of every domain
+#                                                kind (NVRTC needs no GPU)
 #                                   cargo clippy --workspace --all-targets, same features, -D warnings
 #   scripts/check-cuda.sh --env     set the toolchain up (once) and print `export` lines for it:
 #                                   eval "$(scripts/check-cuda.sh --env)"
@@ -144,6 +147,8 @@ missing=$(ldd "$bin" | awk '/not found/ {print $1}' | tr '\n' ' ')
 [ "$missing" = "libcuda.so.1 " ] \
   || die "$bin: unexpected unresolved libraries: '${missing:-none}' (expected only libcuda.so.1)"
 say "linked: $bin (needs a driver's libcuda.so.1 at run time)"
+say "cargo test -p nabla-wos --features cuda --test cuda (NVRTC compiles every domain kind's kernel; no GPU needed)"
+cargo test -p nabla-wos --features cuda --test cuda -- --nocapture
 say "cargo clippy --workspace --all-targets --features $FEATURES -- -D warnings"
 cargo clippy --workspace --all-targets --features "$FEATURES" -- -D warnings
 say "OK in $((SECONDS - start)) s: candle-cuda and cuda build, link and pass clippy"

@@ -6,8 +6,9 @@
 #          100 on, GPU and CPU losses within 1e-3 relative
 #   FNO    configs/fno_darcy.toml, one epoch on a generated 32x32 Darcy set (48 train, 16 test)
 #   DCDM   nabla poisson --grid 64x64 --solver dcdm with the shipped datasets/runs/dcdm32 network
-#   WoS    nabla wos on the unit square (u = x^2 - y^2), 16x16 points, 4096 walks each: means
-#          within 4 combined standard errors at every point
+#   WoS    nabla wos on the unit square (u = x^2 - y^2) and on a star minus a ball (generated
+#          distance functions), 16x16 points, 4096 walks each: means within 4 combined standard
+#          errors at every point
 # Exit 0 when every job ran and both agreement checks hold, 1 otherwise.
 #
 #   scripts/gpu-smoke.sh             build (release) and run everything
@@ -159,36 +160,46 @@ EOF
 fi
 
 # --- WoS -----------------------------------------------------------------------------------------
-say "WoS: unit square, u = x^2 - y^2, 16x16 points x 4096 walks"
-for dev in "${DEVICES[@]}"; do
-  run "wos_$(tag "$dev")" "$BIN" wos --domain 'box:min=0,0;max=1,1' --boundary 'x^2-y^2' \
-    --grid 16x16 --walks 4096 --seed 0 --device "$dev" --out "$W/wos_$(tag "$dev").csv" \
-    --report "$W/wos_$(tag "$dev").json" --quiet || true
-done
-if [ -f "$W/wos_gpu.csv" ] && [ -f "$W/wos_cpu.csv" ]; then
-  python3 - "$W" <<'EOF' || fail=1
+# Two domains: the unit square, and a CSG of a star and a ball (generated distance functions).
+WOS_CASES=(
+  "square|box:min=0,0;max=1,1|x^2-y^2"
+  "star_csg|difference(star:c1=0.1;c2=-0.05 | ball:center=0.3,0;radius=0.2)|exp(x)*cos(y)"
+)
+for case in "${WOS_CASES[@]}"; do
+  IFS='|' read -r wname wdomain wboundary <<<"$case"
+  say "WoS: $wname ($wdomain), u = $wboundary, 16x16 points x 4096 walks"
+  for dev in "${DEVICES[@]}"; do
+    run "wos_${wname}_$(tag "$dev")" "$BIN" wos --domain "$wdomain" --boundary "$wboundary" \
+      --grid 16x16 --walks 4096 --seed 0 --device "$dev" --out "$W/wos_${wname}_$(tag "$dev").csv" \
+      --report "$W/wos_${wname}_$(tag "$dev").json" --quiet || true
+  done
+  if [ -f "$W/wos_${wname}_gpu.csv" ] && [ -f "$W/wos_${wname}_cpu.csv" ]; then
+    python3 - "$W" "$wname" <<'EOF' || fail=1
 import csv, json, math, sys
-w = sys.argv[1]
+w, case = sys.argv[1], sys.argv[2]
 for name in ("gpu", "cpu"):
-    r = json.load(open(f"{w}/wos_{name}.json"))
+    r = json.load(open(f"{w}/wos_{case}_{name}.json"))
     print(f"gpu-smoke:    {name}: {r['seconds']:.3f} s, {r['steps_per_second']:.3e} steps/s")
-g, c = (list(csv.DictReader(open(f"{w}/wos_{n}.csv"))) for n in ("gpu", "cpu"))
+g, c = (list(csv.DictReader(open(f"{w}/wos_{case}_{n}.csv"))) for n in ("gpu", "cpu"))
 if len(g) != len(c) or not g:
-    print(f"gpu-smoke:    WoS: {len(g)} GPU points against {len(c)} CPU points: FAIL")
+    print(f"gpu-smoke:    WoS {case}: {len(g)} GPU points against {len(c)} CPU points: FAIL")
     sys.exit(1)
 worst = 0.0
 for a, b in zip(g, c):
     if (a["x"], a["y"]) != (b["x"], b["y"]):
-        print(f"gpu-smoke:    WoS: points differ ({a['x']},{a['y']}) vs ({b['x']},{b['y']}): FAIL")
+        print(f"gpu-smoke:    WoS {case}: points differ ({a['x']},{a['y']}) vs ({b['x']},{b['y']}): FAIL")
         sys.exit(1)
     se = math.hypot(float(a["stderr"]), float(b["stderr"]))
     worst = max(worst, abs(float(a["u"]) - float(b["u"])) / se if se > 0 else 0.0)
 ok = worst <= 4.0
-print(f"gpu-smoke:    largest |u_gpu - u_cpu| over {len(g)} points: {worst:.3f} combined standard errors; "
-      f"agreement (<= 4): {'PASS' if ok else 'FAIL'}")
+print(f"gpu-smoke:    WoS {case}: largest |u_gpu - u_cpu| over {len(g)} points: {worst:.3f} combined "
+      f"standard errors; agreement (<= 4): {'PASS' if ok else 'FAIL'}")
 sys.exit(0 if ok else 1)
 EOF
-fi
+  else
+    fail=1
+  fi
+done
 
 if [ "$fail" -eq 0 ]; then
   say "PASS (logs and runs in $W)"

@@ -132,8 +132,9 @@ pub struct WosArgs {
     #[arg(long, value_name = "EXPR", allow_hyphen_values = true)]
     exact: Option<String>,
 
-    /// cpu, or cuda:N for the CUDA kernel (box and ball domains; needs a build with
-    /// --features cuda, an NVIDIA driver and libnvrtc).
+    /// cpu, or cuda:N for the CUDA kernel (boxes, balls, polygons, stars and their CSG
+    /// combinations; not meshes, gradients or control variates; needs a build with --features
+    /// cuda, an NVIDIA driver and libnvrtc).
     #[arg(long, value_name = "DEVICE", default_value = "cpu")]
     device: String,
 

@@ -409,48 +409,15 @@ impl Fno {
                 let f2 = self.dft.get(DftKind::ComplexForward, h, m1, dt)?;
                 let g2 = self.dft.get(DftKind::ComplexInverse, h, m1, dt)?;
                 let g1 = self.dft.get(DftKind::RealInverse, w, m2, dt)?;
-                let fused = crate::spectral_conv::spectral_conv2d(
+                Ok(crate::spectral_conv::spectral_conv2d(
                     v,
                     weights.real.as_tensor(),
                     weights.imag.as_tensor(),
                     [&f1, &f2, &g2, &g1],
-                )?;
-                match fused {
-                    Some(out) => Ok(out),
-                    None => Self::spectral_conv2d_ops(v, weights, [&f1, &f2, &g2, &g1], (m1, m2)),
-                }
+                )?)
             }
             _ => Err(NnError::invalid("FNO hidden state", "unexpected rank")),
         }
-    }
-
-    /// The 2-D spectral convolution op by op (devices other than the CPU; the reference the
-    /// fused CPU op is tested against): the same products in the same order.
-    fn spectral_conv2d_ops(
-        v: &Tensor,
-        weights: &SpectralWeights,
-        [f1, f2, g2, g1]: [&Tensor; 4],
-        (m1, m2): (usize, usize),
-    ) -> Result<Tensor> {
-        let (b, h, _, c) = v.dims4()?;
-        // Along W (real → one-sided modes): [B, H, 2·m2, C].
-        let z = Self::left_mul(f1, v)?;
-        // Along H (complex, two-sided): needs [B, 2·H, m2·C] with Re/Im outermost.
-        let z = z
-            .reshape((b, h, 2, m2 * c))?
-            .transpose(1, 2)?
-            .contiguous()?
-            .reshape((b, 2 * h, m2 * c))?;
-        let y = Self::left_mul(f2, &z)?.reshape((b, 2, 2 * m1 * m2, c))?;
-        let o = Self::mix(&y, weights)?;
-        let co = o.dims()[3];
-        let z = Self::left_mul(g2, &o.reshape((b, 4 * m1, m2 * co))?)?;
-        let z = z
-            .reshape((b, 2, h, m2 * co))?
-            .transpose(1, 2)?
-            .contiguous()?
-            .reshape((b, h, 2 * m2, co))?;
-        Self::left_mul(g1, &z)
     }
 
     /// The operator applied to `a`: `[B, N, C_in]` (1-D) or `[B, H, W, C_in]` (2-D) on a grid
@@ -533,10 +500,6 @@ mod tests {
             Var::from_tensor(&Tensor::randn(0f64, 1.0, shape, &dev).unwrap()).unwrap()
         };
         let (v, r, i) = (var(&[b, h, w, c]), var(&[m, c, co]), var(&[m, c, co]));
-        let weights = SpectralWeights {
-            real: r.clone(),
-            imag: i.clone(),
-        };
         let cache = DftCache::new(&dev);
         let get = |k, n, mm| cache.get(k, n, mm, DType::F64).unwrap();
         let f1 = get(DftKind::RealForward, w, m2);
@@ -544,7 +507,7 @@ mod tests {
         let g2 = get(DftKind::ComplexInverse, h, m1);
         let g1 = get(DftKind::RealInverse, w, m2);
         let mats = [&f1, &f2, &g2, &g1];
-        let fused = crate::spectral_conv::spectral_conv2d(
+        let fused = crate::spectral_conv::fused_spectral_conv2d(
             v.as_tensor(),
             r.as_tensor(),
             i.as_tensor(),
@@ -552,7 +515,13 @@ mod tests {
         )
         .unwrap()
         .expect("CPU f64 is fused");
-        let ops = Fno::spectral_conv2d_ops(v.as_tensor(), &weights, mats, (m1, m2)).unwrap();
+        let ops = crate::spectral_conv::spectral_conv2d_ops(
+            v.as_tensor(),
+            r.as_tensor(),
+            i.as_tensor(),
+            mats,
+        )
+        .unwrap();
         assert_eq!(fused.dims(), &[b, h, w, co]);
         let diff = |a: &Tensor, e: &Tensor| {
             let d: f64 = (a - e)

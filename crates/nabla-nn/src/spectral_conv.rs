@@ -14,7 +14,9 @@
 //! `[B, 4m₁, m₂·C]` is the mixing's `[B, 2, M, C]` with M = 2m₁m₂.
 
 use crate::fused::{Real, SendPtr};
+use crate::leftmul::const_left_mul;
 use crate::scratch::{self, written_by};
+use crate::spectral_mix::spectral_mix;
 use crate::spectral_mix::{slice, SpectralMix};
 use candle_core::{CpuStorage, CustomOp3, DType, Layout, Shape, Storage, Tensor};
 use rayon::prelude::*;
@@ -44,8 +46,57 @@ struct SpectralConv2d {
 /// The 2-D spectral convolution of `v [B, H, W, C]` with weights `real`, `imag`
 /// (`[2m₁m₂, C, C_out]`) and the DFT matrices `f1 [2m₂, W]`, `f2 [4m₁, 2H]`, `g2 [2H, 4m₁]`,
 /// `g1 [W, 2m₂]`: `[B, H, W, C_out]`. Differentiable in v and the weights (the matrices are
-/// constants). CPU, f32/f64 only: `None` elsewhere, for the caller's op-by-op path.
+/// constants).
+///
+/// Device paths (the op owns them; callers never branch): on the CPU for f32/f64 one fused op
+/// (below); on other devices and dtypes the same products in the same order as candle ops
+/// ([`spectral_conv2d_ops`]: no CUDA kernel is worth writing while cuBLAS batches these
+/// matrix products).
 pub(crate) fn spectral_conv2d(
+    v: &Tensor,
+    real: &Tensor,
+    imag: &Tensor,
+    mats: [&Tensor; 4],
+) -> candle_core::Result<Tensor> {
+    match fused_spectral_conv2d(v, real, imag, mats)? {
+        Some(out) => Ok(out),
+        None => spectral_conv2d_ops(v, real, imag, mats),
+    }
+}
+
+/// [`spectral_conv2d`] op by op with candle (devices other than the CPU; the reference the
+/// fused CPU op is tested against): a real DFT along W to the kept one-sided modes, a complex
+/// DFT along H, the channel mixing, and the inverses.
+pub(crate) fn spectral_conv2d_ops(
+    v: &Tensor,
+    real: &Tensor,
+    imag: &Tensor,
+    [f1, f2, g2, g1]: [&Tensor; 4],
+) -> candle_core::Result<Tensor> {
+    let (m1, m2) = (f2.dims2()?.0 / 4, f1.dims2()?.0 / 2);
+    let (b, h, _, c) = v.dims4()?;
+    // Along W (real → one-sided modes): [B, H, 2·m2, C].
+    let z = const_left_mul(f1, v)?;
+    // Along H (complex, two-sided): needs [B, 2·H, m2·C] with Re/Im outermost.
+    let z = z
+        .reshape((b, h, 2, m2 * c))?
+        .transpose(1, 2)?
+        .contiguous()?
+        .reshape((b, 2 * h, m2 * c))?;
+    let y = const_left_mul(f2, &z)?.reshape((b, 2, 2 * m1 * m2, c))?;
+    let o = spectral_mix(&y, real, imag)?;
+    let co = o.dims()[3];
+    let z = const_left_mul(g2, &o.reshape((b, 4 * m1, m2 * co))?)?;
+    let z = z
+        .reshape((b, 2, h, m2 * co))?
+        .transpose(1, 2)?
+        .contiguous()?
+        .reshape((b, h, 2 * m2, co))?;
+    const_left_mul(g1, &z)
+}
+
+/// The fused CPU op of [`spectral_conv2d`]: `None` off the CPU or for other dtypes.
+pub(crate) fn fused_spectral_conv2d(
     v: &Tensor,
     real: &Tensor,
     imag: &Tensor,

@@ -1,10 +1,15 @@
 //! The Walk-on-Spheres estimator as one CUDA kernel (`kernels/wos.cu`), compiled at run time by
 //! NVRTC through cudarc and launched from here (feature `cuda`).
 //!
-//! Supported: boxes and balls ([`nabla_core::geometry::BoxDomain`], [`nabla_core::geometry::Ball`])
-//! in 2-D and 3-D, Laplace, Poisson and screened Poisson, boundary data and source given as
-//! [`nabla_core::field::Expr`] (they are translated to C and compiled into the kernel; Rust
-//! closures cannot be). Gradients and control variates are CPU-only.
+//! Supported: boxes, balls, polygons, star domains and CSG combinations of them (see
+//! [`crate::gpu_source`], which writes the kernel's source), in 2-D and 3-D, Laplace, Poisson
+//! and screened Poisson, boundary data and source given as [`nabla_core::field::Expr`] (they
+//! are translated to C and compiled into the kernel; Rust closures cannot be). Gradients,
+//! control variates and triangle meshes are CPU-only, each a one-line error here.
+//!
+//! Each device's context is opened once per process and each distinct kernel source is compiled
+//! once per device and kept (a sequence of solves of one problem family pays NVRTC once); the
+//! domain's numbers are a kernel argument, not part of the source.
 //!
 //! The crate builds without a CUDA toolkit (cudarc loads `libcuda` and `libnvrtc` dynamically;
 //! with `candle-cuda` too, candle has them linked at build time instead).
@@ -16,13 +21,14 @@
 //! per-block statistics are merged in the same order, so GPU and CPU estimates agree to the
 //! rounding of the math libraries (not bitwise: a walk near the ε shell can end one step apart).
 
-use crate::{PointEstimate, Result, WosError, WosSolution, WosSolver, WALKS_PER_BLOCK};
-use cudarc::driver::{CudaContext, LaunchConfig, PushKernelArg};
-use nabla_core::geometry::{Ball, BoxDomain};
+use crate::gpu_source::{kernel_source as build_source, launch_parameters, merge_blocks};
+use crate::{Result, WosError, WosSolution, WosSolver};
+use cudarc::driver::{CudaContext, CudaFunction, LaunchConfig, PushKernelArg};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
-/// The kernel source, embedded at build time.
-pub const KERNEL_SOURCE: &str = include_str!("../../../kernels/wos.cu");
+pub use crate::gpu_source::KERNEL_SOURCE;
 
 /// Whether a CUDA driver, NVRTC and at least one device are present (never panics).
 pub fn is_available() -> bool {
@@ -60,60 +66,92 @@ fn check_libraries() -> Result<()> {
     Ok(())
 }
 
-/// The C source the kernel is compiled from for this solver: the `#define`s of dimension,
-/// domain kind, boundary and source expressions, then `kernels/wos.cu`. Errors when the
-/// problem is not one the kernel handles.
+/// The C source the kernel is compiled from for this solver and the domain parameters it
+/// reads (see [`crate::gpu_source::kernel_source`]). Errors when the problem is not one the
+/// kernel handles.
 pub fn kernel_source(solver: &WosSolver) -> Result<(String, Vec<f64>)> {
-    let p = solver.problem();
-    let d = solver.dim();
-    if d != 2 && d != 3 {
-        return Err(WosError::Unsupported(format!(
-            "the CUDA kernel handles 2-D and 3-D domains, not {d}-D"
-        )));
-    }
-    let opts = solver.options();
-    if opts.gradient || opts.control_variates {
-        return Err(WosError::Unsupported(
-            "gradients and control variates run on the CPU only".into(),
-        ));
-    }
-    let any = p.domain().as_any();
-    let (kind, params) = if let Some(b) = any.downcast_ref::<BoxDomain>() {
-        (
-            0,
-            b.min().iter().chain(b.max()).copied().collect::<Vec<_>>(),
-        )
-    } else if let Some(b) = any.downcast_ref::<Ball>() {
-        let mut v = b.center().to_vec();
-        v.push(b.radius());
-        (1, v)
+    let k = build_source(solver)?;
+    Ok((k.source, k.domain))
+}
+
+/// Compiles this solver's kernel with NVRTC without touching a device (NVRTC needs no GPU nor
+/// driver), so a problem can be checked for the GPU on a machine without one. Errors when the
+/// problem has no GPU form, when `libnvrtc` is missing, or with NVRTC's log when the source
+/// does not compile.
+pub fn compile_only(solver: &WosSolver) -> Result<()> {
+    let (src, _) = kernel_source(solver)?;
+    nvrtc_present()?;
+    cudarc::nvrtc::compile_ptx(&src)
+        .map(|_| ())
+        .map_err(|e| WosError::Cuda(format!("compiling kernels/wos.cu: {e}")))
+}
+
+#[cfg(feature = "candle-cuda")]
+fn nvrtc_present() -> Result<()> {
+    Ok(())
+}
+
+#[cfg(not(feature = "candle-cuda"))]
+fn nvrtc_present() -> Result<()> {
+    // SAFETY: only tries to dlopen the library by name.
+    if unsafe { cudarc::nvrtc::sys::is_culib_present() } {
+        Ok(())
     } else {
-        return Err(WosError::Unsupported(format!(
-            "the CUDA kernel handles box and ball domains; got {:?} (run it on the CPU)",
-            p.domain()
-        )));
+        Err(WosError::Cuda(
+            "the NVRTC library (libnvrtc.so) was not found: install the CUDA runtime compiler \
+             (e.g. the cuda-nvrtc package) or run on the CPU"
+                .into(),
+        ))
+    }
+}
+
+/// Contexts by device ordinal and compiled kernels by (ordinal, source), kept for the process.
+#[derive(Default)]
+struct KernelCache {
+    contexts: HashMap<usize, Arc<CudaContext>>,
+    kernels: HashMap<(usize, String), CudaFunction>,
+    compilations: usize,
+}
+
+fn cache() -> &'static Mutex<KernelCache> {
+    static CACHE: OnceLock<Mutex<KernelCache>> = OnceLock::new();
+    CACHE.get_or_init(Mutex::default)
+}
+
+/// How many times this process has compiled the kernel with NVRTC (one per distinct source
+/// and device; repeated solves of one problem family compile once).
+pub fn compilations() -> usize {
+    cache().lock().map(|c| c.compilations).unwrap_or(0)
+}
+
+/// The device's context and the kernel for `src`, compiling only the first time.
+fn kernel_for(ordinal: usize, src: &str) -> Result<(Arc<CudaContext>, CudaFunction)> {
+    let cerr = |what: &str, e: &dyn std::fmt::Display| WosError::Cuda(format!("{what}: {e}"));
+    let mut c = cache()
+        .lock()
+        .map_err(|_| WosError::Cuda("the kernel cache was poisoned by a panic".into()))?;
+    let ctx = match c.contexts.get(&ordinal) {
+        Some(ctx) => ctx.clone(),
+        None => {
+            let ctx = CudaContext::new(ordinal).map_err(|e| cerr("opening the device", &e))?;
+            c.contexts.insert(ordinal, ctx.clone());
+            ctx
+        }
     };
-    let g = p.boundary().to_c_source().ok_or_else(|| {
-        WosError::Unsupported(
-            "the boundary data is Rust code, not an expression; the GPU needs an expression".into(),
-        )
-    })?;
-    let f = match p.source() {
-        Some(f) => Some(f.to_c_source().ok_or_else(|| {
-            WosError::Unsupported(
-                "the source is Rust code, not an expression; the GPU needs an expression".into(),
-            )
-        })?),
-        None => None,
-    };
-    let src = format!(
-        "#define WOS_DIM {d}\n#define WOS_DOMAIN {kind}\n#define WOS_HAS_SOURCE {}\n\
-         #define WOS_G(x, y, z, r, theta) ({g})\n#define WOS_F(x, y, z, r, theta) ({})\n{}",
-        u8::from(f.is_some()),
-        f.as_deref().unwrap_or("0.0"),
-        KERNEL_SOURCE
-    );
-    Ok((src, params))
+    let key = (ordinal, src.to_string());
+    if let Some(f) = c.kernels.get(&key) {
+        return Ok((ctx, f.clone()));
+    }
+    let ptx = cudarc::nvrtc::compile_ptx(src).map_err(|e| cerr("compiling kernels/wos.cu", &e))?;
+    let module = ctx
+        .load_module(ptx)
+        .map_err(|e| cerr("loading the kernel", &e))?;
+    let func = module
+        .load_function("wos_kernel")
+        .map_err(|e| cerr("finding wos_kernel", &e))?;
+    c.compilations += 1;
+    c.kernels.insert(key, func.clone());
+    Ok((ctx, func))
 }
 
 /// Runs the solver's estimator on GPU `ordinal` at `points` (flat, row-major). Same contract and
@@ -147,26 +185,10 @@ pub fn solve_cuda(solver: &WosSolver, points: &[f64], ordinal: usize) -> Result<
         )));
     }
     let cerr = |what: &str, e: &dyn std::fmt::Display| WosError::Cuda(format!("{what}: {e}"));
-    let opts = solver.options();
     let n_points = points.len() / d;
-    let nchunks = opts.walks.div_ceil(WALKS_PER_BLOCK);
-    let threads = n_points
-        .checked_mul(nchunks)
-        .filter(|&t| t <= u32::MAX as usize / 2)
-        .ok_or_else(|| WosError::InvalidOptions("too many points × walks for one launch".into()))?;
-    let walks = u32::try_from(opts.walks)
-        .map_err(|_| WosError::InvalidOptions("walks must fit in 32 bits on the GPU".into()))?;
-    let max_steps = u32::try_from(opts.max_steps).unwrap_or(u32::MAX);
-
-    let ptx = cudarc::nvrtc::compile_ptx(&src).map_err(|e| cerr("compiling kernels/wos.cu", &e))?;
-    let ctx = CudaContext::new(ordinal).map_err(|e| cerr("opening the device", &e))?;
+    let k = launch_parameters(solver, n_points)?;
+    let (ctx, func) = kernel_for(ordinal, &src)?;
     let stream = ctx.default_stream();
-    let module = ctx
-        .load_module(ptx)
-        .map_err(|e| cerr("loading the kernel", &e))?;
-    let func = module
-        .load_function("wos_kernel")
-        .map_err(|e| cerr("finding wos_kernel", &e))?;
 
     let t0 = Instant::now();
     let d_points = stream
@@ -176,36 +198,28 @@ pub fn solve_cuda(solver: &WosSolver, points: &[f64], ordinal: usize) -> Result<
         .clone_htod(&params)
         .map_err(|e| cerr("copying the domain", &e))?;
     let mut d_out = stream
-        .alloc_zeros::<f64>(6 * threads)
+        .alloc_zeros::<f64>(6 * k.threads)
         .map_err(|e| cerr("allocating results", &e))?;
-    let n_points_u = n_points as u32;
-    let chunk = WALKS_PER_BLOCK as u32;
-    let nchunks_u = nchunks as u32;
-    let seed = opts.seed;
-    let eps = opts.epsilon;
-    let discard = i32::from(opts.unfinished == crate::Unfinished::Discard);
-    let sqrt_sigma = solver.problem().sigma().sqrt();
-    let roulette = opts.roulette_threshold;
     let block = 128u32;
     let cfg = LaunchConfig {
-        grid_dim: ((threads as u32).div_ceil(block), 1, 1),
+        grid_dim: ((k.threads as u32).div_ceil(block), 1, 1),
         block_dim: (block, 1, 1),
         shared_mem_bytes: 0,
     };
     let mut launch = stream.launch_builder(&func);
     launch
         .arg(&d_points)
-        .arg(&n_points_u)
-        .arg(&walks)
-        .arg(&chunk)
-        .arg(&nchunks_u)
-        .arg(&seed)
+        .arg(&k.n_points)
+        .arg(&k.walks)
+        .arg(&k.chunk)
+        .arg(&k.nchunks)
+        .arg(&k.seed)
         .arg(&d_dom)
-        .arg(&eps)
-        .arg(&max_steps)
-        .arg(&discard)
-        .arg(&sqrt_sigma)
-        .arg(&roulette)
+        .arg(&k.epsilon)
+        .arg(&k.max_steps)
+        .arg(&k.discard_unfinished)
+        .arg(&k.sqrt_sigma)
+        .arg(&k.roulette)
         .arg(&mut d_out);
     // SAFETY: the argument list matches wos_kernel's signature in kernels/wos.cu, and the
     // buffers hold n_points·d points, the domain parameters and 6 doubles per thread.
@@ -213,54 +227,11 @@ pub fn solve_cuda(solver: &WosSolver, points: &[f64], ordinal: usize) -> Result<
     let out = stream
         .clone_dtoh(&d_out)
         .map_err(|e| cerr("copying results", &e))?;
-    let seconds = t0.elapsed().as_secs_f64();
-
-    let mut estimates = Vec::with_capacity(n_points);
-    let (mut total_walks, mut total_steps) = (0u64, 0u64);
-    for p in 0..n_points {
-        let (mut n, mut mean, mut m2, mut steps, mut run, mut unf) = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
-        for c in 0..nchunks {
-            let o = &out[6 * (p * nchunks + c)..6 * (p * nchunks + c + 1)];
-            let (bn, bmean, bm2) = (o[0], o[1], o[2]);
-            if bn > 0.0 {
-                if n == 0.0 {
-                    (n, mean, m2) = (bn, bmean, bm2);
-                } else {
-                    let tot = n + bn;
-                    let dlt = bmean - mean;
-                    mean += dlt * bn / tot;
-                    m2 += bm2 + dlt * dlt * n * bn / tot;
-                    n = tot;
-                }
-            }
-            steps += o[3];
-            run += o[4];
-            unf += o[5];
-        }
-        if !mean.is_finite() {
-            return Err(WosError::NonFinite {
-                index: p,
-                point: points[p * d..(p + 1) * d].to_vec(),
-            });
-        }
-        let var = if n > 1.0 { m2 / (n - 1.0) } else { 0.0 };
-        total_walks += run as u64;
-        total_steps += steps as u64;
-        estimates.push(PointEstimate {
-            value: mean,
-            variance: var,
-            stderr: if n > 0.0 { (var / n).sqrt() } else { f64::NAN },
-            mean_steps: if run > 0.0 { steps / run } else { 0.0 },
-            walks: n as usize,
-            unfinished: unf as usize,
-            gradient: None,
-            gradient_stderr: None,
-        });
-    }
-    Ok(WosSolution {
-        estimates,
-        total_walks,
-        total_steps,
-        seconds,
-    })
+    merge_blocks(
+        &out,
+        points,
+        d,
+        k.nchunks as usize,
+        t0.elapsed().as_secs_f64(),
+    )
 }

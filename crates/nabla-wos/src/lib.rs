@@ -59,6 +59,7 @@
 pub mod cuda;
 pub mod distributed;
 mod estimator;
+pub mod gpu_source;
 mod special;
 #[cfg(feature = "candle")]
 pub mod tensor;

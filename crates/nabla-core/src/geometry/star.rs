@@ -120,6 +120,33 @@ impl Star {
         Ok(s)
     }
 
+    /// The centre c.
+    pub fn center(&self) -> [f64; 2] {
+        self.center
+    }
+
+    /// The base radius r₀.
+    pub fn base_radius(&self) -> f64 {
+        self.r0
+    }
+
+    /// The Fourier modes (k, aₖ, bₖ) of r(θ).
+    pub fn modes(&self) -> &[(u32, f64, f64)] {
+        &self.modes
+    }
+
+    /// The vertices of the polyline through the curve that distance queries start from
+    /// (θᵢ = 2πi/M, closed).
+    pub fn polyline(&self) -> Vec<[f64; 2]> {
+        self.poly.iter().map(|p| [p[0], p[1]]).collect()
+    }
+
+    /// The bound on the distance between that polyline and the curve (the error band inside
+    /// which a Newton-refined distance is accepted).
+    pub fn polyline_error(&self) -> f64 {
+        self.hausdorff
+    }
+
     /// The WoS-NO family: r(θ) = 1 + c₁ cos 4θ + c₂ cos 8θ around the origin.
     pub fn wos_no(c1: f64, c2: f64) -> Result<Self, CoreError> {
         Self::new([0.0, 0.0], 1.0, vec![(4, c1, 0.0), (8, c2, 0.0)])
