@@ -9,7 +9,10 @@
 //! - [`stencil`]: the 5-/7-point operator (with obstacle mask) and the scale-invariant loss
 //!   `‖b − A q (qᵀb)/(qᵀAq)‖²` as candle graphs, so the loss is differentiable.
 //! - [`model`]: the network plus its architecture, loadable from a checkpoint alone.
-//! - [`solver`]: the DCDM iteration as a `nabla_sparse::Solver`.
+//! - [`solver`]: the DCDM iteration as a `nabla_sparse::Solver`, its vector work on the host
+//!   or (by [`Placement`]) on the network's device.
+//! - [`device`]: the grid operator as candle tensors and the device-resident iteration (every
+//!   field stays on the network's device; two scalar reads per iteration).
 //! - [`run`]: a training run from a [`DcdmConfig`] through nabla-nn's training loop.
 //!
 //! Solving with a (here untrained) model: the iteration converges whatever the network does,
@@ -36,6 +39,7 @@
 
 pub mod config;
 pub mod data;
+pub mod device;
 pub mod error;
 pub mod model;
 pub mod run;
@@ -44,7 +48,8 @@ pub mod stencil;
 
 pub use config::{DcdmConfig, DcdmTrainConfig, EvalConfig, LossKind};
 pub use data::{DataConfig, MaskKind};
+pub use device::GridTensorOperator;
 pub use error::{DcdmError, Result};
 pub use model::DcdmModel;
 pub use run::{train_dcdm, DcdmRun, DcdmSummary};
-pub use solver::Dcdm;
+pub use solver::{Dcdm, Placement};
