@@ -3,6 +3,7 @@
 # the PyTorch library neuraloperator (CPU), on the same data file data/darcy64.h5.
 # Usage: benches/fno_bench.sh [EPOCHS]          (default 5)
 # Environment: FNO_BENCH_ONE_THREAD=0 skips the extra 1-thread neuraloperator run (default 1);
+#              NABLA_BENCH_NO_AVX512=1 measures nabla's path for CPUs without AVX-512 (see _env.sh);
 #              FNO_BENCH_REPORT_ONLY=1 runs nothing and reprints the table from benches/out/.
 #
 # Runs, one after the other (never at once): nabla train (its own thread pool, all cores),
@@ -28,6 +29,11 @@ VENV="$BENCH_DIR/.venv"
 PY="$VENV/bin/python"
 OUT="$BENCH_DIR/out"
 NABLA="$ROOT/target/release/nabla"
+NO_AVX512="${NABLA_BENCH_NO_AVX512:-0}"  # as in _env.sh: the path of CPUs without AVX-512
+if [ "$NO_AVX512" = 1 ]; then
+    export NABLA_NO_AVX512=1
+    NABLA="$ROOT/target/no-avx512/release/nabla"
+fi
 DATA="$ROOT/data/darcy64.h5"
 NEURALOP_VERSION=2.0.0  # works with the venv's torch (2.15 CPU); neuralop does not pin torch
 export WANDB_MODE=disabled  # neuralop imports wandb; never let it log or phone out
@@ -59,7 +65,11 @@ then
 fi
 
 # --- nabla binary and data.
-if [ ! -x "$NABLA" ]; then
+if [ "$NO_AVX512" = 1 ]; then
+    echo "building nabla without AVX-512 kernels (target/no-avx512)" >&2
+    (cd "$ROOT" && MMTEST_FEATURE=sse2,avx,avx2,fma CARGO_TARGET_DIR="$ROOT/target/no-avx512" \
+        cargo build --release --quiet -p nabla-cli)
+elif [ ! -x "$NABLA" ]; then
     echo "building nabla (release)" >&2
     (cd "$ROOT" && cargo build --release --quiet -p nabla-cli)
 fi

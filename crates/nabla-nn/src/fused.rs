@@ -241,11 +241,7 @@ unsafe fn gemm_product<T: Real>(
             if T::gemm_unpacked(m, k, n, a, rsa, csa, b, rsb, c, rsc) {
                 return;
             }
-        } else if n.is_multiple_of(16)
-            && k * n <= 1 << 16
-            && T::DTYPE == DType::F32
-            && crate::skinny::available()
-        {
+        } else if crate::skinny::takes(n) && k * n <= 1 << 16 && T::DTYPE == DType::F32 {
             let mut rowmajor = Vec::with_capacity(k * n);
             for p in 0..k as isize {
                 for j in 0..n as isize {
@@ -318,7 +314,7 @@ pub(crate) unsafe fn par_gemm_into<T: Real>(
         // SAFETY: tasks write disjoint row ranges of C; A, B and C bounds follow from the
         // shapes and strides the callers pass (checked in debug builds).
         unsafe {
-            T::gemm(
+            gemm_product(
                 mm,
                 k,
                 n,
@@ -328,10 +324,8 @@ pub(crate) unsafe fn par_gemm_into<T: Real>(
                 b.as_ptr(),
                 rsb as isize,
                 csb as isize,
-                T::lit(0.0),
                 cp.0.add(r0 * rsc),
                 rsc as isize,
-                1,
             );
         }
     });
@@ -359,7 +353,7 @@ pub(crate) fn par_gemm_tn<T: Real>(
             let mut c = vec![T::default(); m * n];
             // SAFETY: the slice offsets stay inside A and B for the shapes passed.
             unsafe {
-                T::gemm(
+                gemm_product(
                     m,
                     kk,
                     n,
@@ -369,10 +363,8 @@ pub(crate) fn par_gemm_tn<T: Real>(
                     b.as_ptr().add(k0 * rsb),
                     rsb as isize,
                     1,
-                    T::lit(0.0),
                     c.as_mut_ptr(),
                     n as isize,
-                    1,
                 );
             }
             c

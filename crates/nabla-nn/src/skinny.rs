@@ -8,14 +8,20 @@
 //! entries straight from memory (any strides: rows of A, or columns of a transposed one) and
 //! loads B's rows (contiguous, the small B stays in L1). No packing, no scratch.
 //!
-//! Used only where AVX-512F is detected at run time; callers fall back to `matrixmultiply`
-//! otherwise (and for f64, other widths, β ≠ 0 or α ≠ 1).
+//! Two versions, picked at run time: AVX-512F (n a multiple of 16) and, where AVX-512 is
+//! missing or turned off ([`DISABLE_ENV`]), AVX2 + FMA (n a multiple of 8; 3 rows × 4 vectors of
+//! 8 per register block). Callers fall back to `matrixmultiply` otherwise (and for f64, other
+//! widths, β ≠ 0 or α ≠ 1). Routing an FNO's pointwise layers and their weight gradients
+//! (115 520 rows × 32 · 32 × 32 at Darcy 64²) here took a training step from 290 to 250 ms with
+//! AVX-512 and to 257–276 ms with the AVX2 version (`cargo run --release -p nabla-nn --example
+//! fno_step`, without and with `NABLA_NO_AVX512=1`).
 //!
-//! Measured against the `gemm` crate too (candle's kernels, runtime-dispatched; here its AVX2/FMA
-//! ones — the kernels a CPU without AVX-512 gets) on the PINN shapes, single-threaded, 3 runs on
-//! a busy 2-core AVX-512 Xeon (`speed` below): layer product 4000×64·64×64 this kernel 125–159
-//! GFLOPS, matrixmultiply 112–123, gemm 83–99; weight gradient 64×4000·4000×64: 117–148,
-//! 109–113, 72–79. matrixmultiply stays the path without AVX-512; gemm loses on both shapes.
+//! Measured against the `gemm` crate (candle's kernels, runtime-dispatched) and matrixmultiply
+//! on the PINN shapes, single-threaded (`speed` below; one run each, idle 2-core Xeon): layer
+//! product 4000×64·64×64 this kernel 168.7 GFLOPS, matrixmultiply 120.6, gemm 97.8; weight
+//! gradient 147.1, 110.4, 75.7. On the path without AVX-512 (`NABLA_NO_AVX512=1`, matrixmultiply
+//! built with `MMTEST_FEATURE=sse2,avx,avx2,fma`): the AVX2 version 117.9 and 98.4,
+//! matrixmultiply 89.4 and 81.5, gemm 104.0 and 80.5.
 
 /// Rows of C per register block: 6 rows × 4 vectors = 24 accumulators of the 32 zmm registers.
 const MR: usize = 6;
@@ -48,12 +54,40 @@ pub(crate) fn available() -> bool {
     })
 }
 
+/// Whether the AVX2 + FMA version runs here (decided once per process). It is used only when
+/// [`available`] is false.
+#[inline]
+pub(crate) fn available_avx2() -> bool {
+    static AVAILABLE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *AVAILABLE.get_or_init(|| {
+        #[cfg(target_arch = "x86_64")]
+        {
+            std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            false
+        }
+    })
+}
+
+/// Whether [`gemm`] takes products with `n` columns on this machine (n > 1; n = 1 has its own
+/// conditions).
+pub(crate) fn takes(n: usize) -> bool {
+    n > 0
+        && if available() {
+            n.is_multiple_of(16)
+        } else {
+            available_avx2() && n.is_multiple_of(8)
+        }
+}
+
 /// C ← A·B (β = 0: C is only written) for an m×k A with row/column strides `rsa`, `csa`, a
 /// k×n B with row stride `rsb` and unit column stride, and C m×n with row stride `rsc` and
 /// unit column stride. n = 1 (a network's output layer) is taken too when A's rows and B are
-/// contiguous: one dot product per row. Returns `false` (having done nothing) when the shape
-/// is not one this kernel takes — other n not a multiple of 16 — or AVX-512F is missing; the
-/// caller then uses the general product.
+/// contiguous: one dot product per row (AVX-512 only). Returns `false` (having done nothing)
+/// when the shape is not one this kernel takes (see [`takes`]) or neither AVX-512F nor
+/// AVX2 + FMA is present; the caller then uses the general product.
 ///
 /// # Safety
 /// The pointers must be valid for the elements the shapes and strides address.
@@ -71,6 +105,12 @@ pub(crate) unsafe fn gemm(
     rsc: isize,
 ) -> bool {
     if !available() {
+        #[cfg(target_arch = "x86_64")]
+        if available_avx2() && n > 0 && n.is_multiple_of(8) {
+            // SAFETY: AVX2 and FMA were detected; the caller vouches for the pointers.
+            unsafe { avx2::gemm(m, k, n, a, rsa, csa, b, rsb, c, rsc) };
+            return true;
+        }
         return false;
     }
     #[cfg(target_arch = "x86_64")]
@@ -277,6 +317,160 @@ mod avx512 {
     }
 }
 
+/// The same kernel for CPUs with AVX2 + FMA but no AVX-512: vectors of 8, 16 registers.
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use super::KC;
+    use std::arch::x86_64::*;
+
+    /// Rows per register block: 3 rows × 4 vectors = 12 accumulators, plus 3 broadcasts of A
+    /// and one row vector of B: the 16 ymm registers.
+    const MR: usize = 3;
+
+    /// Widest panel of columns per pass, in 8-lane vectors.
+    const NV: usize = 4;
+
+    #[allow(clippy::too_many_arguments)]
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn gemm(
+        m: usize,
+        k: usize,
+        n: usize,
+        a: *const f32,
+        rsa: isize,
+        csa: isize,
+        b: *const f32,
+        rsb: isize,
+        c: *mut f32,
+        rsc: isize,
+    ) {
+        let mut j0 = 0;
+        while j0 < n {
+            let nv = ((n - j0) / 8).min(NV);
+            // SAFETY (all calls): columns j0..j0+8·nv of B and C exist; rows as the caller's.
+            unsafe {
+                match nv {
+                    4 => panel::<4>(m, k, a, rsa, csa, b.add(j0), rsb, c.add(j0), rsc),
+                    3 => panel::<3>(m, k, a, rsa, csa, b.add(j0), rsb, c.add(j0), rsc),
+                    2 => panel::<2>(m, k, a, rsa, csa, b.add(j0), rsb, c.add(j0), rsc),
+                    _ => panel::<1>(m, k, a, rsa, csa, b.add(j0), rsb, c.add(j0), rsc),
+                }
+            }
+            j0 += 8 * nv;
+        }
+    }
+
+    /// One panel of `8·V` columns, all rows, in chunks of [`KC`] along k (as the AVX-512
+    /// version's `panel`).
+    #[allow(clippy::too_many_arguments)]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn panel<const V: usize>(
+        m: usize,
+        k: usize,
+        a: *const f32,
+        rsa: isize,
+        csa: isize,
+        b: *const f32,
+        rsb: isize,
+        c: *mut f32,
+        rsc: isize,
+    ) {
+        let mut p0 = 0;
+        loop {
+            let kc = KC.min(k - p0);
+            let add = p0 > 0;
+            // SAFETY: columns p0..p0+kc of A and rows p0..p0+kc of B exist.
+            let (a, b) = unsafe { (a.offset(p0 as isize * csa), b.offset(p0 as isize * rsb)) };
+            let full = m / MR;
+            for blk in 0..full {
+                let i0 = (blk * MR) as isize;
+                // SAFETY: rows i0..i0+MR of A and C exist.
+                unsafe {
+                    block::<MR, V>(
+                        kc,
+                        a.offset(i0 * rsa),
+                        rsa,
+                        csa,
+                        b,
+                        rsb,
+                        c.offset(i0 * rsc),
+                        rsc,
+                        add,
+                    )
+                };
+            }
+            let i0 = (full * MR) as isize;
+            // SAFETY: the remaining m − full·MR rows exist.
+            unsafe {
+                let (a, c) = (a.offset(i0 * rsa), c.offset(i0 * rsc));
+                match m - full * MR {
+                    2 => block::<2, V>(kc, a, rsa, csa, b, rsb, c, rsc, add),
+                    1 => block::<1, V>(kc, a, rsa, csa, b, rsb, c, rsc, add),
+                    _ => {}
+                }
+            }
+            p0 += kc;
+            if p0 >= k {
+                break;
+            }
+        }
+    }
+
+    /// C[0..R, 0..8V] (+)= Σₚ A[0..R, p] ⊗ B[p, 0..8V] in registers: A's R entries broadcast
+    /// first, then B's row one vector at a time (keeps the block within 16 registers).
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn block<const R: usize, const V: usize>(
+        k: usize,
+        a: *const f32,
+        rsa: isize,
+        csa: isize,
+        b: *const f32,
+        rsb: isize,
+        c: *mut f32,
+        rsc: isize,
+        add: bool,
+    ) {
+        let mut acc = [[_mm256_setzero_ps(); V]; R];
+        let mut ap = a;
+        let mut bp = b;
+        for _ in 0..k {
+            let mut av = [_mm256_setzero_ps(); R];
+            for (i, x) in av.iter_mut().enumerate() {
+                // SAFETY: A[i, p] exists for i < R.
+                *x = _mm256_set1_ps(unsafe { *ap.offset(i as isize * rsa) });
+            }
+            for v in 0..V {
+                // SAFETY: row p of B has 8V columns from bp.
+                let bv = unsafe { _mm256_loadu_ps(bp.add(8 * v)) };
+                for (row, &ai) in acc.iter_mut().zip(&av) {
+                    row[v] = _mm256_fmadd_ps(ai, bv, row[v]);
+                }
+            }
+            // SAFETY: advancing to column p + 1 of A and row p + 1 of B (not read past k).
+            unsafe {
+                ap = ap.offset(csa);
+                bp = bp.offset(rsb);
+            }
+        }
+        for (i, row) in acc.iter().enumerate() {
+            for (v, &x) in row.iter().enumerate() {
+                // SAFETY: C[i, 8v..8v+8] exists for i < R, v < V.
+                unsafe {
+                    let cp = c.offset(i as isize * rsc).add(8 * v);
+                    let x = if add {
+                        _mm256_add_ps(x, _mm256_loadu_ps(cp))
+                    } else {
+                        x
+                    };
+                    _mm256_storeu_ps(cp, x);
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -366,6 +560,58 @@ mod tests {
                 };
                 assert!(ran);
                 assert_close(&c, &want, k, &format!("{m}x{k}x{n}"));
+            }
+        }
+    }
+
+    /// The AVX2 version directly (whatever the dispatcher picks here), on widths that are
+    /// multiples of 8 but not all of 16, row-major and transposed A, k across the KC chunks.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn avx2_version_matches_the_definition() {
+        if !available_avx2() {
+            eprintln!("no AVX2 + FMA here: nothing to test");
+            return;
+        }
+        for &(m, k, n) in &[
+            (1, 1, 8),
+            (7, 3, 24),
+            (13, 64, 32),
+            (64, 500, 40),
+            (5, 9, 104),
+        ] {
+            let a = values(m * k, 37, 101);
+            let b = values(k * n, 53, 97);
+            for transposed in [false, true] {
+                let (buf, rsa, csa) = if transposed {
+                    let mut t = vec![0.0f32; m * k];
+                    for i in 0..m {
+                        for p in 0..k {
+                            t[p * m + i] = a[i * k + p];
+                        }
+                    }
+                    (t, 1, m)
+                } else {
+                    (a.clone(), k, 1)
+                };
+                let want = reference(m, k, n, &buf, rsa, csa, &b);
+                let mut c = vec![f32::NAN; m * n];
+                // SAFETY: AVX2 + FMA present; buffers sized for the shapes and strides.
+                unsafe {
+                    avx2::gemm(
+                        m,
+                        k,
+                        n,
+                        buf.as_ptr(),
+                        rsa as isize,
+                        csa as isize,
+                        b.as_ptr(),
+                        n as isize,
+                        c.as_mut_ptr(),
+                        n as isize,
+                    )
+                };
+                assert_close(&c, &want, k, &format!("avx2 {m}x{k}x{n} t={transposed}"));
             }
         }
     }
@@ -493,6 +739,21 @@ mod speed {
                 "weight gradient 64×rows · rows×64 (this kernel)",
                 &mut || unsafe {
                     gemm(64, rows, 64, hp, 1, 64, cp, 64, gp, 64);
+                },
+            );
+        }
+        #[cfg(target_arch = "x86_64")]
+        if available_avx2() {
+            rate(
+                "layer product   rows×64 · 64×64 (AVX2 version)",
+                &mut || unsafe {
+                    avx2::gemm(rows, 64, 64, hp, 64, 1, wp, 64, cp, 64);
+                },
+            );
+            rate(
+                "weight gradient 64×rows · rows×64 (AVX2 version)",
+                &mut || unsafe {
+                    avx2::gemm(64, rows, 64, hp, 1, 64, cp, 64, gp, 64);
                 },
             );
         }
