@@ -118,6 +118,9 @@ pub fn domain_source(domain: &dyn Domain) -> Result<(String, Vec<f64>)> {
         dim: domain.dim(),
     };
     let root = e.node(domain)?;
+    let mut code = String::from(NEAREST_EDGE);
+    code.push_str(&e.code);
+    e.code = code;
     let _ = write!(
         e.code,
         "__device__ double domain_distance(const double* dom, const double* x) {{ return ud_{root}(dom, x); }}\n\
@@ -125,6 +128,27 @@ pub fn domain_source(domain: &dyn Domain) -> Result<(String, Vec<f64>)> {
     );
     Ok((e.code, e.params))
 }
+
+/// The nearest point of a closed polyline (`count` vertices at `v`, x/y pairs): squared
+/// distance returned, the point in `q`, its edge in `edge` — `closest_on_segment` and `dist2` of
+/// the CPU shapes, edge by edge (polygons and stars both use it).
+const NEAREST_EDGE: &str = r#"
+__device__ double nabla_nearest_edge(const double* v, int count, const double* x, double* q, int* edge) {
+    double bd2 = 1e300;
+    for (int i = 0; i < count; ++i) {
+        int j = (i + 1) % count;
+        double ax = v[2 * i], ay = v[2 * i + 1];
+        double abx = v[2 * j] - ax, aby = v[2 * j + 1] - ay;
+        double l2 = abx * abx + aby * aby;
+        double t = 0.0;
+        if (l2 > 0.0) t = fmin(fmax(((x[0] - ax) * abx + (x[1] - ay) * aby) / l2, 0.0), 1.0);
+        double qx = ax + t * abx, qy = ay + t * aby;
+        double d2 = (x[0] - qx) * (x[0] - qx) + (x[1] - qy) * (x[1] - qy);
+        if (d2 < bd2) { bd2 = d2; q[0] = qx; q[1] = qy; *edge = i; }
+    }
+    return bd2;
+}
+"#;
 
 /// Writes C functions for a tree of shapes, children before parents (C needs declarations
 /// before use), each shape's numbers appended to `params`.
@@ -263,20 +287,8 @@ __device__ void cp_{n}(const double* dom, const double* x, double* out) {{
             self.code,
             r#"
 __device__ double near_{n}(const double* dom, const double* x, double* best) {{
-    const double* v = dom + {o};
-    double bd2 = 1e300;
-    for (int i = 0; i < {count}; ++i) {{
-        int j = (i + 1) % {count};
-        double ax = v[2 * i], ay = v[2 * i + 1];
-        double abx = v[2 * j] - ax, aby = v[2 * j + 1] - ay;
-        double l2 = abx * abx + aby * aby;
-        double t = 0.0;
-        if (l2 > 0.0) t = fmin(fmax(((x[0] - ax) * abx + (x[1] - ay) * aby) / l2, 0.0), 1.0);
-        double qx = ax + t * abx, qy = ay + t * aby;
-        double d2 = (x[0] - qx) * (x[0] - qx) + (x[1] - qy) * (x[1] - qy);
-        if (d2 < bd2) {{ bd2 = d2; best[0] = qx; best[1] = qy; }}
-    }}
-    return bd2;
+    int edge = 0;
+    return nabla_nearest_edge(dom + {o}, {count}, x, best, &edge);
 }}
 __device__ bool in_{n}(const double* dom, const double* x) {{
     const double* v = dom + {o};
@@ -337,19 +349,9 @@ __device__ void point_{n}(const double* dom, double t, double* out) {{
 __device__ double near_{n}(const double* dom, const double* x, double* theta) {{
     const double* v = dom + {op};
     const double tau = 6.283185307179586476925286766559;
-    double bd2 = 1e300, bqx = 0.0, bqy = 0.0; int bi = 0;
-    for (int i = 0; i < {m}; ++i) {{
-        int j = (i + 1) % {m};
-        double ax = v[2 * i], ay = v[2 * i + 1];
-        double abx = v[2 * j] - ax, aby = v[2 * j + 1] - ay;
-        double l2 = abx * abx + aby * aby;
-        double t = 0.0;
-        if (l2 > 0.0) t = fmin(fmax(((x[0] - ax) * abx + (x[1] - ay) * aby) / l2, 0.0), 1.0);
-        double qx = ax + t * abx, qy = ay + t * aby;
-        double d2 = (x[0] - qx) * (x[0] - qx) + (x[1] - qy) * (x[1] - qy);
-        if (d2 < bd2) {{ bd2 = d2; bi = i; bqx = qx; bqy = qy; }}
-    }}
-    double dpoly = sqrt(bd2);
+    double bq[2] = {{0.0, 0.0}}; int bi = 0;
+    double dpoly = sqrt(nabla_nearest_edge(v, {m}, x, bq, &bi));
+    double bqx = bq[0], bqy = bq[1];
     int bj = (bi + 1) % {m};
     double sx = v[2 * bj] - v[2 * bi], sy = v[2 * bj + 1] - v[2 * bi + 1];
     double seg = sqrt(sx * sx + sy * sy);
