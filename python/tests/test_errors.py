@@ -93,27 +93,43 @@ def test_arguments_the_binding_refuses():
         nabla.poisson_grid("4y4")
 
 
-def interrupt_after(seconds):
-    timer = threading.Timer(seconds, _thread.interrupt_main)
-    timer.start()
-    return timer
+class interrupt_after:
+    """Ctrl-C to the main thread after `seconds`, then again every `seconds` until the block
+    ends: one simulated Ctrl-C was once lost in CI (the solve then ran on with tol 1e-15 for as
+    long as CI let it); a user would press Ctrl-C again, so the test does too."""
+
+    def __init__(self, seconds):
+        self.seconds = seconds
+        self.done = threading.Event()
+
+    def _run(self):
+        while not self.done.wait(self.seconds):
+            _thread.interrupt_main()
+
+    def __enter__(self):
+        threading.Thread(target=self._run, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc):
+        self.done.set()
+        return False
 
 
 def test_ctrl_c_stops_a_solve():
     A, b = nabla.poisson_grid((700, 700), rhs="random")
     t0 = time.perf_counter()
-    interrupt_after(0.5)
     with pytest.raises(KeyboardInterrupt, match=r"^cg stopped by Ctrl-C after \d+ iterations"):
-        nabla.solve(A, b, solver="cg", tol=1e-15, max_iters=10**7)
+        with interrupt_after(0.5):
+            nabla.solve(A, b, solver="cg", tol=1e-15, max_iters=10**7)
     assert time.perf_counter() - t0 < 5.0
 
 
 def test_ctrl_c_stops_walk_on_spheres():
     pts = np.random.default_rng(0).random((2000, 2)) * 0.5
     t0 = time.perf_counter()
-    interrupt_after(0.5)
     with pytest.raises(KeyboardInterrupt, match=r"^Walk-on-Spheres stopped by Ctrl-C after \d+ of 2000 points$"):
-        nabla.wos("ball:dim=2", pts, boundary=lambda x, y: x * y, walks=20000)
+        with interrupt_after(0.5):
+            nabla.wos("ball:dim=2", pts, boundary=lambda x, y: x * y, walks=20000)
     assert time.perf_counter() - t0 < 5.0
 
 
@@ -128,9 +144,9 @@ def test_ctrl_c_stops_training_with_a_checkpoint(tmp_path):
         "eval.grid": 11,
     }
     t0 = time.perf_counter()
-    interrupt_after(2.0)
     with pytest.raises(KeyboardInterrupt, match="resume=True") as e:
-        nabla.train(config, overrides=overrides, out=tmp_path / "run")
+        with interrupt_after(2.0):
+            nabla.train(config, overrides=overrides, out=tmp_path / "run")
     assert time.perf_counter() - t0 < 30.0
     assert (tmp_path / "run" / "checkpoint.safetensors").is_file()
     one_line(e)
