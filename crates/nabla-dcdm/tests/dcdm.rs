@@ -1,10 +1,12 @@
 //! DCDM: the loss, the in-graph operator, the training set, the iteration on a trained tiny
 //! model, and bad model files.
 
+mod common;
 use candle_core::{DType, Device, Tensor};
+use common::tiny_config;
 use nabla_dcdm::data::{generate, load_or_generate, DataConfig, MaskKind};
 use nabla_dcdm::stencil::{apply_poisson, dcdm_loss};
-use nabla_dcdm::{train_dcdm, Dcdm, DcdmConfig, DcdmError, DcdmModel};
+use nabla_dcdm::{train_dcdm, Dcdm, DcdmError, DcdmModel};
 use nabla_nn::{Model, RunOptions, UNetConfig};
 use nabla_sparse::{GridPoisson, LinearOperator, RhsKind, SolveOptions, Solver};
 use rand::{Rng, SeedableRng};
@@ -167,36 +169,6 @@ fn training_set_is_normalized_masked_cached_and_checked() {
     // Deterministic in the seed.
     let (fresh, _) = generate(&cfg, &grid).unwrap();
     assert_eq!(fresh.b, data.b);
-}
-
-fn tiny_config(dir: &std::path::Path) -> DcdmConfig {
-    let toml = format!(
-        r#"
-task = "dcdm"
-grid = "16x16"
-[data]
-file = "{}"
-lanczos_steps = 60
-samples = 96
-[model]
-channels = 8
-levels = 2
-convs = 0
-[train]
-steps = 150
-batch_size = 8
-lr = 1e-3
-loss = "energy"
-validation = 8
-log_every = 50
-checkpoint_every = 0
-progress = false
-[eval]
-rhs = 1
-"#,
-        dir.join("set.h5").display()
-    );
-    toml::from_str(&toml).unwrap()
 }
 
 /// ‖b − A x‖ / ‖b‖ with the 5-point stencil written out here, sharing no code with the solver.

@@ -2,8 +2,10 @@
 //! GPU): its tensor operator against the host operators, and its solves against the host loop's
 //! on plain, masked, variable-coefficient and 3-D grids.
 
+mod common;
 use candle_core::{Device, Tensor};
-use nabla_dcdm::{train_dcdm, Dcdm, DcdmConfig, DcdmModel, GridTensorOperator, Placement};
+use common::tiny_config;
+use nabla_dcdm::{train_dcdm, Dcdm, DcdmModel, GridTensorOperator, Placement};
 use nabla_nn::{Precision, RunOptions, UNetConfig};
 use nabla_sparse::solvers::stop::with_stop_flag;
 use nabla_sparse::{GridPoisson, LinearOperator, RhsKind, SolveOptions, Solver};
@@ -216,36 +218,6 @@ fn check_pair(what: &str, p: &Pair) {
     );
     assert!(p.solution_diff <= 1e-8, "{what}: {:e}", p.solution_diff);
     assert!(p.host_fallbacks.abs_diff(p.device_fallbacks) <= 1, "{what}");
-}
-
-fn tiny_config(dir: &std::path::Path) -> DcdmConfig {
-    let toml = format!(
-        r#"
-task = "dcdm"
-grid = "16x16"
-[data]
-file = "{}"
-lanczos_steps = 60
-samples = 96
-[model]
-channels = 8
-levels = 2
-convs = 0
-[train]
-steps = 150
-batch_size = 8
-lr = 1e-3
-loss = "energy"
-validation = 8
-log_every = 50
-checkpoint_every = 0
-progress = false
-[eval]
-rhs = 1
-"#,
-        dir.join("set.h5").display()
-    );
-    toml::from_str(&toml).unwrap()
 }
 
 #[test]
