@@ -8,12 +8,16 @@
 #        serial  : one process, 2 threads (the non-MPI path, what a user runs today),
 #        1x2     : mpirun -np 1, 2 threads (the distributed code on one rank),
 #        2x1     : mpirun -np 2, 1 thread each (communication overhead on this machine),
-#      with the ratio 2x1 / serial (target ≤ 1.25) and each run's communication seconds.
+#      with the ratio 2x1 / serial (target ≤ 1.25) and each run's communication seconds;
+#   3. a masked grid with a 1:1000 checkerboard coefficient on GRID_FOR_COUNTS (files written by
+#      `cargo run -p nabla-data --example grid_inputs`), to 1e-8: mg-pcg (Galerkin levels) on one
+#      process and on 1, 2 ranks, against jacobi-pcg on 2 ranks (what ran there before).
 # Usage: benches/mpi_bench.sh [GRID_FOR_TIMING] [GRID_FOR_COUNTS]   (default 2048x2048 1024x1024)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/ensure-deps.sh mpi
 cargo build --release --quiet -p nabla-cli --features mpi
+cargo build --release --quiet -p nabla-data --example grid_inputs
 NABLA="$PWD/target/release/nabla"
 TIMING=${1:-2048x2048}
 COUNTS=${2:-1024x1024}
@@ -66,3 +70,22 @@ for solver in cg jacobi-pcg mg-pcg; do
         "$(field "$OUT/last.json" communication_seconds)" "$(python3 -c "print($two/$serial)")"
     echo
 done
+
+echo "## masked grid, 1:1000 checkerboard coefficient, $COUNTS, to 1e-8"
+"$PWD/target/release/examples/grid_inputs" "$COUNTS" "$OUT/inputs" | sed 's/^/# /'
+echo "| run | solver | iterations | relative residual | setup s | solve s | communication s |"
+echo "|---|---|---|---|---|---|---|"
+inputs=(--grid "$COUNTS" --mask "$OUT/inputs/mask.h5" --coefficient "$OUT/inputs/coefficient.h5"
+        --tol 1e-8 --max-iters 50000 --quiet --report "$OUT/v.json")
+row() { # label solver, then the command
+    local label=$1 solver=$2; shift 2
+    "$@" --solver "$solver" "${inputs[@]}" >/dev/null 2>&1 || true
+    printf "| %s | %s | %s | %.3e | %.3f | %.2f | %s |\n" "$label" "$solver" \
+        "$(field "$OUT/v.json" iterations)" "$(field "$OUT/v.json" relative_residual)" \
+        "$(field "$OUT/v.json" setup_seconds)" "$(field "$OUT/v.json" solve_seconds)" \
+        "$(python3 -c "import json; print(json.load(open('$OUT/v.json')).get('communication_seconds', '-'))")"
+}
+row "serial, 1 process x 2 threads" mg-pcg "$NABLA" poisson --threads 2
+row "mpirun -np 1 x 2 threads" mg-pcg env RAYON_NUM_THREADS=2 "${MPIRUN[@]}" -np 1 --bind-to none -x RAYON_NUM_THREADS "$NABLA" poisson
+row "mpirun -np 2 x 1 thread" mg-pcg "${MPIRUN[@]}" -np 2 "$NABLA" poisson
+row "mpirun -np 2 x 1 thread" jacobi-pcg "${MPIRUN[@]}" -np 2 "$NABLA" poisson

@@ -14,7 +14,10 @@ fi
 if [ "${1:-}" = "mpi" ]; then
   command -v mpicc >/dev/null 2>&1 || missing+=(libopenmpi-dev)
   command -v mpirun >/dev/null 2>&1 || missing+=(openmpi-bin)
-  ls /usr/lib/llvm-*/lib/libclang*.so* >/dev/null 2>&1 || ls /usr/lib/x86_64-linux-gnu/libclang*.so* >/dev/null 2>&1 || missing+=(libclang-dev)
+  # bindgen needs libclang itself; libclang-cpp (which other packages bring) does not do.
+  ls /usr/lib/llvm-*/lib/libclang.so* /usr/lib/llvm-*/lib/libclang-[0-9]*.so* \
+     /usr/lib/*-linux-gnu/libclang.so* /usr/lib/*-linux-gnu/libclang-[0-9]*.so* \
+     >/dev/null 2>&1 || missing+=(libclang-dev)
 fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 

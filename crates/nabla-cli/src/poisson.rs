@@ -42,6 +42,12 @@ pub struct PoissonArgs {
     #[arg(long, value_name = "FILE.h5", requires = "grid")]
     mask: Option<PathBuf>,
 
+    /// Variable diffusion coefficient a for --grid (−∇·(a∇u) = f): HDF5 file with dataset
+    /// `coefficient` (float, shape [NZ+2,]NY+2,NX+2 — the grid's nodes with their boundary
+    /// layer, all > 0); each face takes the mean of its two nodes.
+    #[arg(long, value_name = "FILE.h5", requires = "grid")]
+    coefficient: Option<PathBuf>,
+
     /// Solve your own matrix (MatrixMarket coordinate, real/integer/pattern, general or
     /// symmetric).
     #[arg(long, value_name = "A.mtx")]
@@ -238,6 +244,9 @@ struct PoissonReport<'a> {
     problem: String,
     grid: Option<String>,
     mask: Option<String>,
+    /// `--coefficient` file, if the coefficient is variable.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    coefficient: Option<String>,
     matrix: Option<String>,
     rhs: String,
     seed: Option<u64>,
@@ -420,6 +429,7 @@ pub fn run(args: &PoissonArgs, comm: &dyn nabla::core::comm::Communicator) -> Re
         },
         grid: problem.grid.as_ref().map(|g| g.shape().to_string()),
         mask: args.mask.as_ref().map(|p| p.display().to_string()),
+        coefficient: args.coefficient.as_ref().map(|p| p.display().to_string()),
         matrix: args.matrix.as_ref().map(|p| p.display().to_string()),
         rhs: problem.rhs_label.clone(),
         seed: matches!(
@@ -578,6 +588,13 @@ fn check_flags(args: &PoissonArgs, kind: SolverChoice, grid: Option<&GridShape>)
     if args.max_iters == 0 {
         return Err(CliError::Usage("--max-iters must be at least 1".into()));
     }
+    if args.coefficient.is_some() && kind == SolverChoice::Dcdm {
+        return Err(CliError::Usage(
+            "--solver dcdm's network was trained on the constant-coefficient Laplacian; solve a \
+             --coefficient problem with mg-pcg (the default) or another sparse solver"
+                .into(),
+        ));
+    }
     let omega = args.omega();
     if kind.uses_omega() && !(omega.is_finite() && omega > 0.0 && omega < 2.0) {
         return Err(CliError::Usage(format!(
@@ -717,6 +734,7 @@ fn check_flags(args: &PoissonArgs, kind: SolverChoice, grid: Option<&GridShape>)
             &args.matrix,
             &args.rhs_file,
             &args.mask,
+            &args.coefficient,
             &args.near_nullspace,
             &args.model,
         ],
@@ -748,6 +766,9 @@ fn load_problem(
             if let Some(path) = &args.mask {
                 let mask = nabla::data::read_mask(path, shape)?;
                 g = g.with_mask(mask)?;
+            }
+            if let Some(path) = &args.coefficient {
+                g = g.with_coefficient(&nabla::data::read_coefficient(path, shape)?)?;
             }
             let m = kind.needs_matrix_on(&g).then(|| g.matrix());
             (Some(g), m)

@@ -32,17 +32,22 @@ pub struct TrainArgs {
 /// and writes `config.toml`, checkpoints, `metrics.csv` and `summary.json`; the CLI checks the
 /// memory estimate first, then draws the plots and prints the outcome.
 ///
-/// Under mpirun (`task = "pinn"`), every rank trains its share of the points and rank 0 writes
-/// the run directory, plots and prints.
+/// Under mpirun (`task = "pinn"`, `"operator"`, `"wosno"`), every rank trains its share of the
+/// points, batches or instances and rank 0 writes the run directory, plots and prints.
 pub fn run(args: &TrainArgs, comm: &dyn nabla::core::comm::Communicator) -> Result<()> {
     let distributed = (comm.transport() != "serial").then_some(comm);
     let writer = comm.rank() == 0;
     let out = run_dir(args);
     let config = TaskConfig::load(&args.config, &args.sets)?;
-    if comm.size() > 1 && !matches!(config, TaskConfig::Pinn(_) | TaskConfig::Operator(_)) {
+    if comm.size() > 1
+        && !matches!(
+            config,
+            TaskConfig::Pinn(_) | TaskConfig::Operator(_) | TaskConfig::WosNo(_)
+        )
+    {
         return Err(CliError::Usage(format!(
             "task = \"{}\" does not train across ranks yet (data-parallel training runs task = \
-             \"pinn\" and \"operator\"); run it without mpirun",
+             \"pinn\", \"operator\" and \"wosno\"); run it without mpirun",
             config.task()
         )));
     }
@@ -94,7 +99,7 @@ fn train_and_report(
             TaskConfig::WosNo(c) => Some(DelayedBar::new(
                 c.test.instances as u64,
                 "ground truth {bar:30} {pos}/{len} instances, ETA {eta}",
-                c.train.progress,
+                c.train.progress && writer,
             )),
             _ => None,
         },

@@ -698,3 +698,118 @@ fn several_ranks_without_mpi_is_a_clear_error() {
     );
     assert_eq!(err.lines().count(), 1, "{err}");
 }
+
+/// `--coefficient`: −∇·(a∇u) = f with a 1:1000 jump, a from an HDF5 file at the nodes with the
+/// boundary layer; the residual is recomputed here with faces = mean of their two nodes. mg-pcg
+/// (the default) and cg agree; a file with the grid's own shape, a non-positive value and
+/// `--solver dcdm` are one-line errors.
+#[test]
+fn variable_coefficient_from_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let (nx, ny) = (48usize, 40usize);
+    let (ex, ey) = (nx + 2, ny + 2);
+    let nodal: Vec<f64> = (0..ex * ey)
+        .map(|p| {
+            let (i, j) = (p % ex, p / ex);
+            if (i / 8 + j / 8) % 2 == 0 {
+                1000.0
+            } else {
+                1.0
+            }
+        })
+        .collect();
+    let shape: nabla::core::GridShape = "48x40".parse().unwrap();
+    let coef = dir.path().join("a.h5");
+    nabla::data::write_coefficient(&coef, &shape, &nodal).unwrap();
+    let a = |i: usize, j: usize| nodal[i + ex * j];
+    let relres = |x: &[f64], b: &[f64]| {
+        let mut rr = 0.0;
+        let mut bb = 0.0;
+        for j in 0..ny {
+            for i in 0..nx {
+                // Node (i+1, j+1) of the extended grid is unknown (i, j).
+                let (ei, ej) = (i + 1, j + 1);
+                let xv = |di: isize, dj: isize| -> f64 {
+                    let (ii, jj) = (i as isize + di, j as isize + dj);
+                    if ii < 0 || jj < 0 || ii >= nx as isize || jj >= ny as isize {
+                        0.0
+                    } else {
+                        x[ii as usize + nx * jj as usize]
+                    }
+                };
+                let faces = [
+                    (0.5 * (a(ei, ej) + a(ei - 1, ej)), xv(-1, 0)),
+                    (0.5 * (a(ei, ej) + a(ei + 1, ej)), xv(1, 0)),
+                    (0.5 * (a(ei, ej) + a(ei, ej - 1)), xv(0, -1)),
+                    (0.5 * (a(ei, ej) + a(ei, ej + 1)), xv(0, 1)),
+                ];
+                let ax: f64 = faces.iter().map(|(f, n)| f * (xv(0, 0) - n)).sum();
+                let r = b[i + nx * j] - ax;
+                rr += r * r;
+                bb += b[i + nx * j] * b[i + nx * j];
+            }
+        }
+        (rr / bb).sqrt()
+    };
+    let mut iterations = Vec::new();
+    for solver in ["mg-pcg", "cg"] {
+        let out = dir.path().join(format!("{solver}.h5"));
+        let rep = dir.path().join(format!("{solver}.json"));
+        let o = nabla(&[
+            "poisson",
+            "--grid",
+            "48x40",
+            "--coefficient",
+            coef.to_str().unwrap(),
+            "--solver",
+            solver,
+            "--tol",
+            "1e-10",
+            "--out",
+            out.to_str().unwrap(),
+            "--report",
+            rep.to_str().unwrap(),
+            "--quiet",
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let (_, x) = nabla::data::read_f64_dataset(&out, "x").unwrap();
+        let (_, b) = nabla::data::read_f64_dataset(&out, "b").unwrap();
+        let rel = relres(&x, &b);
+        assert!(rel <= 1.01e-10, "{solver}: residual {rel:e}");
+        let r = report(&rep);
+        assert_eq!(r["coefficient"], coef.to_str().unwrap());
+        iterations.push(r["iterations"].as_u64().unwrap());
+    }
+    assert!(
+        iterations[0] * 5 < iterations[1],
+        "multigrid should need far fewer iterations than CG: {iterations:?}"
+    );
+    // The grid's own shape instead of the nodes with the boundary layer.
+    let wrong = dir.path().join("wrong.h5");
+    // (written as the 46x38 grid's coefficient: 48x40 values, the 48x40 grid's own shape).
+    let smaller: nabla::core::GridShape = "46x38".parse().unwrap();
+    nabla::data::write_coefficient(&wrong, &smaller, &vec![1.0; nx * ny]).unwrap();
+    let negative = dir.path().join("negative.h5");
+    let mut bad = nodal.clone();
+    bad[7] = -1.0;
+    nabla::data::write_coefficient(&negative, &shape, &bad).unwrap();
+    for (file, solver, needle) in [
+        (&wrong, "mg-pcg", "boundary layer"),
+        (&negative, "mg-pcg", "finite and positive"),
+        (&coef, "dcdm", "constant-coefficient"),
+    ] {
+        let o = nabla(&[
+            "poisson",
+            "--grid",
+            "48x40",
+            "--coefficient",
+            file.to_str().unwrap(),
+            "--solver",
+            solver,
+        ]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success(), "{needle}: {err}");
+        assert!(err.contains(needle), "{needle}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+    }
+}

@@ -348,6 +348,33 @@ pub fn write_mask(path: &Path, grid: &GridShape, mask: &[bool]) -> Result<()> {
     })
 }
 
+/// Writes a diffusion coefficient for `grid` as dataset `coefficient` (f64) of a new HDF5 file at
+/// `path` (atomically): `nodal` holds the values at the grid's nodes *including its boundary
+/// layer*, `(NX+2)(NY+2)(NZ+2)` values, x fastest — what
+/// [`GridPoisson::with_coefficient`](../nabla_sparse/struct.GridPoisson.html) takes and
+/// [`read_coefficient`] reads; the dataset's shape is `[NZ+2,] NY+2, NX+2`.
+pub fn write_coefficient(path: &Path, grid: &GridShape, nodal: &[f64]) -> Result<()> {
+    let dims: Vec<usize> = grid.c_order_dims().iter().map(|n| n + 2).collect();
+    let len: usize = dims.iter().product();
+    if nodal.len() != len {
+        return Err(DataError::InvalidInput {
+            path: path.to_path_buf(),
+            reason: format!(
+                "coefficient has {} values but the {} grid with its boundary layer has {len} nodes",
+                nodal.len(),
+                grid
+            ),
+        });
+    }
+    write_atomic(path, |file| {
+        file.new_dataset::<f64>()
+            .shape(dims.as_slice())
+            .create("coefficient")?
+            .write_raw(nodal)?;
+        Ok(())
+    })
+}
+
 /// A mask for `grid` that is solid (`true`) on the box `lo[d] <= idx[d] < hi[d]` for every
 /// axis `d` (x first) and fluid elsewhere; flat, x fastest.
 ///
@@ -810,6 +837,47 @@ pub fn read_f64_dataset(path: &Path, name: &str) -> Result<(Vec<usize>, Vec<f64>
     let shape = ds.shape();
     let data = ds.read_raw::<f64>().map_err(read_err)?;
     Ok((shape, data))
+}
+
+/// Reads the diffusion coefficient of `grid` from dataset `coefficient` of the HDF5 file at
+/// `path`: a float dataset of shape `[NZ+2,] NY+2, NX+2` — the grid's nodes with their boundary
+/// layer, as [`write_coefficient`] writes it — returned flat, x fastest. Values must be finite
+/// and positive; errors name the file, the expected shape and the first bad value.
+pub fn read_coefficient(path: &Path, grid: &GridShape) -> Result<Vec<f64>> {
+    const NAME: &str = "coefficient";
+    let expected: Vec<usize> = grid.c_order_dims().iter().map(|n| n + 2).collect();
+    let found = dataset_shape(path, NAME)?;
+    if found != expected {
+        let hint = if found == grid.c_order_dims() {
+            format!(
+                " — that is the {grid} grid's own shape; the coefficient is given at the nodes \
+                 including the boundary layer ([NZ+2,] NY+2, NX+2)"
+            )
+        } else {
+            format!(" for the {grid} grid ([NZ+2,] NY+2, NX+2 in C order: nodes with the boundary layer)")
+        };
+        return Err(DataError::Shape {
+            path: path.to_path_buf(),
+            name: NAME.into(),
+            expected,
+            found,
+            hint,
+        });
+    }
+    let (_, values) = read_f64_dataset(path, NAME)?;
+    if let Some((i, v)) = values
+        .iter()
+        .enumerate()
+        .find(|(_, v)| !(v.is_finite() && **v > 0.0))
+    {
+        return Err(DataError::Read {
+            path: path.to_path_buf(),
+            reason: format!(
+                "dataset '{NAME}' must be finite and positive; value {v} at flat index {i}"
+            ),
+        });
+    }
+    Ok(values)
 }
 
 /// The shape (C order) of dataset `name` in the HDF5 file at `path`, without reading its values

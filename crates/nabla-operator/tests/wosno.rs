@@ -395,3 +395,54 @@ fn config_errors_name_the_key() {
     check(&|c| c.test.instances = 0, "test.instances");
     assert!(tiny_config(LossKind::Physics).validate().is_ok());
 }
+
+/// Data-parallel WoS-NO (`mpirun -np N nabla train` with `task = "wosno"`), on ranks as
+/// threads: every rank draws the same instances and evaluates its block, so the loss curve of
+/// 2 and 3 ranks follows one process's to 1e-5 for the WoS, physics (grid operator) and
+/// point-operator losses, and the held-out truth computed in blocks equals one process's bits.
+#[test]
+fn data_parallel_training_follows_the_one_process_curve() {
+    use nabla_core::comm::{Communicator, LocalComm};
+    use nabla_operator::wosno::config::OperatorKind;
+    for (loss, kind) in [
+        (LossKind::Wos, OperatorKind::default()),
+        (LossKind::Physics, OperatorKind::default()),
+        (LossKind::Physics, OperatorKind::Gino),
+    ] {
+        let mut cfg = tiny_config(loss);
+        cfg.model.kind = kind;
+        cfg.train.steps = 12;
+        cfg.train.log_every = 1;
+        cfg.train.batch_size = 5;
+        cfg.test.instances = 5;
+        let curve = |comm: Option<&dyn Communicator>| {
+            let opts = RunOptions {
+                comm,
+                ..Default::default()
+            };
+            let run = train_wosno(&cfg, &opts, &|_, _| {}).unwrap();
+            let losses: Vec<f64> = run.report.losses.iter().map(|(_, l)| *l).collect();
+            (losses, run.held_out.truth.clone(), run.summary.test_rel_l2)
+        };
+        let (serial, truth, err) = curve(None);
+        assert_eq!(serial.len(), 12);
+        for ranks in [2, 3] {
+            let runs = LocalComm::run(ranks, |c| curve(Some(c)));
+            for (r, (losses, t, e)) in runs.iter().enumerate() {
+                for (a, b) in losses.iter().zip(&serial) {
+                    assert!(
+                        (a - b).abs() <= 1e-5 * b.abs(),
+                        "{loss:?} {kind:?}, {ranks} ranks (rank {r}): {a} vs {b}"
+                    );
+                }
+                assert!(
+                    t.iter()
+                        .zip(&truth)
+                        .all(|(p, q)| p.to_bits() == q.to_bits()),
+                    "held-out truth differs on {ranks} ranks"
+                );
+                assert!((e - err).abs() <= 1e-4 * err, "{e} vs {err}");
+            }
+        }
+    }
+}

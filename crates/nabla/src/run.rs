@@ -287,8 +287,9 @@ impl TaskConfig {
     /// train`): every rank calls it; rank 0 alone writes the run directory (config, metrics,
     /// checkpoints, summary) and shows progress; each rank evaluates its share of the points
     /// and the gradients are summed over the ranks every step (see
-    /// [`RunOptions::comm`](nabla_nn::RunOptions)). `task = "pinn"` (single-domain) and
-    /// `task = "operator"` for now.
+    /// [`RunOptions::comm`](nabla_nn::RunOptions)). `task = "pinn"` (single-domain),
+    /// `task = "operator"` and `task = "wosno"` (each step's instances split over the ranks,
+    /// the held-out truth computed in blocks and gathered) for now.
     pub fn train_on(
         &self,
         out: &Path,
@@ -298,10 +299,15 @@ impl TaskConfig {
     ) -> Result<TrainedRun, Error> {
         let ranks = comm.map_or(1, |c| c.size());
         let writer = comm.is_none_or(|c| c.rank() == 0);
-        if ranks > 1 && !matches!(self, TaskConfig::Pinn(_) | TaskConfig::Operator(_)) {
+        if ranks > 1
+            && !matches!(
+                self,
+                TaskConfig::Pinn(_) | TaskConfig::Operator(_) | TaskConfig::WosNo(_)
+            )
+        {
             return Err(Error::Input(format!(
                 "task = \"{}\" does not train across ranks yet (data-parallel training runs \
-                 task = \"pinn\" and \"operator\"); run it without mpirun",
+                 task = \"pinn\", \"operator\" and \"wosno\"); run it without mpirun",
                 self.task()
             )));
         }
@@ -351,10 +357,15 @@ impl TaskConfig {
                 TrainedRun::Operator(Box::new(run))
             }
             TaskConfig::WosNo(c) => {
-                let run = nabla_operator::wosno::train_wosno(c, &run_options, &|done, total| {
-                    observer.ground_truth(done, total)
+                let c = quiet_unless(writer, c.as_ref(), |q| q.train.progress = false);
+                let run = nabla_operator::wosno::train_wosno(&c, &run_options, &|done, total| {
+                    if writer {
+                        observer.ground_truth(done, total)
+                    }
                 })?;
-                run_dir::write_summary(out, &run.summary)?;
+                if writer {
+                    run_dir::write_summary(out, &run.summary)?;
+                }
                 TrainedRun::WosNo(Box::new(run))
             }
             TaskConfig::Dcdm(c) => {

@@ -18,7 +18,7 @@ use nabla::sparse::{mm, GridPoisson, RhsKind, SolveOptions, SolverKind};
 use std::time::Instant;
 
 /// The solvers that run across ranks.
-const DISTRIBUTED_SOLVERS: &str = "cg, jacobi-pcg, mg-pcg (plain grids)";
+const DISTRIBUTED_SOLVERS: &str = "cg, jacobi-pcg, mg-pcg";
 
 /// Runs `nabla poisson` on every rank of `comm`.
 pub fn run(args: &PoissonArgs, comm: &dyn Communicator) -> Result<()> {
@@ -29,13 +29,10 @@ pub fn run(args: &PoissonArgs, comm: &dyn Communicator) -> Result<()> {
         Some(g) => g.clone(),
         None => DEFAULT_GRID.parse()?,
     };
-    // As on one process, multigrid by default; it handles plain grids, Jacobi-PCG the rest.
-    let default = if args.mask.is_some() {
-        SolverKind::JacobiPcg
-    } else {
-        SolverKind::MgPcg
-    };
-    let requested = args.solver.unwrap_or(SolverChoice::Sparse(default));
+    // As on one process, multigrid by default (plain, masked and variable-coefficient grids).
+    let requested = args
+        .solver
+        .unwrap_or(SolverChoice::Sparse(SolverKind::MgPcg));
     let preconditioner = match requested {
         SolverChoice::Sparse(SolverKind::Cg) => DistPreconditioner::None,
         SolverChoice::Sparse(SolverKind::JacobiPcg) => DistPreconditioner::Jacobi,
@@ -53,10 +50,13 @@ pub fn run(args: &PoissonArgs, comm: &dyn Communicator) -> Result<()> {
     let root = comm.rank() == 0;
 
     let t0 = Instant::now();
-    // Every rank reads the mask (its own block is all it keeps).
+    // Every rank reads the mask and coefficient (its own block is all it keeps).
     let mut global = GridPoisson::new(shape.clone());
     if let Some(path) = &args.mask {
         global = global.with_mask(nabla::data::read_mask(path, &shape)?)?;
+    }
+    if let Some(path) = &args.coefficient {
+        global = global.with_coefficient(&nabla::data::read_coefficient(path, &shape)?)?;
     }
     // Multigrid transfers reach diagonal neighbours: it runs on slabs (one split axis).
     let pencil = if preconditioner == DistPreconditioner::Multigrid {
@@ -107,7 +107,12 @@ pub fn run(args: &PoissonArgs, comm: &dyn Communicator) -> Result<()> {
     let setup_seconds = t_setup.elapsed().as_secs_f64();
     let hierarchy = solver.multigrid().map(|mg| {
         format!(
-            "; multigrid: {} distributed levels, then {} gathered",
+            "; multigrid ({}): {} distributed levels, then {} gathered",
+            if mg.is_galerkin() {
+                "Galerkin 9-/27-point levels"
+            } else {
+                "lumped Galerkin 5-/7-point levels"
+            },
             mg.distributed_levels(),
             mg.coarse_shape()
         )
@@ -206,6 +211,7 @@ fn finish(
         },
         grid: problem.grid.as_ref().map(|g| g.shape().to_string()),
         mask: args.mask.as_ref().map(|p| p.display().to_string()),
+        coefficient: args.coefficient.as_ref().map(|p| p.display().to_string()),
         matrix: args.matrix.as_ref().map(|p| p.display().to_string()),
         rhs: problem.rhs_label.clone(),
         seed: meta.seeded.then_some(args.seed()),

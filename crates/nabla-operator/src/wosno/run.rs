@@ -2,6 +2,7 @@
 //! fresh instances every step, training through `nabla_nn::train`, and the summary.
 
 use super::config::{LossKind, OperatorKind, WosNoConfig, WosNoTrainConfig};
+use super::family::Family;
 use super::family::StarPoisson;
 use super::features::{grid_features, EmbeddingGrid, GridFeatures, CHANNELS};
 use super::gino::PointOperator;
@@ -11,10 +12,11 @@ use super::model::{input_tensor, model_kind};
 use super::physics::{boundary_loss, residual_loss};
 use super::smooth::{FitOptions, SmoothSolution};
 use super::spline::SplineStencil;
-use super::truth::{held_out, held_out_ood, HeldOut};
+use super::truth::{held_out_of, HeldOut, TRUTH_FILE, TRUTH_OOD_FILE};
 use crate::objective::to_nn;
 use crate::Result;
-use candle_core::Tensor;
+use candle_core::{DType, Tensor};
+use nabla_core::comm::block_range;
 use nabla_core::geometry::{Domain, Star};
 use nabla_nn::optim::{AdamConfig, Recipe, Stage};
 use nabla_nn::{
@@ -244,6 +246,8 @@ pub struct WosNoObjective<'a> {
     /// Steps run in this process.
     pub steps_run: usize,
     totals: WalkTotals,
+    /// Data-parallel training: (this rank, ranks); each step's instances are split in blocks.
+    shard: Option<(usize, usize)>,
 }
 
 impl<'a> WosNoObjective<'a> {
@@ -256,7 +260,15 @@ impl<'a> WosNoObjective<'a> {
             target_seconds: 0.0,
             steps_run: 0,
             totals: WalkTotals::default(),
+            shard: None,
         }
+    }
+
+    /// Makes this objective one rank's share of data-parallel training: of each step's batch
+    /// of instances (drawn alike on every rank) it evaluates its block, and scales its loss so
+    /// the ranks' losses add up to the one-process loss.
+    pub fn set_shard(&mut self, rank: usize, size: usize) {
+        self.shard = (size > 1).then_some((rank, size));
     }
 
     /// Per instance of the step: its random interior points (flat x, y; the same points for
@@ -267,6 +279,7 @@ impl<'a> WosNoObjective<'a> {
         instances: &[StarPoisson],
         domains: &[Arc<Star>],
         step_seed: u64,
+        first: usize,
     ) -> Result<(Vec<InteriorSamples>, WalkTotals)> {
         let t = &self.config.train;
         let per: Vec<(InteriorSamples, WalkTotals)> = instances
@@ -274,7 +287,7 @@ impl<'a> WosNoObjective<'a> {
             .zip(domains.par_iter())
             .enumerate()
             .map(|(k, (inst, dom))| -> Result<_> {
-                let mut rng = instance_rng(step_seed, k);
+                let mut rng = instance_rng(step_seed, first + k);
                 let points = sample_interior(dom, inst.max_radius(), t.points, &mut rng);
                 let sol = match t.loss {
                     LossKind::Physics => {
@@ -332,14 +345,18 @@ impl<'a> WosNoObjective<'a> {
         instances: &[StarPoisson],
         step_seed: u64,
         apart: bool,
+        first: usize,
     ) -> (Vec<(usize, [f64; 2])>, Vec<f64>) {
         let mut points = Vec::new();
         let mut values = Vec::new();
         for (k, inst) in instances.iter().enumerate() {
+            // Streams keyed by the instance's index in the whole batch; `k` indexes this
+            // rank's tensors.
+            let global = first + k;
             let mut rng = if apart {
-                Pcg64::new(step_seed as u128, 2 * k as u128 + 2)
+                Pcg64::new(step_seed as u128, 2 * global as u128 + 2)
             } else {
-                instance_rng(step_seed, k)
+                instance_rng(step_seed, global)
             };
             for _ in 0..self.config.train.boundary_points {
                 let theta = rng.gen_range(0.0..TAU);
@@ -353,10 +370,25 @@ impl<'a> WosNoObjective<'a> {
     fn loss_inner(&mut self, model: &WosNoNet, ctx: &mut StepContext<'_>) -> Result<Tensor> {
         let t0 = Instant::now();
         let t = &self.config.train;
-        let b = t.batch_size;
+        let whole = t.batch_size;
         let n = self.grid.n;
-        let instances: Vec<StarPoisson> = (0..b).map(|_| StarPoisson::sample(ctx.rng)).collect();
+        // Every rank draws the whole batch (same stream), then keeps its block.
+        let all: Vec<StarPoisson> = (0..whole).map(|_| StarPoisson::sample(ctx.rng)).collect();
         let step_seed: u64 = ctx.rng.gen();
+        let mine = self
+            .shard
+            .map_or(0..whole, |(rank, size)| block_range(whole, rank, size));
+        let first = mine.start;
+        let b = mine.len();
+        let (dtype, device) = model_kind(model);
+        if b == 0 {
+            // A batch with fewer instances than ranks: this rank adds nothing.
+            self.mark_targets_built(t0);
+            return Ok(Tensor::zeros((), dtype, &device)?);
+        }
+        // This rank's share of a mean over the whole batch (every instance has as many points).
+        let share = b as f64 / whole as f64;
+        let instances = all[mine.clone()].to_vec();
         let domains: Vec<Arc<Star>> = instances
             .par_iter()
             .map(|i| i.domain().map(Arc::new))
@@ -366,14 +398,14 @@ impl<'a> WosNoObjective<'a> {
             .zip(domains.par_iter())
             .map(|(i, d)| grid_features(i, d, &self.grid))
             .collect();
-        let (dtype, device) = model_kind(model);
         let host = |v: &[f64]| BilinearStencil::targets(v, dtype, &device);
         let refs: Vec<&GridFeatures> = features.iter().collect();
         let x = input_tensor(&refs, n, model)?;
         let (iw, bw) = (t.interior_weight, t.boundary_weight);
         let loss = match (t.loss, &model.operator) {
             (LossKind::Wos | LossKind::Reference, _) => {
-                let (samples, totals) = self.interior_samples(&instances, &domains, step_seed)?;
+                let (samples, totals) =
+                    self.interior_samples(&instances, &domains, step_seed, first)?;
                 self.totals.walks += totals.walks;
                 self.totals.steps += totals.steps;
                 self.totals.capped += totals.capped;
@@ -405,13 +437,14 @@ impl<'a> WosNoObjective<'a> {
                     }
                 };
                 let e2 = (pred - y)?.sqr()?;
-                match w {
+                let mean = match w {
                     Some(w) => (e2 * w)?.mean_all()?,
                     None => e2.mean_all()?,
-                }
+                };
+                scaled(mean, share)?
             }
             (LossKind::Physics, WosNoOperator::Grid(fno)) => {
-                let (bpoints, bvalues) = self.boundary_samples(&instances, step_seed, false);
+                let (bpoints, bvalues) = self.boundary_samples(&instances, step_seed, false, first);
                 let mut stencil = BilinearStencil::new();
                 for (k, p) in &bpoints {
                     stencil.push(&self.grid, *k, p);
@@ -434,12 +467,36 @@ impl<'a> WosNoObjective<'a> {
                 self.mark_targets_built(t0);
                 let u = fno.forward(&x)?;
                 let u_flat = u.flatten_all()?;
+                // The residual is a mean over the whole batch's inside nodes: this rank's sum
+                // over that count (the others' instances' masks are counted, not built).
+                let inside_all = if self.shard.is_some() {
+                    let others: usize = all
+                        .par_iter()
+                        .enumerate()
+                        .filter(|(k, _)| !mine.contains(k))
+                        .map(|(_, i)| -> Result<usize> {
+                            let d = i.domain()?;
+                            Ok(inside_count(&grid_features(i, &d, &self.grid), n))
+                        })
+                        .sum::<Result<usize>>()?;
+                    let own: usize = features.iter().map(|f| inside_count(f, n)).sum();
+                    Some((own + others) as f64)
+                } else {
+                    None
+                };
                 let r = residual_loss(&u.reshape((b, n, n))?, &f, &mask, self.grid.spacing())?;
-                let bl = boundary_loss(&u_flat, &stencil, &g)?;
+                let r = match inside_all {
+                    Some(count) => {
+                        let own = mask.sum_all()?.to_dtype(DType::F64)?.to_scalar::<f64>()?;
+                        scaled(r, (own + 1e-12) / count.max(1e-12))?
+                    }
+                    None => r,
+                };
+                let bl = scaled(boundary_loss(&u_flat, &stencil, &g)?, share)?;
                 ((r * iw)? + (bl * bw)?)?
             }
             (LossKind::Physics, WosNoOperator::Points(op)) => {
-                let (samples, _) = self.interior_samples(&instances, &domains, step_seed)?;
+                let (samples, _) = self.interior_samples(&instances, &domains, step_seed, first)?;
                 let interior = spline_stencil(op, &samples);
                 let f: Vec<f64> = samples
                     .iter()
@@ -447,7 +504,7 @@ impl<'a> WosNoObjective<'a> {
                     .flat_map(|(s, inst)| s.points.chunks(2).map(|p| inst.source(p)))
                     .collect();
                 let f = host(&f)?;
-                let (bpoints, bvalues) = self.boundary_samples(&instances, step_seed, true);
+                let (bpoints, bvalues) = self.boundary_samples(&instances, step_seed, true, first);
                 let mut boundary = op.stencil();
                 for (k, p) in &bpoints {
                     boundary.push(&self.grid, *k, p);
@@ -456,8 +513,11 @@ impl<'a> WosNoObjective<'a> {
                 self.mark_targets_built(t0);
                 let latent = op.latent(&x)?;
                 let jet = op.jet(&latent, &interior)?;
-                let r = (jet.laplacian - f)?.sqr()?.mean_all()?;
-                let bl = (op.values(&latent, &boundary)? - g)?.sqr()?.mean_all()?;
+                let r = scaled((jet.laplacian - f)?.sqr()?.mean_all()?, share)?;
+                let bl = scaled(
+                    (op.values(&latent, &boundary)? - g)?.sqr()?.mean_all()?,
+                    share,
+                )?;
                 ((r * iw)? + (bl * bw)?)?
             }
         };
@@ -487,6 +547,23 @@ impl Objective<WosNoNet> for WosNoObjective<'_> {
     }
 }
 
+/// `t · factor`, leaving `t` as it is for a factor of 1 (one process: the same bits as before).
+fn scaled(t: Tensor, factor: f64) -> candle_core::Result<Tensor> {
+    if factor == 1.0 {
+        Ok(t)
+    } else {
+        t.affine(factor, 0.0)
+    }
+}
+
+/// Inside nodes of an instance's grid that the residual loss counts (the interior n−2 square).
+fn inside_count(f: &GridFeatures, n: usize) -> usize {
+    (1..n - 1)
+        .flat_map(|i| (1..n - 1).map(move |j| i * n + j))
+        .filter(|&q| f.inside[q])
+        .count()
+}
+
 /// The optimisation settings of a config as a `nabla_nn::TrainConfig`.
 pub fn train_config(config: &WosNoConfig) -> TrainConfig {
     let t = &config.train;
@@ -513,19 +590,42 @@ pub fn train_wosno(
 ) -> Result<WosNoRun> {
     config.validate()?;
     let model = build_model(config)?;
-    let held = held_out(config, options.run_dir.as_deref(), truth_progress)?;
+    // Under several ranks the held-out truth is computed in blocks of instances and gathered.
+    let held = held_out_of(
+        config,
+        &Family::IN_DISTRIBUTION,
+        config.test.instances,
+        TRUTH_FILE,
+        options.run_dir.as_deref(),
+        truth_progress,
+        options.comm,
+    )?;
     let ood = if config.test.ood_instances > 0 {
-        Some(held_out_ood(
+        Some(held_out_of(
             config,
+            &Family::OUT_OF_DISTRIBUTION,
+            config.test.ood_instances,
+            TRUTH_OOD_FILE,
             options.run_dir.as_deref(),
             truth_progress,
+            options.comm,
         )?)
     } else {
         None
     };
     let mut objective = WosNoObjective::new(config, &held);
+    if let Some(comm) = options.comm {
+        objective.set_shard(comm.rank(), comm.size());
+    }
     let (initial, _) = objective.held_out_error(&model)?;
     let report = train(&model, &mut objective, &train_config(config), options)?;
+    if let Some(comm) = options.comm.filter(|c| c.size() > 1) {
+        // Walk statistics of the whole run, not of this rank's instances.
+        let t = &mut objective.totals;
+        let mut sums = [t.walks as i64, t.steps as i64, t.capped as i64];
+        comm.allreduce_sum_i64(&mut sums);
+        (t.walks, t.steps, t.capped) = (sums[0] as u64, sums[1] as u64, sums[2] as u64);
+    }
     let prediction = predict(&model, &held.features, held.grid.n)?;
     let errors = held.relative_l2(&prediction);
     let (test_rel_l2, test_rel_l2_std) = mean_std(&errors);

@@ -10,6 +10,7 @@ use super::family::{Family, StarPoisson, PARAMETERS};
 use super::features::{grid_features, EmbeddingGrid, GridFeatures};
 use super::smooth::{FitOptions, SmoothSolution};
 use crate::Result;
+use nabla_core::comm::{block_range, Communicator};
 use nabla_data::AttrValue;
 use nabla_wos::{WosOptions, WosProblem, WosSolver};
 use rayon::prelude::*;
@@ -127,6 +128,7 @@ pub fn held_out(
         TRUTH_FILE,
         run_dir,
         progress,
+        None,
     )
 }
 
@@ -144,10 +146,17 @@ pub fn held_out_ood(
         TRUTH_OOD_FILE,
         run_dir,
         progress,
+        None,
     )
 }
 
 /// [`held_out`] for `count` instances of `family`, cached in `RUN_DIR/file`.
+///
+/// With a communicator of several ranks (data-parallel training), rank 0 alone reads and
+/// writes the cache and hands a cached set to the others; otherwise each rank computes the
+/// truth of its block of instances (each instance's walks keyed by its global index, so the
+/// values are those of one process) and the blocks are gathered onto every rank. `progress`
+/// then counts this rank's instances scaled to the whole set.
 pub fn held_out_of(
     config: &WosNoConfig,
     family: &Family,
@@ -155,7 +164,9 @@ pub fn held_out_of(
     file: &str,
     run_dir: Option<&Path>,
     progress: &(dyn Fn(usize, usize) + Sync),
+    comm: Option<&dyn Communicator>,
 ) -> Result<HeldOut> {
+    let comm = comm.filter(|c| c.size() > 1);
     let grid = EmbeddingGrid {
         n: config.grid.points,
         half_width: config.grid.half_width,
@@ -170,27 +181,51 @@ pub fn held_out_of(
         .zip(domains.par_iter())
         .map(|(i, d)| grid_features(i, d, &grid))
         .collect();
-    let path = run_dir.map(|d| d.join(file));
+    let root = comm.is_none_or(|c| c.rank() == 0);
+    let path = run_dir.filter(|_| root).map(|d| d.join(file));
     let my_attrs = attrs(config, family, count);
-    if let Some(p) = path.as_ref().filter(|p| p.is_file()) {
-        if let Some((truth, stderr)) = read_cache(p, &my_attrs, &features, &instances) {
-            return Ok(HeldOut {
-                grid,
-                instances,
-                features,
-                truth,
-                stderr,
-                seconds: 0.0,
-                cached: true,
-            });
+    let mut cached = path
+        .as_ref()
+        .filter(|p| p.is_file())
+        .and_then(|p| read_cache(p, &my_attrs, &features, &instances));
+    if let Some(c) = comm {
+        // Rank 0's cache, if it has one, becomes everyone's.
+        let mut found = [f64::from(u8::from(cached.is_some()))];
+        c.allreduce_max_f64(&mut found);
+        if found[0] > 0.0 {
+            let mine: Vec<f64> = cached
+                .as_ref()
+                .map(|(t, e)| t.iter().chain(e).copied().collect())
+                .unwrap_or_default();
+            let all = c.allgather_f64(&mine);
+            let half = all.len() / 2;
+            cached = Some((all[..half].to_vec(), all[half..].to_vec()));
         }
+    }
+    if let Some((truth, stderr)) = cached {
+        return Ok(HeldOut {
+            grid,
+            instances,
+            features,
+            truth,
+            stderr,
+            seconds: 0.0,
+            cached: true,
+        });
     }
     let t0 = Instant::now();
     let p = grid.len();
     let total = instances.len();
+    let mine = comm.map_or(0..total, |c| block_range(total, c.rank(), c.size()));
+    let scale = total as f64 / mine.len().max(1) as f64;
     let mut truth = vec![f64::NAN; total * p];
     let mut stderr = vec![f64::NAN; total * p];
-    for (k, (inst, dom)) in instances.iter().zip(&domains).enumerate() {
+    for (k, (inst, dom)) in instances
+        .iter()
+        .zip(&domains)
+        .enumerate()
+        .filter(|(k, _)| mine.contains(k))
+    {
         let nodes: Vec<usize> = (0..p).filter(|&q| features[k].inside[q]).collect();
         let mut pts = Vec::with_capacity(2 * nodes.len());
         for &q in &nodes {
@@ -221,7 +256,24 @@ pub fn held_out_of(
             truth[k * p + q] = base + e.value;
             stderr[k * p + q] = e.stderr;
         }
-        progress(k + 1, total);
+        let done = k + 1 - mine.start;
+        progress(((done as f64 * scale).round() as usize).min(total), total);
+    }
+    if let Some(c) = comm {
+        // Each rank's block of instances, in rank order, is the whole set in order.
+        let block = |v: &[f64]| v[mine.start * p..mine.end * p].to_vec();
+        let mut both = block(&truth);
+        both.extend(block(&stderr));
+        let all = c.allgather_f64(&both);
+        let mut offset = 0;
+        for r in 0..c.size() {
+            let range = block_range(total, r, c.size());
+            let len = range.len() * p;
+            truth[range.start * p..range.end * p].copy_from_slice(&all[offset..offset + len]);
+            stderr[range.start * p..range.end * p]
+                .copy_from_slice(&all[offset + len..offset + 2 * len]);
+            offset += 2 * len;
+        }
     }
     let seconds = t0.elapsed().as_secs_f64();
     if let Some(path) = &path {

@@ -22,8 +22,8 @@ pub enum DistPreconditioner {
     None,
     /// The diagonal (`jacobi-pcg`).
     Jacobi,
-    /// One symmetric V-cycle of the distributed geometric multigrid (`mg-pcg`; plain grids on a
-    /// slab decomposition, see [`DistMultigrid`]).
+    /// One symmetric V-cycle of the distributed geometric multigrid (`mg-pcg`; plain, masked
+    /// and variable-coefficient grids on a slab decomposition, see [`DistMultigrid`]).
     Multigrid,
 }
 
@@ -53,8 +53,8 @@ pub struct DistCg<'a, O: DistOperator = DistGridPoisson> {
 
 impl<'a> DistCg<'a, DistGridPoisson> {
     /// A solver for `problem` with the given preconditioner. Building the multigrid hierarchy
-    /// can fail (a masked or variable-coefficient grid, a decomposition that is not in slabs):
-    /// that is the error. Every rank must call it.
+    /// can fail (a decomposition that is not in slabs): that is the error. Every rank must call
+    /// it.
     pub fn new(
         problem: &'a DistGridPoisson,
         preconditioner: DistPreconditioner,

@@ -598,6 +598,45 @@ impl DistGridPoisson {
         [s, n, b, t]
     }
 
+    /// The row of local point `i` of local line `line` as a compact stencil
+    /// `[diagonal, x−, x+, y−, y+, z−, z+]` (the first `2·ndim + 1` entries meaningful): the
+    /// operator's couplings (−face coefficient; 0 beyond the grid). Couplings to solid cells are
+    /// included: the caller drops them (the operator never reads a solid cell, which is 0).
+    pub(crate) fn stencil_row(&self, line: usize, i: usize) -> [f64; 7] {
+        let p = &self.pencil;
+        let nx = p.nx();
+        let nyl = p.ny();
+        let (jl, kl) = p.line_coords(line);
+        let [_, ny, nz] = p.global;
+        let (j, k) = (p.y.start + jl, p.z.start + kl);
+        let ndim = p.ndim;
+        let mut row = [0.0; 7];
+        row[0] = self.diag[line * nx + i];
+        let inside = [
+            [i > 0, i + 1 < nx],
+            [j > 0, j + 1 < ny],
+            [k > 0, k + 1 < nz],
+        ];
+        let face = |axis: usize, high: bool| -> f64 {
+            match &self.faces {
+                None => 1.0,
+                Some(f) => match axis {
+                    0 => f.x[line * (nx + 1) + i + usize::from(high)],
+                    1 => f.y[i + nx * (jl + usize::from(high) + (nyl + 1) * kl)],
+                    _ => f.z[i + nx * (jl + nyl * (kl + usize::from(high)))],
+                },
+            }
+        };
+        for (axis, sides) in inside.iter().enumerate().take(ndim) {
+            for (h, &present) in sides.iter().enumerate() {
+                if present {
+                    row[1 + 2 * axis + h] = -face(axis, h == 1);
+                }
+            }
+        }
+        row
+    }
+
     /// The constant-coefficient (a ≡ 1), unmasked problem on a given pencil (multigrid levels).
     pub(crate) fn unit(shape: &GridShape, pencil: Pencil) -> Self {
         let nx = pencil.nx();

@@ -39,6 +39,7 @@ mod matrix;
 mod multigrid;
 mod operator;
 mod pencil;
+mod stencil_mg;
 
 pub use cg::{DistCg, DistPreconditioner, DistSolveReport};
 pub use grid::{DistGridPoisson, Halo};

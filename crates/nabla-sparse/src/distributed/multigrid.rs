@@ -1,4 +1,6 @@
-//! Geometric multigrid across ranks, as a PCG preconditioner for plain grids (a ≡ 1, no mask).
+//! Geometric multigrid across ranks, as a PCG preconditioner. This module holds the plain-grid
+//! hierarchy (a ≡ 1, no mask); masked and variable-coefficient grids use
+//! [`super::stencil_mg`].
 //!
 //! Geometry as in the serial multigrid: vertex-centred coarsening (coarse points are the fine
 //! points 1, 3, 5, …, `n_c = n/2`), bilinear/trilinear prolongation `P` (a fine point beyond the
@@ -22,6 +24,7 @@
 
 use super::grid::{DistGridPoisson, Halo};
 use super::pencil::Pencil;
+use super::stencil_mg::StencilMultigrid;
 use crate::amg::dense::DenseCholesky;
 use crate::amg::matrix::Csr;
 use crate::error::{Result, SparseError};
@@ -207,8 +210,20 @@ impl Level {
     }
 }
 
-/// One symmetric V-cycle across ranks: `z ← M⁻¹ r` on this rank's block.
+/// One symmetric V-cycle across ranks: `z ← M⁻¹ r` on this rank's block. Plain grids run the
+/// Kronecker-factored hierarchy of this module; masked and variable-coefficient grids the
+/// stencil hierarchy of [`super::stencil_mg`] (Galerkin levels, the serial multigrid's method).
 pub struct DistMultigrid {
+    kind: Hierarchy,
+}
+
+enum Hierarchy {
+    Plain(PlainMultigrid),
+    Stencil(StencilMultigrid),
+}
+
+/// The plain-grid hierarchy (a ≡ 1, no mask).
+struct PlainMultigrid {
     levels: Vec<Level>,
     /// Dense Cholesky of the coarsest level (the whole level, on every rank).
     direct: DenseCholesky,
@@ -217,23 +232,65 @@ pub struct DistMultigrid {
 }
 
 impl DistMultigrid {
-    /// The hierarchy of `problem` (plain grid on a slab decomposition). Every rank builds it;
-    /// no messages are sent.
+    /// The hierarchy of `problem` on a slab decomposition ([`Pencil::slab`]). Every rank must
+    /// call it: plain grids send no messages, masked and variable-coefficient ones exchange the
+    /// fine stencil's halo and gather the coarse levels.
     pub fn new(problem: &DistGridPoisson, comm: &dyn Communicator) -> Result<Self> {
-        if !problem.is_plain() {
-            return Err(SparseError::InvalidParameter(
-                "mg-pcg across ranks handles plain grids (no --mask, a ≡ 1) for now; use \
-                 jacobi-pcg or cg there"
-                    .into(),
-            ));
-        }
-        let fine = problem.pencil().clone();
-        if !fine.is_slab() {
+        if !problem.pencil().is_slab() {
             return Err(SparseError::InvalidParameter(
                 "the distributed multigrid needs a slab decomposition (Pencil::slab)".into(),
             ));
         }
-        let _ = comm;
+        let kind = if problem.is_plain() {
+            Hierarchy::Plain(PlainMultigrid::new(problem)?)
+        } else {
+            Hierarchy::Stencil(StencilMultigrid::new(problem, comm)?)
+        };
+        Ok(Self { kind })
+    }
+
+    /// Number of levels kept distributed (the fine one included).
+    pub fn distributed_levels(&self) -> usize {
+        match &self.kind {
+            Hierarchy::Plain(m) => m.distributed_levels(),
+            Hierarchy::Stencil(m) => m.distributed_levels(),
+        }
+    }
+
+    /// Number of levels in all.
+    pub fn levels(&self) -> usize {
+        match &self.kind {
+            Hierarchy::Plain(m) => m.levels.len(),
+            Hierarchy::Stencil(m) => m.levels(),
+        }
+    }
+
+    /// The shape of the first level gathered onto every rank (the coarsest one if none is).
+    pub fn coarse_shape(&self) -> GridShape {
+        match &self.kind {
+            Hierarchy::Plain(m) => m.coarse_shape(),
+            Hierarchy::Stencil(m) => m.coarse_shape(),
+        }
+    }
+
+    /// Whether the levels are Galerkin stencils (masked or variable-coefficient grids) rather
+    /// than the plain grid's factored operators.
+    pub fn is_galerkin(&self) -> bool {
+        matches!(self.kind, Hierarchy::Stencil(_))
+    }
+
+    /// `z ← M⁻¹ r` (collective).
+    pub fn apply(&mut self, comm: &dyn Communicator, r: &[f64], z: &mut [f64]) {
+        match &mut self.kind {
+            Hierarchy::Plain(m) => m.apply(comm, r, z),
+            Hierarchy::Stencil(m) => m.apply(comm, r, z),
+        }
+    }
+}
+
+impl PlainMultigrid {
+    fn new(problem: &DistGridPoisson) -> Result<Self> {
+        let fine = problem.pencil().clone();
         let ndim = fine.ndim;
         let axes: Vec<Axis> = (0..ndim).map(|a| Axis::fine(fine.global[a])).collect();
         let mut levels = vec![Level::new(
@@ -276,18 +333,11 @@ impl DistMultigrid {
         })
     }
 
-    /// Number of levels kept distributed (the fine one included).
-    pub fn distributed_levels(&self) -> usize {
+    fn distributed_levels(&self) -> usize {
         self.levels.iter().filter(|l| !l.replicated).count()
     }
 
-    /// Number of levels in all.
-    pub fn levels(&self) -> usize {
-        self.levels.len()
-    }
-
-    /// The shape of the first level gathered onto every rank (the coarsest one if none is).
-    pub fn coarse_shape(&self) -> GridShape {
+    fn coarse_shape(&self) -> GridShape {
         self.levels
             .iter()
             .find(|l| l.replicated)
@@ -296,8 +346,7 @@ impl DistMultigrid {
             .shape()
     }
 
-    /// `z ← M⁻¹ r` (collective).
-    pub fn apply(&mut self, comm: &dyn Communicator, r: &[f64], z: &mut [f64]) {
+    fn apply(&mut self, comm: &dyn Communicator, r: &[f64], z: &mut [f64]) {
         self.levels[0].b.copy_from_slice(r);
         self.cycle(comm, 0);
         z.copy_from_slice(&self.levels[0].x);
@@ -447,15 +496,20 @@ fn assemble(comm: &dyn Communicator, parts: &[Pencil], local: &[f64]) -> Vec<f64
 
 /// Raw access to a level vector from parallel line tasks that touch disjoint points.
 #[derive(Clone, Copy)]
-struct SharedMut(*mut f64);
-// SAFETY: used only in `half_sweep`, whose tasks write disjoint points and read only points
-// no task writes (see there).
+pub(super) struct SharedMut(*mut f64);
+// SAFETY: used only by tasks that write disjoint points and read only points no task writes
+// in the same loop (see each use).
 unsafe impl Send for SharedMut {}
 unsafe impl Sync for SharedMut {}
 
 impl SharedMut {
+    /// A pointer into `v` for tasks that write disjoint points of it.
+    pub(super) fn new(v: &mut [f64]) -> Self {
+        Self(v.as_mut_ptr())
+    }
+
     /// The pointer (a method, so closures capture the `Sync` wrapper, not the raw field).
-    fn get(self) -> *mut f64 {
+    pub(super) fn get(self) -> *mut f64 {
         self.0
     }
 }

@@ -55,7 +55,7 @@
 
 mod coarse;
 mod kernels;
-mod level;
+pub(crate) mod level;
 mod transfer;
 
 use crate::csr::SparseMatrix;
