@@ -42,12 +42,15 @@ pub fn run(args: &TrainArgs, comm: &dyn nabla::core::comm::Communicator) -> Resu
     if comm.size() > 1
         && !matches!(
             config,
-            TaskConfig::Pinn(_) | TaskConfig::Operator(_) | TaskConfig::WosNo(_)
+            TaskConfig::Pinn(_)
+                | TaskConfig::Operator(_)
+                | TaskConfig::WosNo(_)
+                | TaskConfig::Dcdm(_)
         )
     {
         return Err(CliError::Usage(format!(
             "task = \"{}\" does not train across ranks yet (data-parallel training runs task = \
-             \"pinn\", \"operator\" and \"wosno\"); run it without mpirun",
+             \"pinn\", \"operator\", \"wosno\" and \"dcdm\"); run it without mpirun",
             config.task()
         )));
     }

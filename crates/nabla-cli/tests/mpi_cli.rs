@@ -390,13 +390,13 @@ grid = 21
     }
     assert!(two.join("summary.json").exists() && two.join("checkpoint.safetensors").exists());
     // Tasks without a data-parallel path say so.
-    let dcdm = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/dcdm_poisson64.toml");
+    let inverse = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/inverse_rd.toml");
     let f = dir.path().join("f");
     let o = mpirun(
         2,
         &[
             "train",
-            dcdm.to_str().unwrap(),
+            inverse.to_str().unwrap(),
             "--out",
             f.to_str().unwrap(),
         ],
@@ -580,5 +580,91 @@ fn variable_coefficient_and_mask_multigrid_across_ranks() {
                 .all(|(p, q)| p.to_bits() == q.to_bits()),
             "solution bits differ on {ranks} ranks"
         );
+    }
+}
+
+/// Each rank reads only its block of `--coefficient`: a bad value in the top half is found by
+/// the rank that owns it, which names it, and every rank stops (no hang, non-zero exit).
+#[test]
+fn a_bad_value_in_one_ranks_block_stops_every_rank() {
+    let dir = tempfile::tempdir().unwrap();
+    let shape: nabla::core::GridShape = "20x16".parse().unwrap();
+    let mut nodal = vec![1.0; 22 * 18];
+    nodal[5 + 22 * 15] = 0.0; // node row 15: only the top rank's block reaches it
+    let coef = dir.path().join("a.h5");
+    nabla::data::write_coefficient(&coef, &shape, &nodal).unwrap();
+    let o = mpirun(
+        2,
+        &[
+            "poisson",
+            "--grid",
+            "20x16",
+            "--coefficient",
+            coef.to_str().unwrap(),
+            "--quiet",
+        ],
+    );
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("finite and positive"), "{err}");
+    assert!(err.contains("rank 1"), "{err}");
+}
+
+/// `mpirun -np 2 nabla train` of a DCDM config: rank 0 makes the training set (one file) and
+/// sends it; the loss curve follows one process's and rank 0 writes the run directory.
+#[test]
+fn dcdm_training_on_two_ranks_follows_the_one_process_curve() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("dcdm.toml");
+    let text = |set: &str| {
+        format!(
+            r#"task = "dcdm"
+grid = "16x16"
+[data]
+file = "{set}"
+lanczos_steps = 40
+samples = 48
+[model]
+channels = 8
+levels = 2
+convs = 0
+[train]
+steps = 20
+batch_size = 6
+lr = 1e-3
+validation = 6
+log_every = 2
+checkpoint_every = 0
+[eval]
+rhs = 1
+"#
+        )
+    };
+    let mut curves = Vec::new();
+    for ranks in [1, 2] {
+        let set = dir.path().join(format!("set{ranks}.h5"));
+        fs::write(&config, text(set.to_str().unwrap())).unwrap();
+        let out = dir.path().join(format!("run{ranks}"));
+        let args = [
+            "train",
+            config.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        let o = if ranks == 1 {
+            Command::new(env!("CARGO_BIN_EXE_nabla"))
+                .args(args)
+                .output()
+                .unwrap()
+        } else {
+            mpirun(ranks, &args)
+        };
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert!(set.exists() && out.join("summary.json").exists());
+        curves.push(losses(&out));
+    }
+    assert_eq!(curves[0].len(), 10);
+    for (x, y) in curves[1].iter().zip(&curves[0]) {
+        assert!((x - y).abs() <= 1e-5 * y.abs(), "{x} vs {y}");
     }
 }

@@ -43,7 +43,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut idx = vec![0usize; nd];
     for v in nodal.iter_mut() {
         let parity: usize = idx.iter().map(|i| i / 16).sum();
-        *v = if parity.is_multiple_of(2) { contrast } else { 1.0 };
+        *v = if parity.is_multiple_of(2) {
+            contrast
+        } else {
+            1.0
+        };
         for (a, i) in idx.iter_mut().enumerate() {
             *i += 1;
             if *i < ext[a] {

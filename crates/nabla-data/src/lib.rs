@@ -688,7 +688,22 @@ fn collapse_whitespace(s: &str) -> String {
 /// dataset (listing what the file contains), wrong rank or shape (saying so when the shape
 /// is the transposed one), non-integer element type, or a value other than 0/1.
 pub fn read_mask(path: &Path, grid: &GridShape) -> Result<Vec<bool>> {
+    let whole: Vec<std::ops::Range<usize>> = grid.dims().iter().map(|&n| 0..n).collect();
+    read_mask_block(path, grid, &whole)
+}
+
+/// [`read_mask`] of one block of the grid: `block[a]` is the range of grid indices along axis
+/// `a` (x first), one range per axis of `grid`. Only that block is read from disk (a
+/// hyperslab); the checks are those of [`read_mask`], on the block's values (a bad value's
+/// coordinates are the grid's). Returns the block flat, x fastest. What a rank of a distributed
+/// solve reads of a mask.
+pub fn read_mask_block(
+    path: &Path,
+    grid: &GridShape,
+    block: &[std::ops::Range<usize>],
+) -> Result<Vec<bool>> {
     const NAME: &str = "mask";
+    check_block(path, grid.dims(), block)?;
     let file = open_file(path)?;
     let ds = open_dataset(path, &file, NAME)?;
     let read_err = |e: hdf5::Error| DataError::Read {
@@ -744,39 +759,90 @@ pub fn read_mask(path: &Path, grid: &GridShape) -> Result<Vec<bool>> {
         });
     }
 
-    let values: Vec<i64> = if is_bool {
-        ds.read_raw::<bool>()
-            .map_err(read_err)?
-            .into_iter()
-            .map(i64::from)
-            .collect()
+    let whole = block.iter().zip(grid.dims()).all(|(r, &n)| *r == (0..n));
+    let count: usize = block.iter().map(|r| r.len()).product();
+    let values: Vec<i64> = if count == 0 {
+        Vec::new()
+    } else if whole {
+        if is_bool {
+            ds.read_raw::<bool>()
+                .map_err(read_err)?
+                .into_iter()
+                .map(i64::from)
+                .collect()
+        } else {
+            ds.read_raw::<i64>().map_err(read_err)?
+        }
     } else {
-        ds.read_raw::<i64>().map_err(read_err)?
+        // Booleans convert to integers on read like the integer types do.
+        let _ = is_bool;
+        read_int_block(&ds, block).map_err(read_err)?
     };
-    if values.len() != grid.len() {
+    if values.len() != count {
         return Err(DataError::Read {
             path: path.to_path_buf(),
             reason: format!(
-                "dataset '{NAME}' returned {} values for {} grid points",
+                "dataset '{NAME}' returned {} values for a block of {count} grid points",
                 values.len(),
-                grid.len()
             ),
         });
     }
+    let block_dims: Vec<usize> = block.iter().map(|r| r.len()).collect();
     values
         .iter()
         .enumerate()
-        .map(|(p, &v)| match v {
+        .map(|(q, &v)| match v {
             0 => Ok(false),
             1 => Ok(true),
             _ => Err(DataError::MaskValue {
                 path: path.to_path_buf(),
                 name: NAME.into(),
                 value: v,
-                at: grid_coords(grid, p),
+                at: grid_coords(grid, global_index(grid.dims(), block, &block_dims, q)),
             }),
         })
         .collect()
+}
+
+/// Errors unless `block` has one range per axis of `dims`, each within its axis.
+fn check_block(path: &Path, dims: &[usize], block: &[std::ops::Range<usize>]) -> Result<()> {
+    if block.len() != dims.len()
+        || block
+            .iter()
+            .zip(dims)
+            .any(|(r, &n)| r.start > r.end || r.end > n)
+    {
+        return Err(DataError::InvalidInput {
+            path: path.to_path_buf(),
+            reason: format!("block {block:?} is not within a grid of extents {dims:?}"),
+        });
+    }
+    Ok(())
+}
+
+/// The flat (x fastest) index in the whole grid of entry `q` of a block.
+fn global_index(
+    dims: &[usize],
+    block: &[std::ops::Range<usize>],
+    block_dims: &[usize],
+    mut q: usize,
+) -> usize {
+    let mut p = 0;
+    let mut stride = 1;
+    for a in 0..dims.len() {
+        p += (block[a].start + q % block_dims[a]) * stride;
+        q /= block_dims[a];
+        stride *= dims[a];
+    }
+    p
+}
+
+/// Reads the block (x-first ranges) of an integer dataset stored in C order as i64, x fastest.
+fn read_int_block(ds: &hdf5::Dataset, block: &[std::ops::Range<usize>]) -> hdf5::Result<Vec<i64>> {
+    let slab: Vec<hdf5::SliceOrIndex> = block.iter().rev().map(|r| r.clone().into()).collect();
+    let selection = hdf5::Selection::from(hdf5::Hyperslab::from(slab));
+    let array = ds.read_slice::<i64, _, nd17::IxDyn>(selection)?;
+    Ok(array.iter().copied().collect())
 }
 
 /// Writes named f64 datasets `(name, shape in C order, values)` and scalar root attributes to
@@ -844,7 +910,22 @@ pub fn read_f64_dataset(path: &Path, name: &str) -> Result<(Vec<usize>, Vec<f64>
 /// layer, as [`write_coefficient`] writes it — returned flat, x fastest. Values must be finite
 /// and positive; errors name the file, the expected shape and the first bad value.
 pub fn read_coefficient(path: &Path, grid: &GridShape) -> Result<Vec<f64>> {
+    let whole: Vec<std::ops::Range<usize>> = grid.dims().iter().map(|&n| 0..n + 2).collect();
+    read_coefficient_block(path, grid, &whole)
+}
+
+/// [`read_coefficient`] of one block of the nodes: `block[a]` is the range of node indices
+/// (0..NX+2 etc., the boundary layer included) along axis `a` (x first). Only that block is
+/// read from disk; returned flat, x fastest. A rank of a distributed solve reads the nodes of
+/// its points and one layer around them.
+pub fn read_coefficient_block(
+    path: &Path,
+    grid: &GridShape,
+    block: &[std::ops::Range<usize>],
+) -> Result<Vec<f64>> {
     const NAME: &str = "coefficient";
+    let nodes: Vec<usize> = grid.dims().iter().map(|n| n + 2).collect();
+    check_block(path, &nodes, block)?;
     let expected: Vec<usize> = grid.c_order_dims().iter().map(|n| n + 2).collect();
     let found = dataset_shape(path, NAME)?;
     if found != expected {
@@ -864,16 +945,55 @@ pub fn read_coefficient(path: &Path, grid: &GridShape) -> Result<Vec<f64>> {
             hint,
         });
     }
-    let (_, values) = read_f64_dataset(path, NAME)?;
+    let whole = block.iter().zip(&nodes).all(|(r, &n)| *r == (0..n));
+    let values = if whole {
+        read_f64_dataset(path, NAME)?.1
+    } else {
+        let file = open_file(path)?;
+        let ds = open_dataset(path, &file, NAME)?;
+        let desc = ds
+            .dtype()
+            .and_then(|t| t.to_descriptor())
+            .map_err(|e| DataError::Read {
+                path: path.to_path_buf(),
+                reason: format!("dataset '{NAME}': {}", hdf5_reason(&e)),
+            })?;
+        if !matches!(desc, TypeDescriptor::Float(_)) {
+            return Err(DataError::DataType {
+                path: path.to_path_buf(),
+                name: NAME.into(),
+                expected: "f32 or f64".into(),
+                found: type_name(&desc),
+            });
+        }
+        if block.iter().any(|r| r.is_empty()) {
+            Vec::new()
+        } else {
+            let slab: Vec<hdf5::SliceOrIndex> =
+                block.iter().rev().map(|r| r.clone().into()).collect();
+            let selection = hdf5::Selection::from(hdf5::Hyperslab::from(slab));
+            ds.read_slice::<f64, _, nd17::IxDyn>(selection)
+                .map_err(|e| DataError::Read {
+                    path: path.to_path_buf(),
+                    reason: format!("dataset '{NAME}': {}", hdf5_reason(&e)),
+                })?
+                .iter()
+                .copied()
+                .collect()
+        }
+    };
     if let Some((i, v)) = values
         .iter()
         .enumerate()
         .find(|(_, v)| !(v.is_finite() && **v > 0.0))
     {
+        let block_dims: Vec<usize> = block.iter().map(|r| r.len()).collect();
+        let node = global_index(&nodes, block, &block_dims, i);
         return Err(DataError::Read {
             path: path.to_path_buf(),
             reason: format!(
-                "dataset '{NAME}' must be finite and positive; value {v} at flat index {i}"
+                "dataset '{NAME}' must be finite and positive; value {v} at node {node} \
+                 (flat, x fastest, boundary layer included)"
             ),
         });
     }

@@ -27,6 +27,8 @@ pub struct DcdmObjective {
     /// bᵀA⁻¹b of the training and validation samples (energy loss only).
     energy: Option<(Tensor, Tensor)>,
     batch: usize,
+    /// Data-parallel training: (this rank, ranks); each minibatch is split in blocks.
+    shard: Option<(usize, usize)>,
 }
 
 impl DcdmObjective {
@@ -75,7 +77,15 @@ impl DcdmObjective {
             val_b,
             val_fluid,
             batch,
+            shard: None,
         })
+    }
+
+    /// Makes this objective one rank's share of data-parallel training: every rank draws the
+    /// same minibatch, evaluates its block of it and scales its loss by its share, so the
+    /// ranks' losses add up to the one-process loss.
+    pub fn set_shard(&mut self, rank: usize, size: usize) {
+        self.shard = (size > 1).then_some((rank, size));
     }
 
     fn loss_of(
@@ -103,7 +113,17 @@ impl Objective<DcdmModel> for DcdmObjective {
         let picks: Vec<u32> = (0..self.batch)
             .map(|_| ctx.rng.gen_range(0..n) as u32)
             .collect();
+        let whole = picks.len();
+        let picks: Vec<u32> = match self.shard {
+            None => picks,
+            Some((rank, size)) => picks[nabla_core::comm::block_range(whole, rank, size)].to_vec(),
+        };
         let dev = self.b.device().clone();
+        if picks.is_empty() {
+            // A minibatch with fewer samples than ranks: this rank adds nothing.
+            return Ok(Tensor::zeros((), self.b.dtype(), &dev)?);
+        }
+        let share = picks.len() as f64 / whole as f64;
         let ids = Tensor::new(picks.as_slice(), &dev)?;
         let b = self.b.index_select(&ids, 0)?;
         let fluid = match &self.fluid {
@@ -117,7 +137,12 @@ impl Objective<DcdmModel> for DcdmObjective {
             Some((e, _)) => Some(e.index_select(&ids, 0)?),
             None => None,
         };
-        Self::loss_of(model, &b, fluid.as_ref(), energy.as_ref()).map_err(into_nn)
+        let loss = Self::loss_of(model, &b, fluid.as_ref(), energy.as_ref()).map_err(into_nn)?;
+        Ok(if self.shard.is_some() {
+            loss.affine(share, 0.0)?
+        } else {
+            loss
+        })
     }
 
     fn metrics(&mut self, model: &DcdmModel) -> nabla_nn::Result<Vec<(String, f64)>> {
@@ -272,13 +297,110 @@ pub fn train_config(config: &DcdmConfig) -> TrainConfig {
 /// Trains the DCDM network of `config` (the config is validated first). Writes the training
 /// set to `data.file` when it is not cached there, and `checkpoint.safetensors` and
 /// `metrics.csv` into the run directory of `options`.
+/// The training set under several ranks: rank 0 reads or generates (and caches) it, every other
+/// rank receives it (so the set and its file are made once, with no race on the file).
+fn shared_data(
+    comm: &dyn nabla_core::comm::Communicator,
+    config: &crate::data::DataConfig,
+    grid: &nabla_core::GridShape,
+) -> Result<(nabla_data::DcdmData, DataStats)> {
+    let root = comm.rank() == 0;
+    let loaded = if root {
+        Some(load_or_generate(config, grid))
+    } else {
+        None
+    };
+    let mut failed = [f64::from(u8::from(matches!(loaded, Some(Err(_)))))];
+    comm.allreduce_max_f64(&mut failed);
+    let mine = match loaded {
+        Some(Err(e)) => return Err(e),
+        _ if failed[0] > 0.0 => {
+            return Err(DcdmError::config(
+                "data.file",
+                "rank 0 could not read or generate the training set (its error says why)",
+            ))
+        }
+        Some(Ok((data, stats))) => Some((data, stats)),
+        None => None,
+    };
+    // Every integer here is far below 2^53, so f64 carries it exactly; f32 samples too.
+    let packed: Vec<f64> = match &mine {
+        Some((d, _)) => {
+            let mut v = vec![
+                d.sides.len() as f64,
+                d.n as f64,
+                d.ritz_per_mask as f64,
+                d.b.len() as f64,
+                d.masks.len() as f64,
+                d.mask_index.len() as f64,
+                d.ritz_values.len() as f64,
+            ];
+            v.extend(d.sides.iter().map(|&s| s as f64));
+            v.extend(d.b.iter().map(|&x| f64::from(x)));
+            v.extend(d.masks.iter().map(|&m| f64::from(m)));
+            v.extend(d.mask_index.iter().map(|&i| i as f64));
+            v.extend(&d.ritz_values);
+            v
+        }
+        None => Vec::new(),
+    };
+    let all = comm.allgather_f64(&packed);
+    if let Some(m) = mine {
+        return Ok(m);
+    }
+    let count = |i: usize| all[i] as usize;
+    let (dims, n, per_mask) = (count(0), count(1), count(2));
+    let (nb, nm, ni, nr) = (count(3), count(4), count(5), count(6));
+    let mut at = 7;
+    let mut take = |len: usize| {
+        let part = &all[at..at + len];
+        at += len;
+        part
+    };
+    let sides = take(dims).iter().map(|&v| v as usize).collect();
+    let b = take(nb).iter().map(|&v| v as f32).collect();
+    let masks = take(nm).iter().map(|&v| v as u8).collect();
+    let mask_index = take(ni).iter().map(|&v| v as i64).collect();
+    let ritz_values = take(nr).to_vec();
+    let data = nabla_data::DcdmData {
+        sides,
+        n,
+        b,
+        masks,
+        mask_index,
+        ritz_values,
+        ritz_per_mask: per_mask,
+    };
+    let stats = DataStats {
+        masks: data.mask_count(),
+        lanczos_steps: per_mask,
+        ritz_range: (
+            data.ritz_values.first().copied().unwrap_or(f64::NAN),
+            data.ritz_values
+                .get(per_mask.saturating_sub(1))
+                .copied()
+                .unwrap_or(f64::NAN),
+        ),
+        lanczos_seconds: 0.0,
+        sample_seconds: 0.0,
+        cached: true,
+    };
+    Ok((data, stats))
+}
+
+/// Trains the DCDM network of `config`. Under several ranks (`options.comm`) rank 0 makes the
+/// training set and sends it to the others, and each rank evaluates its block of every
+/// minibatch.
 pub fn train_dcdm(config: &DcdmConfig, options: &RunOptions) -> Result<DcdmRun> {
     let mut config = config.clone();
     config.validate()?;
     let grid = config.grid_shape()?;
     let device = nabla_core::device::open_device(&config.device)
         .map_err(|e| DcdmError::config("device", e.to_string()))?;
-    let (data, stats) = load_or_generate(&config.data, &grid)?;
+    let (data, stats) = match options.comm.filter(|c| c.size() > 1) {
+        Some(comm) => shared_data(comm, &config.data, &grid)?,
+        None => load_or_generate(&config.data, &grid)?,
+    };
     if data.sides != grid.c_order_dims() {
         return Err(DcdmError::config(
             "data.file",
@@ -301,6 +423,9 @@ pub fn train_dcdm(config: &DcdmConfig, options: &RunOptions) -> Result<DcdmRun> 
         config.train.loss,
         &device,
     )?;
+    if let Some(comm) = options.comm {
+        objective.set_shard(comm.rank(), comm.size());
+    }
     let tc = train_config(&config);
     let report = train(&model, &mut objective, &tc, options)?;
 

@@ -303,3 +303,54 @@ fn bad_model_files_and_mismatches_are_one_line_errors() {
     assert!(matches!(err, DcdmError::Mismatch(_)));
     assert!(err.to_string().contains("2-D"), "{err}");
 }
+
+/// Data-parallel DCDM training (`mpirun -np N nabla train` with `task = "dcdm"`), on ranks as
+/// threads: rank 0 makes the training set and sends it, every rank evaluates its block of each
+/// minibatch, and the loss curve of 2 and 3 ranks follows one process's to 1e-5.
+#[test]
+fn data_parallel_training_follows_the_one_process_curve() {
+    use nabla_core::comm::{Communicator, LocalComm};
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = tiny_config(dir.path());
+    cfg.train.steps = 12;
+    cfg.train.log_every = 1;
+    cfg.train.batch_size = 5;
+    // The loss column of the run's metrics.csv (rank 0 writes it) and the final loss.
+    let curve = |comm: Option<&dyn Communicator>, tag: &str| -> (Vec<f64>, f64) {
+        let run_dir = dir.path().join(tag);
+        let opts = nabla_nn::RunOptions {
+            comm,
+            run_dir: Some(run_dir.clone()),
+            ..Default::default()
+        };
+        let run = nabla_dcdm::train_dcdm(&cfg, &opts).unwrap();
+        if comm.is_some_and(|c| c.size() > 1) {
+            // Every rank has finished writing before rank 0's file is read.
+            comm.unwrap().barrier();
+        }
+        let losses = std::fs::read_to_string(run_dir.join("metrics.csv"))
+            .unwrap()
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').nth(4).unwrap().parse().unwrap())
+            .collect();
+        (losses, run.summary.final_loss)
+    };
+    let (serial, last) = curve(None, "serial");
+    assert_eq!(serial.len(), 12);
+    // The set is cached now; remove it so rank 0 generates (and sends) it again.
+    std::fs::remove_file(dir.path().join("set.h5")).unwrap();
+    for ranks in [2, 3] {
+        let tag = format!("ranks{ranks}");
+        let runs = LocalComm::run(ranks, |c| curve(Some(c), &tag));
+        for (r, (losses, final_loss)) in runs.iter().enumerate() {
+            for (a, b) in losses.iter().zip(&serial) {
+                assert!(
+                    (a - b).abs() <= 1e-5 * b.abs(),
+                    "{ranks} ranks (rank {r}): {a} vs {b}"
+                );
+            }
+            assert!((final_loss - last).abs() <= 1e-5 * last.abs());
+        }
+    }
+}

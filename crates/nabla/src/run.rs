@@ -288,8 +288,9 @@ impl TaskConfig {
     /// checkpoints, summary) and shows progress; each rank evaluates its share of the points
     /// and the gradients are summed over the ranks every step (see
     /// [`RunOptions::comm`](nabla_nn::RunOptions)). `task = "pinn"` (single-domain),
-    /// `task = "operator"` and `task = "wosno"` (each step's instances split over the ranks,
-    /// the held-out truth computed in blocks and gathered) for now.
+    /// `task = "operator"`, `task = "wosno"` (each step's instances split over the ranks, the
+    /// held-out truth computed in blocks and gathered) and `task = "dcdm"` (rank 0 makes the
+    /// training set and sends it; minibatches split) for now.
     pub fn train_on(
         &self,
         out: &Path,
@@ -302,12 +303,15 @@ impl TaskConfig {
         if ranks > 1
             && !matches!(
                 self,
-                TaskConfig::Pinn(_) | TaskConfig::Operator(_) | TaskConfig::WosNo(_)
+                TaskConfig::Pinn(_)
+                    | TaskConfig::Operator(_)
+                    | TaskConfig::WosNo(_)
+                    | TaskConfig::Dcdm(_)
             )
         {
             return Err(Error::Input(format!(
                 "task = \"{}\" does not train across ranks yet (data-parallel training runs \
-                 task = \"pinn\", \"operator\" and \"wosno\"); run it without mpirun",
+                 task = \"pinn\", \"operator\", \"wosno\" and \"dcdm\"); run it without mpirun",
                 self.task()
             )));
         }
@@ -369,8 +373,11 @@ impl TaskConfig {
                 TrainedRun::WosNo(Box::new(run))
             }
             TaskConfig::Dcdm(c) => {
-                let run = nabla_dcdm::train_dcdm(c, &run_options)?;
-                run_dir::write_summary(out, &run.summary)?;
+                let c = quiet_unless(writer, c.as_ref(), |q| q.train.progress = false);
+                let run = nabla_dcdm::train_dcdm(&c, &run_options)?;
+                if writer {
+                    run_dir::write_summary(out, &run.summary)?;
+                }
                 TrainedRun::Dcdm(Box::new(run))
             }
             TaskConfig::Inverse(c) => {

@@ -20,6 +20,118 @@ use std::time::Instant;
 /// The solvers that run across ranks.
 const DISTRIBUTED_SOLVERS: &str = "cg, jacobi-pcg, mg-pcg";
 
+/// This rank's blocks of `--mask` (solid flags) and `--coefficient` (nodal values), if given.
+type BlockInputs = (Option<Vec<bool>>, Option<Vec<f64>>);
+
+/// This rank's block of the grid problem, reading only its block of `--mask` and
+/// `--coefficient` (hyperslabs: the coefficient's nodes of its points and one layer around
+/// them). A rank whose block cannot be read says why; the others stop with it.
+fn local_problem(
+    args: &PoissonArgs,
+    shape: &GridShape,
+    comm: &dyn Communicator,
+    pencil: Pencil,
+) -> Result<DistGridPoisson> {
+    let nd = pencil.ndim;
+    let [nx, _, _] = pencil.global;
+    let (ys, zs) = (pencil.y.clone(), pencil.z.clone());
+    let points: Vec<std::ops::Range<usize>> = [0..nx, ys.clone(), zs.clone()][..nd].to_vec();
+    let nodes: Vec<std::ops::Range<usize>> =
+        [0..nx + 2, ys.start..ys.end + 2, zs.start..zs.end + 2][..nd].to_vec();
+    let read = || -> Result<BlockInputs> {
+        let mask = match &args.mask {
+            Some(path) => Some(nabla::data::read_mask_block(path, shape, &points)?),
+            None => None,
+        };
+        let nodal = match &args.coefficient {
+            Some(path) => Some(nabla::data::read_coefficient_block(path, shape, &nodes)?),
+            None => None,
+        };
+        Ok((mask, nodal))
+    };
+    let read = read();
+    // Which ranks failed: rank 0's error speaks for all when it failed (the same file is
+    // usually wrong for everyone); otherwise each failing rank reports its own.
+    let mut failed = vec![0i64; comm.size()];
+    failed[comm.rank()] = i64::from(read.is_err());
+    comm.allreduce_sum_i64(&mut failed);
+    let (mask, nodal) = match read {
+        Err(e) if comm.rank() == 0 || failed[0] == 0 => return Err(e),
+        Err(e) => return Err(CliError::Shared(e.to_string())),
+        Ok(_) if failed[0] > 0 => return Err(CliError::Shared("rank 0 could not read".into())),
+        Ok(_) if failed.iter().any(|&f| f > 0) => {
+            let ranks: Vec<String> = (0..comm.size())
+                .filter(|&r| failed[r] > 0)
+                .map(|r| r.to_string())
+                .collect();
+            return Err(CliError::Input(format!(
+                "rank {} could not read its block of the input (its error follows)",
+                ranks.join(", ")
+            )));
+        }
+        Ok(v) => v,
+    };
+    let dims = shape.dims().to_vec();
+    let ny = *dims.get(1).unwrap_or(&1);
+    // Global point p as (i, j, k).
+    let coords = |p: usize| (p % nx, (p / nx) % ny, p / (nx * ny));
+    let nyl = ys.len();
+    let solid = mask.map(|m| {
+        move |p: usize| {
+            let (i, j, k) = coords(p);
+            m[i + nx * ((j - ys.start) + nyl * (k - zs.start))]
+        }
+    });
+    // Node (i+1, j+1, k+1) of the block read belongs to point (i, j, k); a face takes the mean
+    // of its two nodes, as `GridPoisson::with_coefficient` computes it.
+    let (ex, eyl) = (nx + 2, if nd >= 2 { nyl + 2 } else { 1 });
+    let strides = [1, ex, ex * eyl];
+    let face = nodal.map(|a| {
+        let (y0, z0) = (pencil.y.start, pencil.z.start);
+        move |axis: usize, p: usize, low: bool| {
+            let (i, j, k) = coords(p);
+            let mut e = i + 1;
+            if nd >= 2 {
+                e += ex * (j + 1 - y0);
+            }
+            if nd == 3 {
+                e += ex * eyl * (k + 1 - z0);
+            }
+            let other = if low {
+                e - strides[axis]
+            } else {
+                e + strides[axis]
+            };
+            0.5 * (a[e] + a[other])
+        }
+    });
+    Ok(DistGridPoisson::from_fn_on(
+        shape,
+        comm,
+        pencil,
+        face.as_ref()
+            .map(|f| f as &dyn Fn(usize, usize, bool) -> f64),
+        solid.as_ref().map(|f| f as &dyn Fn(usize) -> bool),
+    )?)
+}
+
+/// Nonzeros of the serial matrix of a masked grid: one per fluid cell and two per pair of
+/// neighbouring fluid cells.
+fn masked_nonzeros(shape: &GridShape, mask: &[bool]) -> usize {
+    let dims = shape.dims();
+    let mut count = mask.iter().filter(|s| !**s).count();
+    let mut stride = 1;
+    for &n in dims {
+        for p in 0..mask.len() {
+            if (p / stride) % n + 1 < n && !mask[p] && !mask[p + stride] {
+                count += 2;
+            }
+        }
+        stride *= n;
+    }
+    count
+}
+
 /// Runs `nabla poisson` on every rank of `comm`.
 pub fn run(args: &PoissonArgs, comm: &dyn Communicator) -> Result<()> {
     if args.matrix.is_some() {
@@ -50,21 +162,23 @@ pub fn run(args: &PoissonArgs, comm: &dyn Communicator) -> Result<()> {
     let root = comm.rank() == 0;
 
     let t0 = Instant::now();
-    // Every rank reads the mask and coefficient (its own block is all it keeps).
-    let mut global = GridPoisson::new(shape.clone());
-    if let Some(path) = &args.mask {
-        global = global.with_mask(nabla::data::read_mask(path, &shape)?)?;
-    }
-    if let Some(path) = &args.coefficient {
-        global = global.with_coefficient(&nabla::data::read_coefficient(path, &shape)?)?;
-    }
     // Multigrid transfers reach diagonal neighbours: it runs on slabs (one split axis).
     let pencil = if preconditioner == DistPreconditioner::Multigrid {
         Pencil::slab(&shape, comm.rank(), comm.size())?
     } else {
         Pencil::new(&shape, comm.rank(), comm.size())?
     };
-    let problem = DistGridPoisson::from_grid_on(&global, comm, pencil)?;
+    let problem = local_problem(args, &shape, comm, pencil)?;
+    // The root writes the whole solution: it alone holds the whole mask (for the output grid).
+    let global = if root {
+        let mut g = GridPoisson::new(shape.clone());
+        if let Some(path) = &args.mask {
+            g = g.with_mask(nabla::data::read_mask(path, &shape)?)?;
+        }
+        Some(g)
+    } else {
+        None
+    };
     let rhs_kind = args.rhs_or_default(true);
     let (b, rhs_label, read_seconds) = match (&args.rhs_file, rhs_kind) {
         (Some(path), _) => {
@@ -125,16 +239,16 @@ pub fn run(args: &PoissonArgs, comm: &dyn Communicator) -> Result<()> {
 
     let gathered_x = problem.gather(comm, &x, 0)?;
     let gathered_b = problem.gather(comm, &b, 0)?;
-    let (Some((x_all, _)), Some((b_all, _))) = (gathered_x, gathered_b) else {
+    let (Some((x_all, _)), Some((b_all, _)), Some(global)) = (gathered_x, gathered_b, global)
+    else {
         // Other ranks: done once the root has everything.
         return outcome(requested, &report, args.tol);
     };
-    let nonzeros = global.unknowns()
-        + match global.mask() {
-            None => problem.nonzeros_unmasked() - global.unknowns(),
-            // Couplings between fluid cells, counted once on the root from the mask.
-            Some(_) => global.matrix().nnz() - global.unknowns(),
-        };
+    let nonzeros = match global.mask() {
+        None => problem.nonzeros_unmasked(),
+        // Couplings between fluid cells, counted once on the root from the mask.
+        Some(mask) => masked_nonzeros(&shape, mask),
+    };
     let decomposition = format!(
         "{}x{} {} (ranks along y x z; x-lines whole){}",
         problem.pencil().ranks[0],

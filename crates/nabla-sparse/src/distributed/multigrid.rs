@@ -212,7 +212,8 @@ impl Level {
 
 /// One symmetric V-cycle across ranks: `z ← M⁻¹ r` on this rank's block. Plain grids run the
 /// Kronecker-factored hierarchy of this module; masked and variable-coefficient grids the
-/// stencil hierarchy of [`super::stencil_mg`] (Galerkin levels, the serial multigrid's method).
+/// stencil hierarchy of `distributed/stencil_mg.rs` (Galerkin levels, the serial multigrid's
+/// method).
 pub struct DistMultigrid {
     kind: Hierarchy,
 }
