@@ -112,8 +112,7 @@ fn main() -> ExitCode {
     let result = if comm.size() > 1 && !distributed {
         Err(error::CliError::Usage(format!(
             "this command runs on one rank; under mpirun `nabla poisson`, `nabla wos` and \
-             `nabla train` (tasks \"pinn\", \"operator\", \"wosno\" and \"dcdm\") are distributed \
-             (got {} ranks)",
+             `nabla train` are distributed (got {} ranks)",
             comm.size()
         )))
     } else {

@@ -32,28 +32,13 @@ pub struct TrainArgs {
 /// and writes `config.toml`, checkpoints, `metrics.csv` and `summary.json`; the CLI checks the
 /// memory estimate first, then draws the plots and prints the outcome.
 ///
-/// Under mpirun (`task = "pinn"`, `"operator"`, `"wosno"`), every rank trains its share of the
-/// points, batches or instances and rank 0 writes the run directory, plots and prints.
+/// Under mpirun (every task), every rank trains its share of the points, batches or instances
+/// and rank 0 writes the run directory, plots and prints.
 pub fn run(args: &TrainArgs, comm: &dyn nabla::core::comm::Communicator) -> Result<()> {
     let distributed = (comm.transport() != "serial").then_some(comm);
     let writer = comm.rank() == 0;
     let out = run_dir(args);
     let config = TaskConfig::load(&args.config, &args.sets)?;
-    if comm.size() > 1
-        && !matches!(
-            config,
-            TaskConfig::Pinn(_)
-                | TaskConfig::Operator(_)
-                | TaskConfig::WosNo(_)
-                | TaskConfig::Dcdm(_)
-        )
-    {
-        return Err(CliError::Usage(format!(
-            "task = \"{}\" does not train across ranks yet (data-parallel training runs task = \
-             \"pinn\", \"operator\", \"wosno\" and \"dcdm\"); run it without mpirun",
-            config.task()
-        )));
-    }
     crate::resources::check_memory(&config.size_description(), config.memory_estimate_bytes())?;
     let is_new = !args.resume && !out.exists();
     let options = TrainOptions {

@@ -389,26 +389,6 @@ grid = 21
         assert!((x - y).abs() <= 1e-5 * y.abs(), "{x} vs {y}");
     }
     assert!(two.join("summary.json").exists() && two.join("checkpoint.safetensors").exists());
-    // Tasks without a data-parallel path say so.
-    let inverse = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/inverse_rd.toml");
-    let f = dir.path().join("f");
-    let o = mpirun(
-        2,
-        &[
-            "train",
-            inverse.to_str().unwrap(),
-            "--out",
-            f.to_str().unwrap(),
-        ],
-    );
-    assert!(!o.status.success());
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("does not train across ranks yet"), "{err}");
-    assert_eq!(
-        err.matches("does not train").count(),
-        1,
-        "one error line: {err}"
-    );
 }
 
 /// `mpirun -np 2 nabla train` of a WoS-NO config: each rank takes its block of every step's

@@ -234,3 +234,73 @@ fn bad_settings_and_folders_are_errors_naming_the_key() {
     }));
     assert!(bad.unwrap_err().to_string().contains("n_pasts"));
 }
+
+/// Data-parallel inverse runs (`mpirun -np N nabla train` with `task = "inverse"`), on ranks as
+/// threads: each rank takes its block of every batch and tunes its block of each split's
+/// trajectories; the loss curve and every gathered estimate follow one process's.
+#[test]
+fn data_parallel_runs_follow_the_one_process_run() {
+    use nabla_core::comm::{Communicator, LocalComm};
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("rd3");
+    let settings = ReactionDiffusionSettings {
+        resolution: 16,
+        boundary: Boundary::Neumann,
+        t_final: 0.2,
+        steps: 9,
+        burn_in: 0.5,
+        trajectories: 1,
+        counts: SplitCounts {
+            train: 3,
+            validation: 1,
+            test: 3,
+            ood: 1,
+            extreme: 1,
+        },
+        verify_every: 100,
+        ..Default::default()
+    };
+    generate_reaction_diffusion_set(&settings, &out, &|_| {}).unwrap();
+    let cfg = config(&out, serde_json::json!({ "train": { "batch_size": 5 } }));
+    let run = |comm: Option<&dyn Communicator>, tag: &str| {
+        let run_dir = dir.path().join(tag);
+        let options = RunOptions {
+            run_dir: Some(run_dir.clone()),
+            comm,
+            ..Default::default()
+        };
+        let r = train_inverse(&cfg, &options, &|_| {}).unwrap();
+        if let Some(c) = comm {
+            c.barrier();
+        }
+        let losses: Vec<f64> = std::fs::read_to_string(run_dir.join("metrics.csv"))
+            .unwrap()
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').nth(4).unwrap().parse().unwrap())
+            .collect();
+        let estimates: Vec<f64> = r
+            .estimates
+            .iter()
+            .flat_map(|e| e.after.iter().chain(&e.least_squares).copied())
+            .collect();
+        (losses, estimates)
+    };
+    let (serial, est) = run(None, "serial");
+    assert!(!serial.is_empty() && est.len() >= 2 * 3 * 5);
+    for ranks in [2, 3] {
+        let tag = format!("ranks{ranks}");
+        let runs = LocalComm::run(ranks, |c| run(Some(c), &tag));
+        for (r, (losses, e)) in runs.iter().enumerate() {
+            for (a, b) in losses.iter().zip(&serial) {
+                assert!((a - b).abs() <= 1e-5 * b.abs(), "{ranks} ranks: {a} vs {b}");
+            }
+            for (a, b) in e.iter().zip(&est) {
+                assert!(
+                    (a - b).abs() <= 1e-4 * b.abs().max(1e-3),
+                    "{ranks} ranks (rank {r}): estimate {a} vs {b}"
+                );
+            }
+        }
+    }
+}

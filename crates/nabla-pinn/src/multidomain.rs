@@ -381,9 +381,23 @@ pub struct MultiDomainObjective {
     eval_pts: Vec<f64>,
     eval_exact: Option<Vec<f64>>,
     last_interface: Option<Tensor>,
+    /// Whether this rank adds the interface terms (all but rank 0 leave them out in
+    /// data-parallel training: they are added once).
+    interface_here: bool,
 }
 
 impl MultiDomainObjective {
+    /// Makes this objective rank `rank` of `size` in data-parallel training: every piece
+    /// evaluates its block of each of its point sets (as a single-domain PINN does), and rank 0
+    /// alone adds the interface terms (a few hundred points), so the ranks' losses add up to the
+    /// one-process loss.
+    pub fn set_shard(&mut self, rank: usize, size: usize) {
+        for part in &mut self.parts {
+            part.set_shard(rank, size);
+        }
+        self.interface_here = rank == 0;
+    }
+
     /// The objective of `config` (with `[domains]`) for these networks, conditions overriding
     /// `domains.interface` when given (what the METALIC tuner does per instance).
     pub fn new(
@@ -432,6 +446,7 @@ impl MultiDomainObjective {
             eval_pts,
             eval_exact,
             last_interface: None,
+            interface_here: true,
         })
     }
 
@@ -632,6 +647,9 @@ impl Objective<SplitNets> for MultiDomainObjective {
         }
         let mut total = total.ok_or_else(|| nabla_nn::NnError::invalid("domains", "no pieces"))?;
         self.last_interface = None;
+        if !self.interface_here {
+            return Ok(total);
+        }
         if let Some(i) = self.interface_loss(model)? {
             total = (total + (&i * self.weight)?)?;
             self.last_interface = Some(i.detach());

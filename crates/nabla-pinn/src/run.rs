@@ -201,15 +201,11 @@ pub fn train_pinn(config: &PinnConfig, options: &RunOptions) -> Result<PinnRun> 
             (report, exact, objective.interior_len())
         }
         Some(split) => {
-            if options.comm.is_some_and(|c| c.size() > 1) {
-                return Err(PinnError::config(
-                    "domains",
-                    "multi-domain PINNs do not train across ranks yet (their pieces already \
-                     train in parallel threads); run without mpirun",
-                ));
-            }
             let mut objective =
                 MultiDomainObjective::new(model.problem.clone(), config, split, None)?;
+            if let Some(comm) = options.comm {
+                objective.set_shard(comm.rank(), comm.size());
+            }
             let report = train(split, &mut objective, &config.train, options)?;
             let exact = objective.evaluation().1.map(<[f64]>::to_vec);
             (report, exact, objective.interior_len())

@@ -289,8 +289,9 @@ impl TaskConfig {
     /// and the gradients are summed over the ranks every step (see
     /// [`RunOptions::comm`](nabla_nn::RunOptions)). `task = "pinn"` (single-domain),
     /// `task = "operator"`, `task = "wosno"` (each step's instances split over the ranks, the
-    /// held-out truth computed in blocks and gathered) and `task = "dcdm"` (rank 0 makes the
-    /// training set and sends it; minibatches split) for now.
+    /// held-out truth computed in blocks and gathered), `task = "dcdm"` (rank 0 makes the
+    /// training set and sends it; minibatches split) and `task = "inverse"` (batches split,
+    /// test-time tuning of each split's trajectories in blocks, estimates gathered).
     pub fn train_on(
         &self,
         out: &Path,
@@ -298,23 +299,7 @@ impl TaskConfig {
         observer: &dyn TrainObserver,
         comm: Option<&dyn nabla_core::comm::Communicator>,
     ) -> Result<TrainedRun, Error> {
-        let ranks = comm.map_or(1, |c| c.size());
         let writer = comm.is_none_or(|c| c.rank() == 0);
-        if ranks > 1
-            && !matches!(
-                self,
-                TaskConfig::Pinn(_)
-                    | TaskConfig::Operator(_)
-                    | TaskConfig::WosNo(_)
-                    | TaskConfig::Dcdm(_)
-            )
-        {
-            return Err(Error::Input(format!(
-                "task = \"{}\" does not train across ranks yet (data-parallel training runs \
-                 task = \"pinn\", \"operator\", \"wosno\" and \"dcdm\"); run it without mpirun",
-                self.task()
-            )));
-        }
         self.preflight()?;
         let prepared = if writer {
             prepare(
@@ -381,15 +366,20 @@ impl TaskConfig {
                 TrainedRun::Dcdm(Box::new(run))
             }
             TaskConfig::Inverse(c) => {
-                let run = nabla_operator::inverse::train_inverse(c, &run_options, &|s| {
-                    observer.stage(s)
+                let c = quiet_unless(writer, c.as_ref(), |q| q.train.progress = false);
+                let run = nabla_operator::inverse::train_inverse(&c, &run_options, &|s| {
+                    if writer {
+                        observer.stage(s)
+                    }
                 })?;
-                run_dir::write_summary(out, &run.summary)?;
-                nabla_operator::inverse::write_estimates(
-                    &out.join("estimates.csv"),
-                    &run.summary.estimated_parameters,
-                    &run.estimates,
-                )?;
+                if writer {
+                    run_dir::write_summary(out, &run.summary)?;
+                    nabla_operator::inverse::write_estimates(
+                        &out.join("estimates.csv"),
+                        &run.summary.estimated_parameters,
+                        &run.estimates,
+                    )?;
+                }
                 TrainedRun::Inverse(Box::new(run))
             }
         };

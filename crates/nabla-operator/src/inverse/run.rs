@@ -210,6 +210,8 @@ struct EstimationObjective {
     batch_size: usize,
     seed: u64,
     cached: Option<(usize, Vec<usize>)>,
+    /// Data-parallel training: (this rank, ranks); each batch is split in blocks.
+    shard: Option<(usize, usize)>,
 }
 
 impl EstimationObjective {
@@ -231,8 +233,23 @@ impl Objective<ParamEncoder> for EstimationObjective {
         }
         let perm: &[usize] = self.cached.as_ref().map_or(&[], |c| &c.1);
         let n = self.train.len();
-        let idx = &perm[b * self.batch_size..((b + 1) * self.batch_size).min(n)];
+        let batch = &perm[b * self.batch_size..((b + 1) * self.batch_size).min(n)];
+        let whole = batch.len();
+        let idx = match self.shard {
+            None => batch,
+            Some((rank, size)) => &batch[nabla_core::comm::block_range(whole, rank, size)],
+        };
         let m = self.train.param_count;
+        if idx.is_empty() {
+            // A batch with fewer windows than ranks: this rank adds nothing.
+            return Ok(Tensor::zeros((), DType::F32, model.device())?.to_dtype(
+                model
+                    .params()
+                    .trainable()
+                    .first()
+                    .map_or(DType::F32, |(_, v)| v.dtype()),
+            )?);
+        }
         let x = model
             .input(&gather(&self.train, idx), idx.len(), &self.train.dims)
             .map_err(to_nn)?;
@@ -242,7 +259,12 @@ impl Objective<ParamEncoder> for EstimationObjective {
             .collect();
         let truth = Tensor::from_vec(truth, (idx.len(), m), model.device())?;
         let phi = model.forward(&x).map_err(to_nn)?;
-        Ok(((phi - &truth)? / &truth)?.sqr()?.mean_all()?)
+        let e2 = ((phi - &truth)? / &truth)?.sqr()?;
+        Ok(match self.shard {
+            None => e2.mean_all()?,
+            // This rank's sum over the whole batch's count: the ranks' losses add up.
+            Some(_) => (e2.sum_all()? / (whole * m) as f64)?,
+        })
     }
 
     fn metrics(&mut self, model: &ParamEncoder) -> nabla_nn::Result<Vec<(String, f64)>> {
@@ -329,7 +351,9 @@ fn evaluate_split(
     physics: &Physics,
     label: &str,
     tuning_seconds: &mut f64,
+    comm: Option<&dyn nabla_core::comm::Communicator>,
 ) -> Result<(SplitSummary, Vec<Estimate>)> {
+    let comm = comm.filter(|c| c.size() > 1);
     let names = physics.parameters();
     let terms = physics.terms();
     let m = w.param_count;
@@ -354,7 +378,11 @@ fn evaluate_split(
     let mut after = before.clone();
     let mut ls = vec![vec![f64::NAN; m]; w.len()];
     let t0 = Instant::now();
-    for traj in 0..w.trajectories {
+    // Under several ranks each tunes its block of trajectories; the estimates are gathered.
+    let mine = comm.map_or(0..w.trajectories, |c| {
+        nabla_core::comm::block_range(w.trajectories, c.rank(), c.size())
+    });
+    for traj in mine.clone() {
         let idx = w.of_trajectory(traj);
         if idx.is_empty() {
             continue;
@@ -391,6 +419,25 @@ fn evaluate_split(
         }
         for (v, t) in vars.iter().zip(&frozen) {
             v.set(t)?;
+        }
+    }
+    if let Some(c) = comm {
+        let rows = |trajs: std::ops::Range<usize>| -> Vec<usize> {
+            trajs.flat_map(|t| w.of_trajectory(t)).collect()
+        };
+        let mut packed = Vec::new();
+        for i in rows(mine) {
+            packed.extend(&after[i]);
+            packed.extend(&ls[i]);
+        }
+        let all_rows = c.allgather_f64(&packed);
+        let mut at = 0;
+        for r in 0..c.size() {
+            for i in rows(nabla_core::comm::block_range(w.trajectories, r, c.size())) {
+                after[i] = all_rows[at..at + m].to_vec();
+                ls[i] = all_rows[at + m..at + 2 * m].to_vec();
+                at += 2 * m;
+            }
         }
     }
     *tuning_seconds += t0.elapsed().as_secs_f64();
@@ -489,6 +536,10 @@ pub fn train_inverse(
         batch_size: config.train.batch_size,
         seed: config.train.seed,
         cached: None,
+        shard: options
+            .comm
+            .filter(|c| c.size() > 1)
+            .map(|c| (c.rank(), c.size())),
     };
     let spe = objective.steps_per_epoch();
     let tc = train_config_for(&config.train, spe);
@@ -515,6 +566,7 @@ pub fn train_inverse(
             &folder.physics,
             label,
             &mut tuning_seconds,
+            options.comm,
         )?;
         s.split_dir = split.dir_name().to_string();
         splits.insert(label.to_string(), s);
