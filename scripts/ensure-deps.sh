@@ -15,9 +15,15 @@ if [ "${1:-}" = "mpi" ]; then
   command -v mpicc >/dev/null 2>&1 || missing+=(libopenmpi-dev)
   command -v mpirun >/dev/null 2>&1 || missing+=(openmpi-bin)
   # bindgen needs libclang itself; libclang-cpp (which other packages bring) does not do.
-  ls /usr/lib/llvm-*/lib/libclang.so* /usr/lib/llvm-*/lib/libclang-[0-9]*.so* \
-     /usr/lib/*-linux-gnu/libclang.so* /usr/lib/*-linux-gnu/libclang-[0-9]*.so* \
-     >/dev/null 2>&1 || missing+=(libclang-dev)
+  have_libclang() {
+    local f
+    for f in /usr/lib/llvm-*/lib/libclang.so* /usr/lib/llvm-*/lib/libclang-[0-9]*.so* \
+             /usr/lib/*-linux-gnu/libclang.so* /usr/lib/*-linux-gnu/libclang-[0-9]*.so*; do
+      [ -e "$f" ] && return 0
+    done
+    return 1
+  }
+  have_libclang || missing+=(libclang-dev)
 fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 

@@ -5,7 +5,7 @@
 #![cfg(feature = "mpi")]
 
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 /// Runs the binary under `mpirun -np ranks` (as root too; ranks may exceed the cores).
@@ -319,6 +319,29 @@ fn wos_estimates_are_bit_identical_on_one_and_two_ranks() {
     assert_eq!(outputs[0], outputs[1]);
 }
 
+/// Runs `nabla train CONFIG` in one process (into `dir/serial`) and under `mpirun -np 2`
+/// (into `dir/two`), checking both succeed; returns the two run directories.
+fn train_serial_and_on_two_ranks(config: &Path, dir: &Path) -> (PathBuf, PathBuf) {
+    let (serial, two) = (dir.join("serial"), dir.join("two"));
+    let args = |out: &Path| {
+        [
+            "train".to_string(),
+            config.display().to_string(),
+            "--out".to_string(),
+            out.display().to_string(),
+        ]
+    };
+    let o = Command::new(env!("CARGO_BIN_EXE_nabla"))
+        .args(args(&serial))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let a = args(&two);
+    let o = mpirun(2, &a.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    (serial, two)
+}
+
 /// The loss column of a run's metrics.csv.
 fn losses(run: &Path) -> Vec<f64> {
     fs::read_to_string(run.join("metrics.csv"))
@@ -361,28 +384,7 @@ grid = 21
 "#,
     )
     .unwrap();
-    let serial = dir.path().join("serial");
-    let o = Command::new(env!("CARGO_BIN_EXE_nabla"))
-        .args([
-            "train",
-            config.to_str().unwrap(),
-            "--out",
-            serial.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let two = dir.path().join("two");
-    let o = mpirun(
-        2,
-        &[
-            "train",
-            config.to_str().unwrap(),
-            "--out",
-            two.to_str().unwrap(),
-        ],
-    );
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (serial, two) = train_serial_and_on_two_ranks(&config, dir.path());
     let (a, b) = (losses(&two), losses(&serial));
     assert_eq!(a.len(), 10);
     for (x, y) in a.iter().zip(&b) {
@@ -424,28 +426,7 @@ walks = 64
 "#,
     )
     .unwrap();
-    let serial = dir.path().join("serial");
-    let o = Command::new(env!("CARGO_BIN_EXE_nabla"))
-        .args([
-            "train",
-            config.to_str().unwrap(),
-            "--out",
-            serial.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let two = dir.path().join("two");
-    let o = mpirun(
-        2,
-        &[
-            "train",
-            config.to_str().unwrap(),
-            "--out",
-            two.to_str().unwrap(),
-        ],
-    );
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (serial, two) = train_serial_and_on_two_ranks(&config, dir.path());
     let (a, b) = (losses(&two), losses(&serial));
     assert_eq!(a.len(), 10);
     for (x, y) in a.iter().zip(&b) {
@@ -590,8 +571,9 @@ fn a_bad_value_in_one_ranks_block_stops_every_rank() {
     assert!(err.contains("rank 1"), "{err}");
 }
 
-/// `mpirun -np 2 nabla train` of a DCDM config: rank 0 makes the training set (one file) and
-/// sends it; the loss curve follows one process's and rank 0 writes the run directory.
+/// `mpirun -np 2 nabla train` of a DCDM config: rank 0 reads the training set (cached by the
+/// one-process run) and sends it; the loss curve follows one process's and rank 0 writes the
+/// run directory. (Rank 0 generating the set is tested in `nabla-dcdm`'s tests.)
 #[test]
 fn dcdm_training_on_two_ranks_follows_the_one_process_curve() {
     let dir = tempfile::tempdir().unwrap();
@@ -620,29 +602,11 @@ rhs = 1
 "#
         )
     };
-    let mut curves = Vec::new();
-    for ranks in [1, 2] {
-        let set = dir.path().join(format!("set{ranks}.h5"));
-        fs::write(&config, text(set.to_str().unwrap())).unwrap();
-        let out = dir.path().join(format!("run{ranks}"));
-        let args = [
-            "train",
-            config.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ];
-        let o = if ranks == 1 {
-            Command::new(env!("CARGO_BIN_EXE_nabla"))
-                .args(args)
-                .output()
-                .unwrap()
-        } else {
-            mpirun(ranks, &args)
-        };
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        assert!(set.exists() && out.join("summary.json").exists());
-        curves.push(losses(&out));
-    }
+    let set = dir.path().join("set.h5");
+    fs::write(&config, text(set.to_str().unwrap())).unwrap();
+    let (serial, two) = train_serial_and_on_two_ranks(&config, dir.path());
+    assert!(set.exists() && two.join("summary.json").exists());
+    let curves = [losses(&serial), losses(&two)];
     assert_eq!(curves[0].len(), 10);
     for (x, y) in curves[1].iter().zip(&curves[0]) {
         assert!((x - y).abs() <= 1e-5 * y.abs(), "{x} vs {y}");

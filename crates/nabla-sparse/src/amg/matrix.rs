@@ -23,6 +23,29 @@ pub(crate) struct Csr {
 }
 
 impl Csr {
+    /// An `n × n` matrix from its rows, each a list of `(column, value)` in any order (sorted
+    /// here by column).
+    pub(crate) fn from_rows(n: usize, rows: impl IntoIterator<Item = Vec<(u32, f64)>>) -> Self {
+        let mut indptr = vec![0usize];
+        let mut indices = Vec::new();
+        let mut values = Vec::new();
+        for mut row in rows {
+            row.sort_by_key(|e| e.0);
+            for (c, v) in row {
+                indices.push(c);
+                values.push(v);
+            }
+            indptr.push(indices.len());
+        }
+        Csr {
+            rows: n,
+            cols: n,
+            indptr,
+            indices,
+            values,
+        }
+    }
+
     /// Number of stored entries.
     pub fn nnz(&self) -> usize {
         self.indices.len()

@@ -431,10 +431,7 @@ fn level_matrix(lev: &Level) -> Csr {
     let shape = lev.pencil().shape();
     let d = shape.dims().to_vec();
     let (nx, ny, nz) = (d[0], *d.get(1).unwrap_or(&1), *d.get(2).unwrap_or(&1));
-    let n = nx * ny * nz;
-    let mut indptr = vec![0usize];
-    let mut indices = Vec::new();
-    let mut values = Vec::new();
+    let mut rows = Vec::with_capacity(nx * ny * nz);
     for k in 0..nz {
         for j in 0..ny {
             let st = LineStencil {
@@ -445,41 +442,26 @@ fn level_matrix(lev: &Level) -> Csr {
             for i in 0..nx {
                 let (c, diag) = st.at(i);
                 let p = i + nx * (j + ny * k);
-                let mut row: Vec<(usize, f64)> = vec![(p, diag)];
-                if i > 0 {
-                    row.push((p - 1, c[0]));
-                }
-                if i + 1 < nx {
-                    row.push((p + 1, c[1]));
-                }
-                if j > 0 {
-                    row.push((p - nx, c[2]));
-                }
-                if j + 1 < ny {
-                    row.push((p + nx, c[3]));
-                }
-                if k > 0 {
-                    row.push((p - nx * ny, c[4]));
-                }
-                if k + 1 < nz {
-                    row.push((p + nx * ny, c[5]));
-                }
-                row.sort_by_key(|e| e.0);
-                for (col, v) in row {
-                    indices.push(col as u32);
-                    values.push(v);
-                }
-                indptr.push(indices.len());
+                let mut row = vec![(p as u32, diag)];
+                let neighbours = [
+                    (i > 0, p.wrapping_sub(1), c[0]),
+                    (i + 1 < nx, p + 1, c[1]),
+                    (j > 0, p.wrapping_sub(nx), c[2]),
+                    (j + 1 < ny, p + nx, c[3]),
+                    (k > 0, p.wrapping_sub(nx * ny), c[4]),
+                    (k + 1 < nz, p + nx * ny, c[5]),
+                ];
+                row.extend(
+                    neighbours
+                        .iter()
+                        .filter(|n| n.0)
+                        .map(|&(_, q, v)| (q as u32, v)),
+                );
+                rows.push(row);
             }
         }
     }
-    Csr {
-        rows: n,
-        cols: n,
-        indptr,
-        indices,
-        values,
-    }
+    Csr::from_rows(nx * ny * nz, rows)
 }
 
 /// Gathers every rank's part of a level onto every rank, as a vector over the level's grid.

@@ -983,42 +983,24 @@ fn level_matrix(whole: &Part, slots: &Slots, coef: &[f64]) -> Csr {
     let s = slots.len();
     let nd = whole.nd;
     let nx = whole.nx();
-    let n = whole.points();
-    let mut indptr = vec![0usize];
-    let mut indices = Vec::new();
-    let mut values = Vec::new();
-    for l in 0..whole.line_count() {
+    let rows = (0..whole.line_count()).flat_map(|l| {
         let (j, k) = whole.line_jk(l);
         let base = whole.line_base(l);
-        for i in 0..nx {
+        (0..nx).map(move |i| {
             let p = base + i;
-            let mut row: Vec<(u32, f64)> = Vec::new();
-            for slot in 0..s {
-                let v = coef[p * s + slot];
-                if v == 0.0 {
-                    continue;
-                }
-                let d = slots.delta[slot];
-                let g = [i as isize + d[0], j as isize + d[1], k as isize + d[2]];
-                if (0..nd).any(|a| !in_grid(g[a], whole.n[a])) {
-                    continue;
-                }
-                let col = g[0] as usize + nx * (g[1] as usize + whole.n[1] * g[2] as usize);
-                row.push((col as u32, v));
-            }
-            row.sort_by_key(|e| e.0);
-            for (c, v) in row {
-                indices.push(c);
-                values.push(v);
-            }
-            indptr.push(indices.len());
-        }
-    }
-    Csr {
-        rows: n,
-        cols: n,
-        indptr,
-        indices,
-        values,
-    }
+            (0..s)
+                .filter(|&slot| coef[p * s + slot] != 0.0)
+                .filter_map(|slot| {
+                    let d = slots.delta[slot];
+                    let g = [i as isize + d[0], j as isize + d[1], k as isize + d[2]];
+                    if (0..nd).any(|a| !in_grid(g[a], whole.n[a])) {
+                        return None;
+                    }
+                    let col = g[0] as usize + nx * (g[1] as usize + whole.n[1] * g[2] as usize);
+                    Some((col as u32, coef[p * s + slot]))
+                })
+                .collect()
+        })
+    });
+    Csr::from_rows(whole.points(), rows)
 }
