@@ -87,7 +87,8 @@ pub struct PoissonArgs {
     #[arg(long, value_name = "NU")]
     amg_sweeps: Option<usize>,
 
-    /// amg, amg-pcg: largest level solved directly (dense Cholesky) [default: 500].
+    /// amg, amg-pcg: largest level solved directly (dense Cholesky), at most 5000
+    /// [default: 500].
     #[arg(long, value_name = "ROWS")]
     amg_coarse_size: Option<usize>,
 

@@ -41,7 +41,9 @@ pub mod solvers;
 pub mod tuning;
 pub mod vecops;
 
-pub use amg::{Amg, AmgHierarchy, AmgLevelInfo, AmgOptions, AmgSetupTimes, AmgSmoother};
+pub use amg::{
+    Amg, AmgHierarchy, AmgLevelInfo, AmgOptions, AmgSetupTimes, AmgSmoother, MAX_COARSE_SIZE,
+};
 pub use csr::SparseMatrix;
 pub use error::{Result, SparseError};
 pub use grid::{GridPoisson, RhsKind, StencilOperator};

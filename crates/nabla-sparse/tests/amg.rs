@@ -433,3 +433,59 @@ fn bad_matrices_are_one_line_errors() {
     // The operator trait still sees the user's matrix (products, not a copy, drive PCG).
     assert_eq!(anisotropic(4, 1.0).dim(), 16);
 }
+
+#[test]
+fn a_coarse_size_above_the_direct_limit_still_solves_the_coarsest_level_exactly() {
+    // ~10k unknowns: the first coarse level has ~1.7k rows, above the 1500 rows up to which an
+    // uncoarsenable level is factored, but within the requested coarse size. It must be
+    // factored (as the option promises), not smoothed: then the two-level stand-alone
+    // iteration converges like a two-grid method.
+    let a = p1_square(100, 0.2, &|_, _| 1.0);
+    let opts = AmgOptions {
+        coarse_size: 5000,
+        ..AmgOptions::default()
+    };
+    let mut amg = Amg::new(&a, opts.clone()).unwrap();
+    let levels = amg.hierarchy().levels;
+    assert_eq!(levels.len(), 2, "{levels:?}");
+    assert!(levels[1].rows > 1500, "{levels:?}");
+    let b = random_rhs(a.rows(), 7);
+    let mut x = vec![0.0; b.len()];
+    let rep = amg
+        .solve(
+            &b,
+            &mut x,
+            &SolveOptions {
+                tol: 1e-8,
+                max_iters: 200,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert!(rep.converged, "{rep:?}");
+    let deep = amg_pcg(&a, AmgOptions::default(), 1e-8);
+    let two_level = amg_pcg(&a, opts, 1e-8);
+    assert!(
+        two_level.iterations <= deep.iterations,
+        "two-level {} vs {} levels {}",
+        two_level.iterations,
+        deep.amg.as_ref().map_or(0, |h| h.levels.len()),
+        deep.iterations
+    );
+    assert!(relres(&a, &x, &b) <= 1e-8);
+    // Above the dense limit: a one-line error naming it.
+    let err = Amg::new(
+        &a,
+        AmgOptions {
+            coarse_size: nabla_sparse::MAX_COARSE_SIZE + 1,
+            ..AmgOptions::default()
+        },
+    )
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(
+        err.contains("coarse size 5001") && !err.contains('\n'),
+        "{err}"
+    );
+}

@@ -265,8 +265,14 @@ pub(crate) fn spgemm(a: &Csr, b: &Csr) -> Csr {
             // (a block holds far fewer than 2³² entries).
             let mut slot = vec![u32::MAX; b.cols];
             let mut counts = Vec::with_capacity(range.len());
-            let mut cols: Vec<u32> = Vec::new();
-            let mut vals: Vec<f64> = Vec::new();
+            // The product count bounds the entries: reserving it avoids regrowing (and
+            // copying) the block's arrays; pages never written are never touched.
+            let bound: usize = a.indices[a.indptr[range.start]..a.indptr[range.end]]
+                .iter()
+                .map(|&k| b.indptr[k as usize + 1] - b.indptr[k as usize])
+                .sum();
+            let mut cols: Vec<u32> = Vec::with_capacity(bound);
+            let mut vals: Vec<f64> = Vec::with_capacity(bound);
             for i in range.clone() {
                 let start = cols.len();
                 for ka in a.indptr[i]..a.indptr[i + 1] {
