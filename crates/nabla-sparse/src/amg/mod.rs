@@ -252,10 +252,6 @@ pub struct AmgHierarchy {
 struct Transfer {
     /// Per stored entry of the level matrix: kept by the filtered matrix.
     keep: Vec<bool>,
-    /// Whether any coupling is weak (then `ρ(D⁻¹A)` differs from the filtered one).
-    filtered: bool,
-    /// `ρ(D_f⁻¹ A_f)` of the last numeric set-up.
-    rho_filtered: f64,
     /// `I − ω D_f⁻¹ A_f`, stored only for the general product with `T` (several
     /// near-nullspace vectors or a block size > 1).
     jacobi: Option<Csr>,
@@ -402,7 +398,7 @@ impl Amg {
             }
             timed(&mut ph.smoothers, || {
                 let diag = level.a.diagonal();
-                let rho = smoother_rho(&level.a, &diag, level.transfer.as_ref(), &self.opts);
+                let rho = smoother_rho(&level.a, &diag, &self.opts);
                 level.smoother.refresh(&level.a, &diag, rho);
             });
         }
@@ -544,12 +540,9 @@ fn new_transfer(
         let coarse = spgemm(&r, &ap);
         (ap, coarse)
     });
-    let filtered = st.keep.iter().any(|k| !k);
     Some((
         Transfer {
             keep: st.keep,
-            filtered,
-            rho_filtered: rho,
             jacobi,
             tentative: tent.t,
             p,
@@ -594,7 +587,6 @@ fn refactor_transfer(
     ph: &mut AmgSetupTimes,
 ) {
     let (dfilt, rho) = timed(&mut ph.spectral_radius, || filtered_rho(a, &tr.keep, opts));
-    tr.rho_filtered = rho;
     timed(&mut ph.prolongator, || {
         match tr.jacobi.as_mut() {
             None => {
@@ -627,17 +619,16 @@ fn timed<T>(acc: &mut f64, f: impl FnOnce() -> T) -> T {
     out
 }
 
-/// `ρ(D⁻¹A)` of a level (`diag` its diagonal) when the smoother needs it, else 0.
-fn smoother_rho(a: &Csr, diag: &[f64], tr: Option<&Transfer>, opts: &AmgOptions) -> f64 {
-    match tr {
-        _ if !opts.smoother.needs_spectral_radius() => 0.0,
-        // With no weak coupling D_f⁻¹A_f is D⁻¹A: the prolongator's estimate serves.
-        Some(t) if !t.filtered => t.rho_filtered,
-        _ => {
-            let (_, isq) = prolong::sqrt_scalings(diag);
-            prolong::spectral_radius(a, &isq, &isq, opts.spectral_steps, LANCZOS_SEED)
-        }
+/// `ρ(D⁻¹A)` of a level (`diag` its diagonal) when the smoother needs it, else 0: its own
+/// [`smoother::SMOOTHER_SPECTRAL_STEPS`]-step estimate (at least `spectral_steps`), not the
+/// prolongator's, which may underestimate enough for Jacobi or Chebyshev to diverge.
+fn smoother_rho(a: &Csr, diag: &[f64], opts: &AmgOptions) -> f64 {
+    if !opts.smoother.needs_spectral_radius() {
+        return 0.0;
     }
+    let (_, isq) = prolong::sqrt_scalings(diag);
+    let steps = opts.spectral_steps.max(smoother::SMOOTHER_SPECTRAL_STEPS);
+    prolong::spectral_radius(a, &isq, &isq, steps, LANCZOS_SEED)
 }
 
 fn new_level(
@@ -647,7 +638,7 @@ fn new_level(
     opts: &AmgOptions,
     finest: bool,
 ) -> Level {
-    let rho = smoother_rho(&a, &diag, transfer.as_ref(), opts);
+    let rho = smoother_rho(&a, &diag, opts);
     // The coarsest level, when it is smoothed rather than factored, uses Jacobi-type
     // smoothing of the chosen kind like any other level.
     let smoother = LevelSmoother::new(opts.smoother, &a, &diag, rho);
