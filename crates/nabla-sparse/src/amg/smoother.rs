@@ -99,7 +99,7 @@ const SMOOTHER_SEED: u64 = 0x5a0;
 /// below 2. SPAI(0) alone does not guarantee that: on a 3-D elasticity matrix (P1 tetrahedra,
 /// ν = 0.3, 81 entries per row) `λ_max(M A)` is 2.01, and PCG broke down on the indefinite
 /// V-cycle. The Gershgorin bound `max_i m_ii Σ_j |a_ij|` settles it for free on most matrices
-/// (1.6 on the 5-point Laplacian); only above [`SAFE_EIGENVALUE`] is `λ_max` estimated
+/// (1.6 on the 5-point Laplacian, 1.97 on P1 tetrahedra); only from 2 on is `λ_max` estimated
 /// (5 Lanczos steps, ×1.2 for safety) and `M` scaled down to bring that to [`SAFE_EIGENVALUE`] if needed.
 fn spai0_weights(a: &Csr, diag: &[f64]) -> Vec<f64> {
     let (ip, vx) = (&a.indptr, &a.values);
@@ -117,7 +117,9 @@ fn spai0_weights(a: &Csr, diag: &[f64]) -> Vec<f64> {
         })
         .unzip();
     let gershgorin = bounds.iter().copied().fold(0.0, f64::max);
-    if gershgorin <= SAFE_EIGENVALUE {
+    // λmax ≤ the Gershgorin bound: below 2 it proves the smoother convergent at no cost
+    // (P1 tetrahedra: 1.97, with λmax 1.69).
+    if gershgorin < 2.0 {
         return w;
     }
     let sqrt_w: Vec<f64> = w.par_iter().map(|v| v.sqrt()).collect();
