@@ -208,25 +208,16 @@ mod tests {
 
     /// 1-D Laplacian tridiag(−1, 2, −1) with `n` rows.
     fn laplace_1d(n: usize) -> Csr {
-        let mut indptr = vec![0];
-        let mut indices = Vec::new();
-        let mut values = Vec::new();
-        for i in 0..n {
-            for (j, v) in [(i.wrapping_sub(1), -1.0), (i, 2.0), (i + 1, -1.0)] {
-                if j < n {
-                    indices.push(j as u32);
-                    values.push(v);
-                }
-            }
-            indptr.push(indices.len());
-        }
-        Csr {
-            rows: n,
-            cols: n,
-            indptr,
-            indices,
-            values,
-        }
+        Csr::from_rows(
+            n,
+            (0..n).map(|i| {
+                [(i.wrapping_sub(1), -1.0), (i, 2.0), (i + 1, -1.0)]
+                    .into_iter()
+                    .filter(|&(j, _)| j < n)
+                    .map(|(j, v)| (j as u32, v))
+                    .collect()
+            }),
+        )
     }
 
     #[test]

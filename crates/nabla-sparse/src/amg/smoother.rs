@@ -87,8 +87,8 @@ pub(crate) const SMOOTHER_SPECTRAL_STEPS: usize = 10;
 
 /// Lanczos steps of the SPAI(0) check, and the factor on its estimate (a lower bound): fewer
 /// steps than [`SMOOTHER_SPECTRAL_STEPS`] with a larger margin, because this check runs with
-/// the default smoother on every matrix whose Gershgorin bound exceeds [`SAFE_EIGENVALUE`]
-/// (P2 triangles, P1 tetrahedra), where 10 steps added 25–40 % to the set-up.
+/// the default smoother on every matrix whose Gershgorin bound reaches 2 (P2 triangles do),
+/// where 10 steps added 25–40 % to the set-up.
 const SPAI0_STEPS: usize = 5;
 const SPAI0_SAFETY: f64 = 1.2;
 
@@ -100,7 +100,8 @@ const SMOOTHER_SEED: u64 = 0x5a0;
 /// ν = 0.3, 81 entries per row) `λ_max(M A)` is 2.01, and PCG broke down on the indefinite
 /// V-cycle. The Gershgorin bound `max_i m_ii Σ_j |a_ij|` settles it for free on most matrices
 /// (1.6 on the 5-point Laplacian, 1.97 on P1 tetrahedra); only from 2 on is `λ_max` estimated
-/// (5 Lanczos steps, ×1.2 for safety) and `M` scaled down to bring that to [`SAFE_EIGENVALUE`] if needed.
+/// (5 Lanczos steps, ×1.2 for safety) and `M` scaled down to bring that to
+/// [`SAFE_EIGENVALUE`] if needed.
 fn spai0_weights(a: &Csr, diag: &[f64]) -> Vec<f64> {
     let (ip, vx) = (&a.indptr, &a.values);
     let (mut w, bounds): (Vec<f64>, Vec<f64>) = (0..a.rows)
