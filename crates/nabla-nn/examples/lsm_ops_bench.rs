@@ -1,10 +1,11 @@
 //! The LSM's fused CPU ops against the same functions from candle ops, forward + backward,
 //! best of 7 in one process, at the shapes of an LSM's finest level (batch 20 at 64², width
-//! 32, 4×4 patches, 4 latent tokens, 12 basis functions):
-//! `cargo run --release -p nabla-nn --example lsm_ops_bench`
+//! 32 or the first argument, 4×4 patches, 8 heads, 4 latent tokens, 12 basis functions):
+//! `cargo run --release -p nabla-nn --example lsm_ops_bench [-- WIDTH]`
 use candle_core::{DType, Device, Tensor, Var};
 use nabla_nn::batch_norm::{self, BatchStats};
-use nabla_nn::{im2col, trig_basis};
+use nabla_nn::spectral_block::{self, BlockParams, BlockShape};
+use nabla_nn::{conv3x3, im2col, max_pool, trig_basis};
 use std::time::Instant;
 
 fn best(mut f: impl FnMut() -> candle_core::Result<()>) -> candle_core::Result<f64> {
@@ -28,11 +29,16 @@ fn report(name: &str, fused: f64, reference: f64) {
 
 fn main() -> candle_core::Result<()> {
     let d = Device::Cpu;
+    let c: usize = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(32);
+    println!("width {c}");
     // Batch norm + ReLU after a convolution: [20·64², 32].
-    let x = Var::from_tensor(&Tensor::randn(0f32, 1.0, (81920, 32), &d)?)?;
-    let g = Var::from_tensor(&Tensor::ones(32, DType::F32, &d)?)?;
-    let b = Var::from_tensor(&Tensor::zeros(32, DType::F32, &d)?)?;
-    let w = Tensor::randn(0f32, 1.0, (81920, 32), &d)?;
+    let x = Var::from_tensor(&Tensor::randn(0f32, 1.0, (81920, c), &d)?)?;
+    let g = Var::from_tensor(&Tensor::ones(c, DType::F32, &d)?)?;
+    let b = Var::from_tensor(&Tensor::zeros(c, DType::F32, &d)?)?;
+    let w = Tensor::randn(0f32, 1.0, (81920, c), &d)?;
     let bn = |composed: bool| -> candle_core::Result<()> {
         let f = if composed {
             batch_norm::composed
@@ -48,14 +54,14 @@ fn main() -> candle_core::Result<()> {
         (y * &w)?.sum_all()?.backward().map(|_| ())
     };
     report(
-        "batch norm + ReLU [81920, 32]",
+        &format!("batch norm + ReLU [81920, {c}]"),
         best(|| bn(false))?,
         best(|| bn(true))?,
     );
     // The latent transition: 20·16² patches × 4 tokens, 32 channels, 12 basis functions.
-    let z = Var::from_tensor(&Tensor::randn(0f32, 1.0, (20480, 32), &d)?)?;
-    let wt = Var::from_tensor(&Tensor::randn(0f32, 0.03, (32, 24), &d)?)?;
-    let gz = Tensor::randn(0f32, 1.0, (20480, 32), &d)?;
+    let z = Var::from_tensor(&Tensor::randn(0f32, 1.0, (20480, c), &d)?)?;
+    let wt = Var::from_tensor(&Tensor::randn(0f32, 0.03, (c, 24), &d)?)?;
+    let gz = Tensor::randn(0f32, 1.0, (20480, c), &d)?;
     let tr = |composed: bool| -> candle_core::Result<()> {
         let f = if composed {
             trig_basis::composed
@@ -68,13 +74,13 @@ fn main() -> candle_core::Result<()> {
             .map(|_| ())
     };
     report(
-        "sin/cos transition [20480, 32], M = 12",
+        &format!("sin/cos transition [20480, {c}], M = 12"),
         best(|| tr(false))?,
         best(|| tr(true))?,
     );
     // The 3×3 neighbourhood gather of a [20, 64, 64, 32] field.
-    let f = Var::from_tensor(&Tensor::randn(0f32, 1.0, (20, 64, 64, 32), &d)?)?;
-    let gf = Tensor::randn(0f32, 1.0, (20, 64, 64, 288), &d)?;
+    let f = Var::from_tensor(&Tensor::randn(0f32, 1.0, (20, 64, 64, c), &d)?)?;
+    let gf = Tensor::randn(0f32, 1.0, (20, 64, 64, 9 * c), &d)?;
     let gather = |composed: bool| -> candle_core::Result<()> {
         let y = if composed {
             im2col::composed(f.as_tensor())?
@@ -84,9 +90,81 @@ fn main() -> candle_core::Result<()> {
         (y * &gf)?.sum_all()?.backward().map(|_| ())
     };
     report(
-        "3×3 gather [20, 64, 64, 32]",
+        &format!("3×3 gather [20, 64, 64, {c}]"),
         best(|| gather(false))?,
         best(|| gather(true))?,
+    );
+    // The 3×3 convolution C → C, fused against the gather + one matmul.
+    let k = Var::from_tensor(&Tensor::randn(0f32, 0.05, (9 * c, c), &d)?)?;
+    let gy = Tensor::randn(0f32, 1.0, (20, 64, 64, c), &d)?;
+    let conv = |composed: bool| -> candle_core::Result<()> {
+        let y = if composed {
+            let cols = im2col::im2col3x3(f.as_tensor())?.reshape((81920, 9 * c))?;
+            cols.matmul(k.as_tensor())?.reshape((20, 64, 64, c))?
+        } else {
+            conv3x3::conv3x3(f.as_tensor(), k.as_tensor())?
+        };
+        (y * &gy)?.sum_all()?.backward().map(|_| ())
+    };
+    report(
+        &format!("3×3 convolution [20, 64, 64, {c}] (vs gather + matmul)"),
+        best(|| conv(false))?,
+        best(|| conv(true))?,
+    );
+    // The neural spectral block on the same field.
+    let shape = BlockShape {
+        patch: 4,
+        heads: 8,
+        tokens: 4,
+        basis: 12,
+    };
+    let var = |dims: &[usize], s: f32| Var::from_tensor(&Tensor::randn(0f32, s, dims, &d)?);
+    let vars = [
+        var(&[c, 2 * c], 0.2)?,
+        var(&[2 * c], 0.2)?,
+        var(&[c, c], 0.2)?,
+        var(&[c], 0.2)?,
+        var(&[8, 4, c / 8], 0.1)?,
+        var(&[c, 24], 0.03)?,
+    ];
+    let params = BlockParams {
+        encode_weight: vars[0].as_tensor(),
+        encode_bias: vars[1].as_tensor(),
+        decode_weight: vars[2].as_tensor(),
+        decode_bias: vars[3].as_tensor(),
+        latent: vars[4].as_tensor(),
+        basis: vars[5].as_tensor(),
+    };
+    let block = |composed: bool| -> candle_core::Result<()> {
+        let y = if composed {
+            spectral_block::composed(f.as_tensor(), &params, shape)?
+        } else {
+            spectral_block::spectral_block(f.as_tensor(), &params, shape)?
+        };
+        (y * &gy)?.sum_all()?.backward().map(|_| ())
+    };
+    report(
+        &format!("neural spectral block [20, 64, 64, {c}]"),
+        best(|| block(false))?,
+        best(|| block(true))?,
+    );
+    // 2×2 max pooling.
+    let gp = Tensor::randn(0f32, 1.0, (20, 32, 32, c), &d)?;
+    let pool = |composed: bool| -> candle_core::Result<()> {
+        let y = if composed {
+            f.as_tensor()
+                .reshape((20, 32, 2, 32, 2, c))?
+                .max(4)?
+                .max(2)?
+        } else {
+            max_pool::max_pool2x2(f.as_tensor())?
+        };
+        (y * &gp)?.sum_all()?.backward().map(|_| ())
+    };
+    report(
+        &format!("2×2 max pool [20, 64, 64, {c}]"),
+        best(|| pool(false))?,
+        best(|| pool(true))?,
     );
     Ok(())
 }

@@ -15,7 +15,7 @@
 //! function is built from candle ops.
 
 use crate::fused::Real;
-use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Storage, Tensor};
 use rayon::prelude::*;
 use std::sync::{Arc, Mutex};
 
@@ -39,7 +39,7 @@ pub enum BatchStats {
     },
 }
 
-/// `max(0, γ (x − μ)/√(σ² + ε) + β)` per channel of `x` `[N, C]` (module docs), and — for
+/// `max(0, γ (x − μ)/√(σ² + ε) + β)` per channel of `x` `[…, C]` (module docs), and — for
 /// [`BatchStats::Batch`] — the batch's mean and biased variance per channel (f64) for the
 /// running averages. Differentiable in `x`, `gamma` and `beta`.
 pub fn batch_norm_relu(
@@ -48,7 +48,7 @@ pub fn batch_norm_relu(
     beta: &Tensor,
     stats: &BatchStats,
 ) -> candle_core::Result<(Tensor, Option<ChannelStats>)> {
-    let (_, c) = x.dims2()?;
+    let c = channels(x.dims())?;
     let fused = x.device().is_cpu()
         && matches!(x.dtype(), candle_core::DType::F32 | candle_core::DType::F64);
     match stats {
@@ -87,7 +87,20 @@ pub fn batch_norm_relu(
                 .apply_op3(&gamma.contiguous()?, &beta.contiguous()?, op)?;
             Ok((y, None))
         }
-        _ => composed(x, gamma, beta, stats),
+        _ => {
+            let (y, seen) = composed(&x.reshape(((), c))?, gamma, beta, stats)?;
+            Ok((y.reshape(x.shape())?, seen))
+        }
+    }
+}
+
+/// The channel count (last axis) of features of rank ≥ 1.
+fn channels(dims: &[usize]) -> candle_core::Result<usize> {
+    match dims.last() {
+        Some(&c) if c > 0 => Ok(c),
+        _ => Err(candle_core::Error::Msg(format!(
+            "batch norm: features {dims:?} have no channel axis"
+        ))),
     }
 }
 
@@ -177,20 +190,21 @@ fn batch_stats<T: Real>(x: &[T], c: usize) -> Stats {
     Stats { mean, var }
 }
 
-/// `y = relu(x·scale + shift)` per channel.
-fn forward<T: Real>(x: &[T], c: usize, scale: &[f64], shift: &[f64]) -> Vec<T> {
+/// `y = relu(x·scale + shift)` per channel, in the features' precision (vectorizes).
+fn forward<T: Real + PartialOrd>(x: &[T], c: usize, scale: &[f64], shift: &[f64]) -> Vec<T> {
     let (sc, sh): (Vec<T>, Vec<T>) = (
         scale.iter().map(|&v| T::lit(v)).collect(),
         shift.iter().map(|&v| T::lit(v)).collect(),
     );
-    let mut y = vec![T::default(); x.len()];
+    let zero = T::default();
+    let mut y = vec![zero; x.len()];
     y.par_chunks_mut(ROWS * c)
         .zip(x.par_chunks(ROWS * c))
         .for_each(|(yo, xi)| {
             for (yr, xr) in yo.chunks_exact_mut(c).zip(xi.chunks_exact(c)) {
                 for k in 0..c {
-                    let v = xr[k].to_f64() * sc[k].to_f64() + sh[k].to_f64();
-                    yr[k] = T::lit(v.max(0.0));
+                    let v = xr[k] * sc[k] + sh[k];
+                    yr[k] = if v > zero { v } else { zero };
                 }
             }
         });
@@ -210,7 +224,7 @@ impl BnRelu {
         batch_stats(x, c)
     }
 
-    fn run<T: Real>(&self, x: &[T], g: &[T], b: &[T], c: usize) -> Vec<T> {
+    fn run<T: Real + PartialOrd>(&self, x: &[T], g: &[T], b: &[T], c: usize) -> Vec<T> {
         let st = self.stats(x, c);
         let inv: Vec<f64> = st.var.iter().map(|v| 1.0 / (v + EPS).sqrt()).collect();
         let scale: Vec<f64> = (0..c).map(|k| g[k].to_f64() * inv[k]).collect();
@@ -228,7 +242,7 @@ impl BnRelu {
 
     /// Gradients `(dx, dγ, dβ)` from the output gradient `gy` and the output `y` (its sign
     /// gives the ReLU mask).
-    fn grads<T: Real>(
+    fn grads<T: Real + PartialOrd>(
         &self,
         x: &[T],
         gamma: &[T],
@@ -269,8 +283,25 @@ impl BnRelu {
                     (a, b)
                 },
             );
+        // dx = a·g' − a·(Σg')/n − x̂·a·(Σg'x̂)/n with x̂ = (x − μ)·inv and a = γ·inv, i.e.
+        // dx = A·g' + B + C·x per channel (training; inference keeps A·g' only).
         let batch = self.fixed.is_none();
-        let mut dx = vec![T::default(); x.len()];
+        let (mut ca, mut cb, mut cc) = (
+            vec![T::default(); c],
+            vec![T::default(); c],
+            vec![T::default(); c],
+        );
+        for k in 0..c {
+            let a = gamma[k].to_f64() * inv[k];
+            ca[k] = T::lit(a);
+            if batch {
+                let slope = -a * inv[k] * sgx[k] / n;
+                cc[k] = T::lit(slope);
+                cb[k] = T::lit(-a * sg[k] / n - slope * st.mean[k]);
+            }
+        }
+        let zero = T::default();
+        let mut dx = vec![zero; x.len()];
         dx.par_chunks_mut(ROWS * c)
             .zip(
                 x.par_chunks(ROWS * c)
@@ -284,19 +315,8 @@ impl BnRelu {
                     .zip(gc.chunks_exact(c))
                 {
                     for k in 0..c {
-                        let g = if yr[k].to_f64() > 0.0 {
-                            gr[k].to_f64()
-                        } else {
-                            0.0
-                        };
-                        let a = gamma[k].to_f64() * inv[k];
-                        let v = if batch {
-                            let xhat = (xr[k].to_f64() - st.mean[k]) * inv[k];
-                            a * (g - sg[k] / n - xhat * sgx[k] / n)
-                        } else {
-                            a * g
-                        };
-                        dr[k] = T::lit(v);
+                        let g = if yr[k] > zero { gr[k] } else { zero };
+                        dr[k] = ca[k] * g + cb[k] + cc[k] * xr[k];
                     }
                 }
             });
@@ -318,7 +338,7 @@ impl CustomOp3 for BnRelu {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let (_, c) = l1.shape().dims2()?;
+        let c = channels(l1.shape().dims())?;
         let out = match (s1, s2, s3) {
             (CpuStorage::F32(x), CpuStorage::F32(g), CpuStorage::F32(b)) => {
                 CpuStorage::F32(self.run(slice(x, l1)?, slice(g, l2)?, slice(b, l3)?, c))
@@ -343,16 +363,29 @@ impl CustomOp3 for BnRelu {
         res: &Tensor,
         grad: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let (_, c) = x.dims2()?;
+        let c = channels(x.dims())?;
         let device = x.device();
         let grad = grad.contiguous()?;
+        // Read the operands in place (no copies of the features).
+        let (sx, lx) = x.storage_and_layout();
+        let (sg, lg) = gamma.storage_and_layout();
+        let (sy, ly) = res.storage_and_layout();
+        let (sd, ld) = grad.storage_and_layout();
+        let (Storage::Cpu(sx), Storage::Cpu(sg), Storage::Cpu(sy), Storage::Cpu(sd)) =
+            (&*sx, &*sg, &*sy, &*sd)
+        else {
+            return Err(candle_core::Error::Msg(
+                "batch norm: backward on the CPU only".into(),
+            ));
+        };
+        let dtype_err = || candle_core::Error::Msg("batch norm: mixed dtypes".into());
         macro_rules! go {
             ($t:ty) => {{
-                let xv: Vec<$t> = x.flatten_all()?.to_vec1()?;
-                let gv: Vec<$t> = gamma.to_vec1()?;
-                let yv: Vec<$t> = res.flatten_all()?.to_vec1()?;
-                let gy: Vec<$t> = grad.flatten_all()?.to_vec1()?;
-                let (dx, dg, db) = self.grads(&xv, &gv, &yv, &gy, c);
+                let xv = slice(<$t>::slice(sx).ok_or_else(dtype_err)?, lx)?;
+                let gv = slice(<$t>::slice(sg).ok_or_else(dtype_err)?, lg)?;
+                let yv = slice(<$t>::slice(sy).ok_or_else(dtype_err)?, ly)?;
+                let gy = slice(<$t>::slice(sd).ok_or_else(dtype_err)?, ld)?;
+                let (dx, dg, db) = self.grads(xv, gv, yv, gy, c);
                 (
                     Tensor::from_vec(dx, x.shape(), device)?,
                     Tensor::from_vec(dg, c, device)?.to_dtype(x.dtype())?,

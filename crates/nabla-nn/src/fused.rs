@@ -46,11 +46,13 @@ pub(crate) trait Real:
     + std::ops::Sub<Output = Self>
     + std::ops::Mul<Output = Self>
     + std::ops::AddAssign
+    + std::ops::MulAssign
 {
     fn lit(v: f64) -> Self;
     fn tanh(self) -> Self;
     fn sin(self) -> Self;
     fn cos(self) -> Self;
+    fn exp(self) -> Self;
     /// C ← AB + βC for an m×k A and k×n B with arbitrary row/column strides (with β = 0, C
     /// is only written).
     #[allow(clippy::too_many_arguments)]
@@ -143,6 +145,10 @@ macro_rules! real_impl {
             fn cos(self) -> Self {
                 <$t>::cos(self)
             }
+            #[inline(always)]
+            fn exp(self) -> Self {
+                <$t>::exp(self)
+            }
             unsafe fn gemm_alpha(
                 m: usize,
                 k: usize,
@@ -221,7 +227,7 @@ unsafe fn no_unpacked_f64(
 /// # Safety
 /// The pointers must be valid for the elements the shapes and strides address.
 #[allow(clippy::too_many_arguments)]
-unsafe fn gemm_product<T: Real>(
+pub(crate) unsafe fn gemm_product<T: Real>(
     m: usize,
     k: usize,
     n: usize,

@@ -70,34 +70,37 @@ fn contiguous<'a, T>(data: &'a [T], l: &Layout) -> candle_core::Result<&'a [T]> 
 }
 
 /// Forward: one output row `(b, i)` of `W · 9C` values per task.
-fn gather<T: WithDType>(x: &[T], [_, h, w, c]: [usize; 4]) -> Vec<T> {
-    let row_out = w * 9 * c;
+fn gather<T: WithDType>(x: &[T], d: [usize; 4]) -> Vec<T> {
+    let row_out = d[2] * 9 * d[3];
     let mut out = vec![T::zero(); x.len() * 9];
     out.par_chunks_mut(row_out)
         .enumerate()
-        .for_each(|(row, o)| {
-            let (b, i) = (row / h, row % h);
-            for dy in -1isize..=1 {
-                let si = i as isize + dy;
-                if si < 0 || si >= h as isize {
-                    continue;
-                }
-                let src_row = (b * h + si as usize) * w * c;
-                for dx in -1isize..=1 {
-                    let t = ((dy + 1) * 3 + dx + 1) as usize;
-                    for j in 0..w {
-                        let sj = j as isize + dx;
-                        if sj < 0 || sj >= w as isize {
-                            continue;
-                        }
-                        let src = src_row + sj as usize * c;
-                        let dst = j * 9 * c + t * c;
-                        o[dst..dst + c].copy_from_slice(&x[src..src + c]);
-                    }
+        .for_each(|(row, o)| gather_row(x, d, row, o));
+    out
+}
+
+/// The 3×3 neighbourhoods of grid row `row` (= b·H + i) of `x` into `o` (`W · 9C` values,
+/// pixel-major, taps outside the grid written as 0).
+pub(crate) fn gather_row<T: WithDType>(x: &[T], [_, h, w, c]: [usize; 4], row: usize, o: &mut [T]) {
+    let (b, i) = (row / h, row % h);
+    for dy in -1isize..=1 {
+        let si = i as isize + dy;
+        let inside_row = si >= 0 && si < h as isize;
+        let src_row = (b * h + si.max(0) as usize) * w * c;
+        for dx in -1isize..=1 {
+            let t = ((dy + 1) * 3 + dx + 1) as usize;
+            for j in 0..w {
+                let sj = j as isize + dx;
+                let dst = j * 9 * c + t * c;
+                if inside_row && sj >= 0 && sj < w as isize {
+                    let src = src_row + sj as usize * c;
+                    o[dst..dst + c].copy_from_slice(&x[src..src + c]);
+                } else {
+                    o[dst..dst + c].fill(T::zero());
                 }
             }
-        });
-    out
+        }
+    }
 }
 
 /// Adjoint: one input row `(b, i)` of `W · C` values per task, summing the taps that read it.

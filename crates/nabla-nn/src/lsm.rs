@@ -34,14 +34,15 @@
 //! [`Lsm::forward_train`] (updating running averages with momentum 0.1, stored as frozen
 //! parameters so checkpoints carry them) and the running averages in [`Lsm::forward`].
 //!
-//! Convolutions are the fused 3×3 neighbourhood gather [`crate::im2col::im2col3x3`] and one
-//! matmul, batch norm + ReLU is [`crate::batch_norm::batch_norm_relu`], the latent transition is
+//! Convolutions are the fused 3×3 convolution [`crate::conv3x3::conv3x3`] (neighbourhoods
+//! gathered block by block, never stored), batch norm + ReLU is
+//! [`crate::batch_norm::batch_norm_relu`], the latent transition is
 //! [`crate::trig_basis::trig_transition`]; everything else is candle ops with gradients. Each
 //! fused op falls back to candle ops off the CPU.
 
 use crate::batch_norm::{batch_norm_relu, BatchStats};
 use crate::{Model, NnError, ParamStore, Precision, Result};
-use candle_core::{DType, Device, Tensor, Var, D};
+use candle_core::{DType, Device, Tensor, Var};
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64;
 
@@ -431,7 +432,6 @@ impl Lsm {
         let dims = y.dims().to_vec();
         let ch = dims[3];
         let rows = dims[0] * dims[1] * dims[2];
-        let flat = y.reshape((rows, ch))?;
         let stats = match mode {
             Mode::Train => BatchStats::Batch,
             Mode::Eval => BatchStats::Fixed {
@@ -439,7 +439,9 @@ impl Lsm {
                 var: n.var.as_tensor().clone(),
             },
         };
-        let (out, seen) = batch_norm_relu(&flat, n.gamma.as_tensor(), n.beta.as_tensor(), &stats)?;
+        // Channels-last features go in whole (a reshape would be one more graph node, and in
+        // candle's backward every node costs a zero-filled buffer and an accumulation pass).
+        let (out, seen) = batch_norm_relu(&y, n.gamma.as_tensor(), n.beta.as_tensor(), &stats)?;
         if let Some((mean, var)) = seen {
             // Running averages use the unbiased variance, as PyTorch does.
             let unbiased = if rows > 1 {
@@ -461,61 +463,27 @@ impl Lsm {
             update(&n.mean, mean, 1.0)?;
             update(&n.var, var, unbiased)?;
         }
-        Ok(out.reshape(dims)?)
+        Ok(out)
     }
 
-    /// The neural spectral block on channels-last `x` `[B, h, w, C]`.
+    /// The neural spectral block on channels-last `x` `[B, h, w, C]`
+    /// ([`crate::spectral_block::spectral_block`]).
     fn spectral(&self, x: &Tensor, blk: &SpectralBlock) -> Result<Tensor> {
-        let (b, h, w, c) = x.dims4()?;
-        let p = self.config.patch;
-        let heads = self.config.heads;
-        let dh = c / heads;
-        let t = self.config.latent_tokens;
-        let (nh, nw) = (h / p, w / p);
-        let np = b * nh * nw;
-        let l = p * p;
-        // Patchify: [B, nh, p, nw, p, C] → [B·nh·nw, p·p, C].
-        let tokens = x
-            .reshape((b, nh, p, nw, p, c))?
-            .permute((0, 1, 3, 2, 4, 5))?
-            .contiguous()?
-            .reshape((np, l, c))?;
-        // (1) Encode: latent tokens attend to the patch.
-        let kv = dense(&tokens, &blk.encode)?;
-        let split = |z: Tensor| -> Result<Tensor> {
-            Ok(z.reshape((np, l, heads, dh))?
-                .transpose(1, 2)?
-                .contiguous()?)
+        let params = crate::spectral_block::BlockParams {
+            encode_weight: blk.encode.weight.as_tensor(),
+            encode_bias: blk.encode.bias.as_tensor(),
+            decode_weight: blk.decode.weight.as_tensor(),
+            decode_bias: blk.decode.bias.as_tensor(),
+            latent: blk.latent.as_tensor(),
+            basis: blk.weights.as_tensor(),
         };
-        let k = split(kv.narrow(2, 0, c)?)?;
-        let v = split(kv.narrow(2, c, c)?)?;
-        let latent = blk
-            .latent
-            .as_tensor()
-            .unsqueeze(0)?
-            .broadcast_as((np, heads, t, dh))?
-            .contiguous()?;
-        let scores = latent.matmul(&k.transpose(2, 3)?.contiguous()?)?;
-        let z = (softmax_last(&scores)?.matmul(&v)? + &latent)?;
-        // (2) Transition: a learnable operator in the sin/cos basis on every latent value.
-        // Channel c = head·dh + j: move the heads next to dh so channels are the last axis.
-        let z = crate::trig_basis::trig_transition(
-            &z.transpose(1, 2)?.contiguous()?.reshape((np * t, c))?,
-            blk.weights.as_tensor(),
-        )?
-        .reshape((np, t, heads, dh))?
-        .transpose(1, 2)?
-        .contiguous()?;
-        // (3) Decode: the patch attends to its latent tokens.
-        let q = split(dense(&tokens, &blk.decode)?)?;
-        let scores = q.matmul(&z.transpose(2, 3)?.contiguous()?)?;
-        let y = softmax_last(&scores)?.matmul(&z)?;
-        let y = (y.transpose(1, 2)?.contiguous()?.reshape((np, l, c))? + &tokens)?;
-        // De-patchify.
-        Ok(y.reshape((b, nh, nw, p, p, c))?
-            .permute((0, 1, 3, 2, 4, 5))?
-            .contiguous()?
-            .reshape((b, h, w, c))?)
+        let shape = crate::spectral_block::BlockShape {
+            patch: self.config.patch,
+            heads: self.config.heads,
+            tokens: self.config.latent_tokens,
+            basis: self.config.basis,
+        };
+        Ok(crate::spectral_block::spectral_block(x, &params, shape)?)
     }
 }
 
@@ -525,88 +493,31 @@ impl Model for Lsm {
     }
 }
 
-/// Softmax over the last axis, from differentiable candle ops (max-shifted).
-fn softmax_last(x: &Tensor) -> Result<Tensor> {
-    let max = x.max_keepdim(D::Minus1)?.detach();
-    let e = x.broadcast_sub(&max)?.exp()?;
-    let sum = e.sum_keepdim(D::Minus1)?;
-    Ok(e.broadcast_div(&sum)?)
-}
-
-/// Pointwise affine map over the last axis.
+/// Pointwise affine map over the last axis ([`crate::linear::linear`], which takes the
+/// weight as `[C_out, C_in]`).
 fn dense(x: &Tensor, d: &Dense) -> Result<Tensor> {
-    let dims = x.dims().to_vec();
-    let cin = dims[dims.len() - 1];
-    let rows: usize = dims[..dims.len() - 1].iter().product();
-    let cout = d.weight.dims()[1];
-    let y = x
-        .reshape((rows, cin))?
-        .matmul(d.weight.as_tensor())?
-        .broadcast_add(d.bias.as_tensor())?;
-    let mut out = dims;
-    let last = out.len() - 1;
-    out[last] = cout;
-    Ok(y.reshape(out)?)
+    Ok(crate::linear::linear(
+        x,
+        &d.weight.as_tensor().t()?,
+        d.bias.as_tensor(),
+    )?)
 }
 
 /// Zero-padded 3×3 convolution (correlation, as PyTorch) of channels-last `x` `[B, H, W, C]`
-/// with kernel `[9·C, C_out]`, as one matmul.
+/// with kernel `[9·C, C_out]` ([`crate::conv3x3::conv3x3`]).
 fn conv3(x: &Tensor, weight: &Var) -> Result<Tensor> {
-    let cols = crate::im2col::im2col3x3(x)?;
-    let (b, h, w, c9) = cols.dims4()?;
-    let cout = weight.dims()[1];
-    Ok(cols
-        .reshape((b * h * w, c9))?
-        .matmul(weight.as_tensor())?
-        .reshape((b, h, w, cout))?)
+    Ok(crate::conv3x3::conv3x3(x, weight.as_tensor())?)
 }
 
-/// 2×2 max pooling of channels-last `x` (even sides).
+/// 2×2 max pooling of channels-last `x` (even sides; [`crate::max_pool::max_pool2x2`]).
 fn max_pool(x: &Tensor) -> Result<Tensor> {
-    let (b, h, w, c) = x.dims4()?;
-    Ok(x.reshape((b, h / 2, 2, w / 2, 2, c))?.max(4)?.max(2)?)
-}
-
-/// The `[2n, n]` matrix of bilinear ×2 upsampling with aligned corners: output i samples the
-/// input at `i·(n−1)/(2n−1)`.
-fn upsample_matrix(n: usize, dtype: DType, device: &Device) -> Result<Tensor> {
-    let m = 2 * n;
-    let mut u = vec![0f64; m * n];
-    for i in 0..m {
-        let pos = if m > 1 {
-            i as f64 * (n - 1) as f64 / (m - 1) as f64
-        } else {
-            0.0
-        };
-        let lo = (pos.floor() as usize).min(n - 1);
-        let hi = (lo + 1).min(n - 1);
-        let f = pos - lo as f64;
-        u[i * n + lo] += 1.0 - f;
-        if hi != lo {
-            u[i * n + hi] += f;
-        }
-    }
-    Ok(Tensor::from_vec(u, (m, n), device)?.to_dtype(dtype)?)
+    Ok(crate::max_pool::max_pool2x2(x)?)
 }
 
 /// Bilinear ×2 upsampling (corners aligned, as PyTorch's `align_corners=True`) of
-/// channels-last `x` `[B, H, W, C]`: two small matmuls.
+/// channels-last `x` `[B, H, W, C]` ([`crate::upsample::upsample_bilinear2x`]).
 fn upsample_bilinear(x: &Tensor) -> Result<Tensor> {
-    let (b, h, w, c) = x.dims4()?;
-    let uh = upsample_matrix(h, x.dtype(), x.device())?;
-    let uw = upsample_matrix(w, x.dtype(), x.device())?;
-    let y = uh
-        .unsqueeze(0)?
-        .broadcast_as((b, 2 * h, h))?
-        .contiguous()?
-        .matmul(&x.reshape((b, h, w * c))?)?;
-    let y = y.reshape((b * 2 * h, w, c))?;
-    let y = uw
-        .unsqueeze(0)?
-        .broadcast_as((b * 2 * h, 2 * w, w))?
-        .contiguous()?
-        .matmul(&y)?;
-    Ok(y.reshape((b, 2 * h, 2 * w, c))?)
+    Ok(crate::upsample::upsample_bilinear2x(x)?)
 }
 
 /// Grid coordinates `[1, H, W, 2]`: (i/(H−1), j/(W−1)), endpoints included.
@@ -644,26 +555,6 @@ mod tests {
             precision,
             seed: 3,
             ..Default::default()
-        }
-    }
-
-    #[test]
-    fn upsampling_is_exact_on_linear_functions() {
-        // f(i, j) = 2i + 3j sampled on 4×3 nodes of [0,1]²: bilinear interpolation with aligned
-        // corners reproduces it on the 8×6 nodes of the same square.
-        let (h, w) = (4usize, 3usize);
-        let f = |y: f64, x: f64| 2.0 * y + 3.0 * x;
-        let v: Vec<f64> = (0..h)
-            .flat_map(|i| (0..w).map(move |j| f(i as f64 / 3.0, j as f64 / 2.0)))
-            .collect();
-        let x = Tensor::from_vec(v, (1, h, w, 1), &Device::Cpu).unwrap();
-        let y = upsample_bilinear(&x).unwrap();
-        let got: Vec<f64> = y.flatten_all().unwrap().to_vec1().unwrap();
-        for i in 0..2 * h {
-            for j in 0..2 * w {
-                let want = f(i as f64 / 7.0, j as f64 / 5.0);
-                assert!((got[i * 2 * w + j] - want).abs() < 1e-12, "({i},{j})");
-            }
         }
     }
 

@@ -67,7 +67,7 @@ const ROWS: usize = 512;
 
 /// Calls `f(m, sin(mθ), cos(mθ))` for m = 0..M with θ = π z / M (angle-addition recurrence).
 #[inline]
-fn harmonics(z: f64, m_count: usize, mut f: impl FnMut(usize, f64, f64)) {
+pub(crate) fn harmonics(z: f64, m_count: usize, mut f: impl FnMut(usize, f64, f64)) {
     let theta = std::f64::consts::PI * z / m_count as f64;
     let (s1, c1) = theta.sin_cos();
     let (mut s, mut c) = (0.0f64, 1.0f64);
