@@ -5,7 +5,7 @@
 use candle_core::{DType, Device, Tensor, Var};
 use nabla_nn::batch_norm::{self, BatchStats};
 use nabla_nn::spectral_block::{self, BlockParams, BlockShape};
-use nabla_nn::{conv3x3, im2col, max_pool, trig_basis};
+use nabla_nn::{conv3x3, gelu_head, im2col, max_pool, trig_basis, upsample};
 use std::time::Instant;
 
 fn best(mut f: impl FnMut() -> candle_core::Result<()>) -> candle_core::Result<f64> {
@@ -139,7 +139,7 @@ fn main() -> candle_core::Result<()> {
         let y = if composed {
             spectral_block::composed(f.as_tensor(), &params, shape)?
         } else {
-            spectral_block::spectral_block(f.as_tensor(), &params, shape)?
+            spectral_block::spectral_block(f.as_tensor(), &params, shape, true)?
         };
         (y * &gy)?.sum_all()?.backward().map(|_| ())
     };
@@ -165,6 +165,50 @@ fn main() -> candle_core::Result<()> {
         &format!("2×2 max pool [20, 64, 64, {c}]"),
         best(|| pool(false))?,
         best(|| pool(true))?,
+    );
+    // Bilinear ×2 upsampling of the level below.
+    let coarse = Var::from_tensor(&Tensor::randn(0f32, 1.0, (20, 32, 32, c), &d)?)?;
+    let up = |composed: bool| -> candle_core::Result<()> {
+        let y = if composed {
+            upsample::composed(coarse.as_tensor())?
+        } else {
+            upsample::upsample_bilinear2x(coarse.as_tensor())?
+        };
+        (y * &gy)?.sum_all()?.backward().map(|_| ())
+    };
+    report(
+        &format!("bilinear ×2 upsampling [20, 32, 32, {c}]"),
+        best(|| up(false))?,
+        best(|| up(true))?,
+    );
+    // The projection head C → 128 → 1 with a GELU between.
+    let heads = [
+        var(&[c, 128], 0.2)?,
+        var(&[128], 0.2)?,
+        var(&[128, 1], 0.1)?,
+        var(&[1], 0.1)?,
+    ];
+    let g1 = Tensor::randn(0f32, 1.0, (20, 64, 64, 1), &d)?;
+    let head = |composed: bool| -> candle_core::Result<()> {
+        let f2 = if composed {
+            gelu_head::composed
+        } else {
+            gelu_head::gelu_head
+        };
+        let [w1, b1, w2, b2] = &heads;
+        let y = f2(
+            f.as_tensor(),
+            w1.as_tensor(),
+            b1.as_tensor(),
+            w2.as_tensor(),
+            b2.as_tensor(),
+        )?;
+        (y * &g1)?.sum_all()?.backward().map(|_| ())
+    };
+    report(
+        &format!("projection head {c} → 128 → 1 at [20, 64, 64]"),
+        best(|| head(false))?,
+        best(|| head(true))?,
     );
     Ok(())
 }

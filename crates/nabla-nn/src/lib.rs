@@ -69,6 +69,7 @@ pub mod error;
 pub mod fno;
 mod fused;
 pub mod gelu;
+pub mod gelu_head;
 pub mod im2col;
 pub mod jet;
 pub mod leftmul;

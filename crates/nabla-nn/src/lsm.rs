@@ -34,11 +34,14 @@
 //! [`Lsm::forward_train`] (updating running averages with momentum 0.1, stored as frozen
 //! parameters so checkpoints carry them) and the running averages in [`Lsm::forward`].
 //!
-//! Convolutions are the fused 3×3 convolution [`crate::conv3x3::conv3x3`] (neighbourhoods
-//! gathered block by block, never stored), batch norm + ReLU is
-//! [`crate::batch_norm::batch_norm_relu`], the latent transition is
-//! [`crate::trig_basis::trig_transition`]; everything else is candle ops with gradients. Each
-//! fused op falls back to candle ops off the CPU.
+//! On the CPU every layer is a fused op with its own backward pass (candle's autograd gives
+//! each graph node a zero-filled gradient buffer and an accumulation pass, so fewer, larger
+//! nodes are faster): the 3×3 convolution [`crate::conv3x3::conv3x3`] (neighbourhoods gathered
+//! block by block, never stored), batch norm + ReLU [`crate::batch_norm::batch_norm_relu`], the
+//! whole neural spectral block [`crate::spectral_block::spectral_block`], 2×2 max pooling
+//! [`crate::max_pool::max_pool2x2`], bilinear upsampling [`crate::upsample::upsample_bilinear2x`],
+//! the pointwise maps [`crate::linear::linear`] and the projection head
+//! [`crate::gelu_head::gelu_head`]. Each falls back to candle ops off the CPU.
 
 use crate::batch_norm::{batch_norm_relu, BatchStats};
 use crate::{Model, NnError, ParamStore, Precision, Result};
@@ -403,9 +406,9 @@ impl Lsm {
             e = self.double(&e, &self.encoder[k], mode)?;
             skips.push(e.clone());
         }
-        let mut u = self.spectral(&skips[s - 1], &self.blocks[s - 1])?;
+        let mut u = self.spectral(&skips[s - 1], &self.blocks[s - 1], mode)?;
         for k in (0..s - 1).rev() {
-            let skip = self.spectral(&skips[k], &self.blocks[k])?;
+            let skip = self.spectral(&skips[k], &self.blocks[k], mode)?;
             let up = upsample_bilinear(&u)?;
             let cat = Tensor::cat(&[&skip, &up], 3)?;
             u = self.double(&cat, &self.decoder[k], mode)?;
@@ -417,8 +420,14 @@ impl Lsm {
         if wp > w {
             y = y.narrow(2, 0, w)?;
         }
-        let y = crate::gelu::gelu(&dense(&y, &self.project[0])?)?;
-        dense(&y, &self.project[1])
+        let [p0, p1] = &self.project;
+        Ok(crate::gelu_head::gelu_head(
+            &y,
+            p0.weight.as_tensor(),
+            p0.bias.as_tensor(),
+            p1.weight.as_tensor(),
+            p1.bias.as_tensor(),
+        )?)
     }
 
     fn double(&self, x: &Tensor, convs: &[ConvBnRelu; 2], mode: Mode) -> Result<Tensor> {
@@ -468,7 +477,7 @@ impl Lsm {
 
     /// The neural spectral block on channels-last `x` `[B, h, w, C]`
     /// ([`crate::spectral_block::spectral_block`]).
-    fn spectral(&self, x: &Tensor, blk: &SpectralBlock) -> Result<Tensor> {
+    fn spectral(&self, x: &Tensor, blk: &SpectralBlock, mode: Mode) -> Result<Tensor> {
         let params = crate::spectral_block::BlockParams {
             encode_weight: blk.encode.weight.as_tensor(),
             encode_bias: blk.encode.bias.as_tensor(),
@@ -483,7 +492,11 @@ impl Lsm {
             tokens: self.config.latent_tokens,
             basis: self.config.basis,
         };
-        Ok(crate::spectral_block::spectral_block(x, &params, shape)?)
+        // Training keeps the attention for the backward pass; inference keeps nothing.
+        let keep = mode == Mode::Train;
+        Ok(crate::spectral_block::spectral_block(
+            x, &params, shape, keep,
+        )?)
     }
 }
 

@@ -306,7 +306,9 @@ fn default_ckpt() -> usize {
 impl ModelConfig {
     /// A rough upper estimate of the activation memory one evaluation keeps for its gradient,
     /// per grid point of the data, in bytes. Calibrated on measured peaks at 64² (FNO-2D width
-    /// 20: ~9 MB per sample and evaluation; LSM width 32, five scales: ~105 MB) with a margin.
+    /// 20: ~9 MB per sample and evaluation; LSM five scales: ~33·width·4 bytes per point, 17 MB
+    /// per sample and evaluation at width 32, since its convolutions, spectral blocks and
+    /// projection head keep no intermediate tensors of their own) with a margin.
     pub fn activation_bytes_per_point(&self) -> f64 {
         match self {
             ModelConfig::Fno {
@@ -337,7 +339,7 @@ impl ModelConfig {
                 ..
             } => {
                 let pad = (1.0 + padding).powi(2);
-                240.0 * *width as f64 * pad * precision.bytes() as f64
+                40.0 * *width as f64 * pad * precision.bytes() as f64
             }
         }
     }
