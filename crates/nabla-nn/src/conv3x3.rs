@@ -22,6 +22,7 @@
 
 use crate::fused::{gemm_product, Real};
 use crate::im2col::gather_row;
+use crate::op_util::contiguous;
 use candle_core::{CpuStorage, CustomOp2, DType, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
@@ -78,15 +79,6 @@ fn shapes(l1: &Layout, l2: &Layout) -> candle_core::Result<([usize; 4], usize)> 
         (a, k) => Err(candle_core::Error::Msg(format!(
             "conv3x3: expected x [B, H, W, C] and kernel [9·C, C_out], got {a:?} and {k:?}"
         ))),
-    }
-}
-
-fn contiguous<'a, T>(data: &'a [T], l: &Layout) -> candle_core::Result<&'a [T]> {
-    match l.contiguous_offsets() {
-        Some((a, b)) => Ok(&data[a..b]),
-        None => Err(candle_core::Error::Msg(
-            "conv3x3: input is not contiguous".into(),
-        )),
     }
 }
 
@@ -202,12 +194,18 @@ impl CustomOp2 for Conv3x3 {
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let (d, cout) = shapes(l1, l2)?;
         let out = match (s1, s2) {
-            (CpuStorage::F32(x), CpuStorage::F32(k)) => {
-                CpuStorage::F32(forward(contiguous(x, l1)?, d, contiguous(k, l2)?, cout))
-            }
-            (CpuStorage::F64(x), CpuStorage::F64(k)) => {
-                CpuStorage::F64(forward(contiguous(x, l1)?, d, contiguous(k, l2)?, cout))
-            }
+            (CpuStorage::F32(x), CpuStorage::F32(k)) => CpuStorage::F32(forward(
+                contiguous(x, l1, "conv3x3", "input")?,
+                d,
+                contiguous(k, l2, "conv3x3", "kernel")?,
+                cout,
+            )),
+            (CpuStorage::F64(x), CpuStorage::F64(k)) => CpuStorage::F64(forward(
+                contiguous(x, l1, "conv3x3", "input")?,
+                d,
+                contiguous(k, l2, "conv3x3", "kernel")?,
+                cout,
+            )),
             _ => {
                 return Err(candle_core::Error::Msg(
                     "conv3x3: f32 or f64 input and kernel of the same dtype".into(),
@@ -264,12 +262,18 @@ impl CustomOp2 for KernelGrad {
             }
         };
         let out = match (s1, s2) {
-            (CpuStorage::F32(x), CpuStorage::F32(g)) => {
-                CpuStorage::F32(kernel_grad(contiguous(x, l1)?, d, contiguous(g, l2)?, cout))
-            }
-            (CpuStorage::F64(x), CpuStorage::F64(g)) => {
-                CpuStorage::F64(kernel_grad(contiguous(x, l1)?, d, contiguous(g, l2)?, cout))
-            }
+            (CpuStorage::F32(x), CpuStorage::F32(g)) => CpuStorage::F32(kernel_grad(
+                contiguous(x, l1, "conv3x3", "input")?,
+                d,
+                contiguous(g, l2, "conv3x3", "gradient")?,
+                cout,
+            )),
+            (CpuStorage::F64(x), CpuStorage::F64(g)) => CpuStorage::F64(kernel_grad(
+                contiguous(x, l1, "conv3x3", "input")?,
+                d,
+                contiguous(g, l2, "conv3x3", "gradient")?,
+                cout,
+            )),
             _ => {
                 return Err(candle_core::Error::Msg(
                     "conv3x3 kernel grad: f32 or f64".into(),
@@ -283,20 +287,8 @@ impl CustomOp2 for KernelGrad {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::op_util::max_diff;
     use candle_core::{Device, Var};
-
-    fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
-        (a - b)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_dtype(DType::F64)
-            .unwrap()
-            .to_scalar::<f64>()
-            .unwrap()
-    }
 
     /// Values and both gradients equal im2col + matmul's, on shapes with one-pixel sides,
     /// blocks that split images (W = 3 → 85 rows per block) and several images per block.

@@ -14,25 +14,25 @@ const K: f64 = 0.044_715;
 const CHUNK: usize = 1 << 14;
 
 #[inline]
-fn value_f32(x: f32) -> f32 {
+pub(crate) fn value_f32(x: f32) -> f32 {
     let u = C as f32 * (x + K as f32 * x * x * x);
     0.5 * x * (1.0 + crate::fused::fast_tanh_f32(u))
 }
 
 #[inline]
-fn slope_f32(x: f32) -> f32 {
+pub(crate) fn slope_f32(x: f32) -> f32 {
     let u = C as f32 * (x + K as f32 * x * x * x);
     let t = crate::fused::fast_tanh_f32(u);
     0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * C as f32 * (1.0 + 3.0 * K as f32 * x * x)
 }
 
 #[inline]
-fn value_f64(x: f64) -> f64 {
+pub(crate) fn value_f64(x: f64) -> f64 {
     0.5 * x * (1.0 + (C * (x + K * x * x * x)).tanh())
 }
 
 #[inline]
-fn slope_f64(x: f64) -> f64 {
+pub(crate) fn slope_f64(x: f64) -> f64 {
     let t = (C * (x + K * x * x * x)).tanh();
     0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * C * (1.0 + 3.0 * K * x * x)
 }

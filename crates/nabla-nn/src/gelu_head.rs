@@ -12,6 +12,7 @@
 //! Off the CPU (or for other dtypes) it is [`composed`].
 
 use crate::fused::{gemm_product, Real};
+use crate::op_util::contiguous;
 use candle_core::{CpuStorage, CustomOp3, DType, Layout, Shape, Storage, Tensor};
 use rayon::prelude::*;
 
@@ -68,34 +69,23 @@ struct Head {
     cout: usize,
 }
 
+/// GELU in the features' precision (the f32 form uses the crate's rational tanh).
 #[inline]
 fn gelu_value<T: Real>(v: T) -> T {
-    const C: f64 = 0.797_884_560_802_865_4;
-    const K: f64 = 0.044_715;
-    let x = v.to_f64();
     if T::DTYPE == DType::F32 {
-        let xf = x as f32;
-        let u = C as f32 * (xf + K as f32 * xf * xf * xf);
-        T::lit((0.5 * xf * (1.0 + crate::fused::fast_tanh_f32(u))) as f64)
+        T::lit(crate::gelu::value_f32(v.to_f64() as f32) as f64)
     } else {
-        T::lit(0.5 * x * (1.0 + (C * (x + K * x * x * x)).tanh()))
+        T::lit(crate::gelu::value_f64(v.to_f64()))
     }
 }
 
+/// GELU's derivative, as [`gelu_value`].
 #[inline]
 fn gelu_slope<T: Real>(v: T) -> T {
-    const C: f64 = 0.797_884_560_802_865_4;
-    const K: f64 = 0.044_715;
-    let x = v.to_f64();
     if T::DTYPE == DType::F32 {
-        let xf = x as f32;
-        let t = crate::fused::fast_tanh_f32(C as f32 * (xf + K as f32 * xf * xf * xf));
-        let s = 0.5 * (1.0 + t)
-            + 0.5 * xf * (1.0 - t * t) * C as f32 * (1.0 + 3.0 * K as f32 * xf * xf);
-        T::lit(s as f64)
+        T::lit(crate::gelu::slope_f32(v.to_f64() as f32) as f64)
     } else {
-        let t = (C * (x + K * x * x * x)).tanh();
-        T::lit(0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * C * (1.0 + 3.0 * K * x * x))
+        T::lit(crate::gelu::slope_f64(v.to_f64()))
     }
 }
 
@@ -301,15 +291,6 @@ fn backward<T: Real>(x: &[T], gy: &[T], p: &Params<T>) -> (Vec<T>, Vec<T>, Vec<T
     (dx, dw1, drest)
 }
 
-fn contiguous<'a, T>(data: &'a [T], l: &Layout, what: &str) -> candle_core::Result<&'a [T]> {
-    match l.contiguous_offsets() {
-        Some((a, b)) => Ok(&data[a..b]),
-        None => Err(candle_core::Error::Msg(format!(
-            "gelu_head: {what} is not contiguous"
-        ))),
-    }
-}
-
 impl CustomOp3 for Head {
     fn name(&self) -> &'static str {
         "nabla-gelu-head"
@@ -328,9 +309,14 @@ impl CustomOp3 for Head {
         macro_rules! run {
             ($t:ty) => {{
                 let err = || candle_core::Error::Msg("gelu_head: mixed dtypes".into());
-                let x = contiguous(<$t>::slice(sx).ok_or_else(err)?, lx, "x")?;
-                let w = contiguous(<$t>::slice(sw).ok_or_else(err)?, lw, "w1")?;
-                let r = contiguous(<$t>::slice(sr).ok_or_else(err)?, lr, "parameters")?;
+                let x = contiguous(<$t>::slice(sx).ok_or_else(err)?, lx, "gelu_head", "x")?;
+                let w = contiguous(<$t>::slice(sw).ok_or_else(err)?, lw, "gelu_head", "w1")?;
+                let r = contiguous(
+                    <$t>::slice(sr).ok_or_else(err)?,
+                    lr,
+                    "gelu_head",
+                    "parameters",
+                )?;
                 <$t>::storage(forward(x, &Params::new(w, r, cin, self.hidden, self.cout)))
             }};
         }
@@ -371,10 +357,15 @@ impl CustomOp3 for Head {
         macro_rules! run {
             ($t:ty) => {{
                 let err = || candle_core::Error::Msg("gelu_head: mixed dtypes".into());
-                let g = contiguous(<$t>::slice(sg).ok_or_else(err)?, lg, "grad")?;
-                let xv = contiguous(<$t>::slice(sx).ok_or_else(err)?, lx, "x")?;
-                let w = contiguous(<$t>::slice(sw).ok_or_else(err)?, lw, "w1")?;
-                let r = contiguous(<$t>::slice(sr).ok_or_else(err)?, lr, "parameters")?;
+                let g = contiguous(<$t>::slice(sg).ok_or_else(err)?, lg, "gelu_head", "grad")?;
+                let xv = contiguous(<$t>::slice(sx).ok_or_else(err)?, lx, "gelu_head", "x")?;
+                let w = contiguous(<$t>::slice(sw).ok_or_else(err)?, lw, "gelu_head", "w1")?;
+                let r = contiguous(
+                    <$t>::slice(sr).ok_or_else(err)?,
+                    lr,
+                    "gelu_head",
+                    "parameters",
+                )?;
                 let p = Params::new(w, r, cin, self.hidden, self.cout);
                 let (dx, dw, dr) = backward(xv, g, &p);
                 (
@@ -400,20 +391,8 @@ impl CustomOp3 for Head {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::op_util::max_diff;
     use candle_core::{Device, Var};
-
-    fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
-        (a - b)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_dtype(DType::F64)
-            .unwrap()
-            .to_scalar::<f64>()
-            .unwrap()
-    }
 
     /// Values and all five gradients equal the candle composition, over several blocks with
     /// a partial last one, and for one output channel (the LSM's) and several.

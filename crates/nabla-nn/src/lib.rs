@@ -77,6 +77,7 @@ pub mod linear;
 pub mod lsm;
 pub mod max_pool;
 pub mod mlp;
+mod op_util;
 pub mod optim;
 pub mod params;
 pub mod run_dir;

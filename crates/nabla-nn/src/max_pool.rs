@@ -12,6 +12,7 @@
 //! Off the CPU (or for other dtypes) it is the composition of candle reductions.
 
 use crate::fused::Real;
+use crate::op_util::{contiguous, dims4};
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, DType, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
@@ -27,25 +28,6 @@ pub fn max_pool2x2(x: &Tensor) -> candle_core::Result<Tensor> {
         x.contiguous()?.apply_op1(MaxPool)
     } else {
         x.reshape((b, h / 2, 2, w / 2, 2, c))?.max(4)?.max(2)
-    }
-}
-
-fn dims(l: &Layout) -> candle_core::Result<[usize; 4]> {
-    match *l.shape().dims() {
-        [b, h, w, c] => Ok([b, h, w, c]),
-        _ => Err(candle_core::Error::Msg(format!(
-            "max_pool2x2: expected [B, H, W, C], got {:?}",
-            l.shape()
-        ))),
-    }
-}
-
-fn contiguous<'a, T>(data: &'a [T], l: &Layout) -> candle_core::Result<&'a [T]> {
-    match l.contiguous_offsets() {
-        Some((a, b)) => Ok(&data[a..b]),
-        None => Err(candle_core::Error::Msg(
-            "max_pool2x2: input is not contiguous".into(),
-        )),
     }
 }
 
@@ -114,10 +96,14 @@ impl CustomOp1 for MaxPool {
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        let d = dims(l)?;
+        let d = dims4(l, "max_pool2x2")?;
         let out = match s {
-            CpuStorage::F32(v) => CpuStorage::F32(pool(contiguous(v, l)?, d)),
-            CpuStorage::F64(v) => CpuStorage::F64(pool(contiguous(v, l)?, d)),
+            CpuStorage::F32(v) => {
+                CpuStorage::F32(pool(contiguous(v, l, "max_pool2x2", "input")?, d))
+            }
+            CpuStorage::F64(v) => {
+                CpuStorage::F64(pool(contiguous(v, l, "max_pool2x2", "input")?, d))
+            }
             _ => {
                 return Err(candle_core::Error::Msg(
                     "max_pool2x2: f32 or f64 only".into(),
@@ -152,19 +138,23 @@ impl CustomOp2 for Unpool {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let d = dims(l1)?;
+        let d = dims4(l1, "max_pool2x2")?;
         if l2.shape().elem_count() * 4 != l1.shape().elem_count() {
             return Err(candle_core::Error::Msg(
                 "max_pool2x2 backward: gradient shape".into(),
             ));
         }
         let out = match (s1, s2) {
-            (CpuStorage::F32(x), CpuStorage::F32(g)) => {
-                CpuStorage::F32(unpool(contiguous(x, l1)?, contiguous(g, l2)?, d))
-            }
-            (CpuStorage::F64(x), CpuStorage::F64(g)) => {
-                CpuStorage::F64(unpool(contiguous(x, l1)?, contiguous(g, l2)?, d))
-            }
+            (CpuStorage::F32(x), CpuStorage::F32(g)) => CpuStorage::F32(unpool(
+                contiguous(x, l1, "max_pool2x2", "input")?,
+                contiguous(g, l2, "max_pool2x2", "gradient")?,
+                d,
+            )),
+            (CpuStorage::F64(x), CpuStorage::F64(g)) => CpuStorage::F64(unpool(
+                contiguous(x, l1, "max_pool2x2", "input")?,
+                contiguous(g, l2, "max_pool2x2", "gradient")?,
+                d,
+            )),
             _ => {
                 return Err(candle_core::Error::Msg(
                     "max_pool2x2 backward: f32 or f64".into(),

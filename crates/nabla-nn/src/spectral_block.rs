@@ -26,6 +26,7 @@
 //! task sums added in order (so a given thread count always gives the same bits).
 
 use crate::fused::{gemm_product, Real};
+use crate::op_util::contiguous;
 use candle_core::{CpuStorage, CustomOp3, DType, Layout, Shape, Storage, Tensor, D};
 use rayon::prelude::*;
 use std::sync::Mutex;
@@ -725,15 +726,6 @@ struct Fused {
     kept: Mutex<Option<CpuStorage>>,
 }
 
-fn contiguous<'a, T>(data: &'a [T], l: &Layout, what: &str) -> candle_core::Result<&'a [T]> {
-    match l.contiguous_offsets() {
-        Some((a, b)) => Ok(&data[a..b]),
-        None => Err(candle_core::Error::Msg(format!(
-            "spectral_block: {what} is not contiguous"
-        ))),
-    }
-}
-
 /// `y`, and with `keep` the per-patch records (`record_len` values per patch, patch order).
 fn forward<T: Real + PartialOrd>(
     g: &Geometry,
@@ -874,9 +866,24 @@ impl CustomOp3 for Fused {
         macro_rules! run {
             ($t:ty) => {{
                 let dtype_err = || candle_core::Error::Msg("spectral_block: mixed dtypes".into());
-                let x = contiguous(<$t>::slice(sx).ok_or_else(dtype_err)?, lx, "x")?;
-                let w = contiguous(<$t>::slice(sw).ok_or_else(dtype_err)?, lw, "weights")?;
-                let s = contiguous(<$t>::slice(ss).ok_or_else(dtype_err)?, ls, "parameters")?;
+                let x = contiguous(
+                    <$t>::slice(sx).ok_or_else(dtype_err)?,
+                    lx,
+                    "spectral_block",
+                    "x",
+                )?;
+                let w = contiguous(
+                    <$t>::slice(sw).ok_or_else(dtype_err)?,
+                    lw,
+                    "spectral_block",
+                    "weights",
+                )?;
+                let s = contiguous(
+                    <$t>::slice(ss).ok_or_else(dtype_err)?,
+                    ls,
+                    "spectral_block",
+                    "parameters",
+                )?;
                 let (y, records) = forward(&g, x, w, s, self.keep);
                 if let Some(records) = records {
                     if let Ok(mut kept) = self.kept.lock() {
@@ -920,10 +927,30 @@ impl CustomOp3 for Fused {
         macro_rules! run {
             ($t:ty) => {{
                 let dtype_err = || candle_core::Error::Msg("spectral_block: mixed dtypes".into());
-                let gv = contiguous(<$t>::slice(sg).ok_or_else(dtype_err)?, lg, "grad")?;
-                let xv = contiguous(<$t>::slice(sx).ok_or_else(dtype_err)?, lx, "x")?;
-                let wv = contiguous(<$t>::slice(sw).ok_or_else(dtype_err)?, lw, "weights")?;
-                let sv = contiguous(<$t>::slice(ss).ok_or_else(dtype_err)?, ls, "parameters")?;
+                let gv = contiguous(
+                    <$t>::slice(sg).ok_or_else(dtype_err)?,
+                    lg,
+                    "spectral_block",
+                    "grad",
+                )?;
+                let xv = contiguous(
+                    <$t>::slice(sx).ok_or_else(dtype_err)?,
+                    lx,
+                    "spectral_block",
+                    "x",
+                )?;
+                let wv = contiguous(
+                    <$t>::slice(sw).ok_or_else(dtype_err)?,
+                    lw,
+                    "spectral_block",
+                    "weights",
+                )?;
+                let sv = contiguous(
+                    <$t>::slice(ss).ok_or_else(dtype_err)?,
+                    ls,
+                    "spectral_block",
+                    "parameters",
+                )?;
                 let records = kept.as_ref().and_then(|k| <$t>::slice(k));
                 let (dx, dw, ds) = backward(&g, xv, gv, wv, sv, records);
                 (
@@ -949,20 +976,8 @@ impl CustomOp3 for Fused {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::op_util::max_diff;
     use candle_core::{Device, Var};
-
-    fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
-        (a - b)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_dtype(DType::F64)
-            .unwrap()
-            .to_scalar::<f64>()
-            .unwrap()
-    }
 
     struct Case {
         vars: Vec<Var>,

@@ -12,6 +12,7 @@
 //! Off the CPU (or for other dtypes) it is [`composed`].
 
 use crate::fused::Real;
+use crate::op_util::{contiguous, dims4};
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, DType, Device, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
@@ -72,25 +73,6 @@ pub fn composed(x: &Tensor) -> candle_core::Result<Tensor> {
         .contiguous()?
         .matmul(&y)?;
     y.reshape((b, 2 * h, 2 * w, c))
-}
-
-fn dims(l: &Layout) -> candle_core::Result<[usize; 4]> {
-    match *l.shape().dims() {
-        [b, h, w, c] => Ok([b, h, w, c]),
-        _ => Err(candle_core::Error::Msg(format!(
-            "upsample_bilinear2x: expected [B, H, W, C], got {:?}",
-            l.shape()
-        ))),
-    }
-}
-
-fn contiguous<'a, T>(data: &'a [T], l: &Layout) -> candle_core::Result<&'a [T]> {
-    match l.contiguous_offsets() {
-        Some((a, b)) => Ok(&data[a..b]),
-        None => Err(candle_core::Error::Msg(
-            "upsample_bilinear2x: input is not contiguous".into(),
-        )),
-    }
 }
 
 /// Forward: one output row `(b, i)` per task.
@@ -167,10 +149,16 @@ impl CustomOp1 for Upsample {
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        let d = dims(l)?;
+        let d = dims4(l, "upsample_bilinear2x")?;
         let out = match s {
-            CpuStorage::F32(v) => CpuStorage::F32(forward(contiguous(v, l)?, d)),
-            CpuStorage::F64(v) => CpuStorage::F64(forward(contiguous(v, l)?, d)),
+            CpuStorage::F32(v) => CpuStorage::F32(forward(
+                contiguous(v, l, "upsample_bilinear2x", "input")?,
+                d,
+            )),
+            CpuStorage::F64(v) => CpuStorage::F64(forward(
+                contiguous(v, l, "upsample_bilinear2x", "input")?,
+                d,
+            )),
             _ => {
                 return Err(candle_core::Error::Msg(
                     "upsample_bilinear2x: f32 or f64 only".into(),
@@ -205,15 +193,21 @@ impl CustomOp2 for Adjoint {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let d = dims(l1)?;
+        let d = dims4(l1, "upsample_bilinear2x")?;
         if l2.shape().elem_count() != 4 * l1.shape().elem_count() {
             return Err(candle_core::Error::Msg(
                 "upsample_bilinear2x backward: gradient shape".into(),
             ));
         }
         let out = match s2 {
-            CpuStorage::F32(g) => CpuStorage::F32(backward(contiguous(g, l2)?, d)),
-            CpuStorage::F64(g) => CpuStorage::F64(backward(contiguous(g, l2)?, d)),
+            CpuStorage::F32(g) => CpuStorage::F32(backward(
+                contiguous(g, l2, "upsample_bilinear2x", "gradient")?,
+                d,
+            )),
+            CpuStorage::F64(g) => CpuStorage::F64(backward(
+                contiguous(g, l2, "upsample_bilinear2x", "gradient")?,
+                d,
+            )),
             _ => {
                 return Err(candle_core::Error::Msg(
                     "upsample_bilinear2x backward: f32 or f64".into(),
@@ -227,18 +221,8 @@ impl CustomOp2 for Adjoint {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::op_util::max_diff;
     use candle_core::Var;
-
-    fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
-        (a - b)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar::<f64>()
-            .unwrap()
-    }
 
     /// The fused map equals the interpolation-matrix products in value and gradient, on
     /// one-pixel and rectangular grids.
