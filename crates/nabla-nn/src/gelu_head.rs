@@ -13,6 +13,7 @@
 
 use crate::fused::{gemm_product, Real};
 use crate::op_util::contiguous;
+use crate::op_util::nonempty;
 use candle_core::{CpuStorage, CustomOp3, DType, Layout, Shape, Storage, Tensor};
 use rayon::prelude::*;
 
@@ -29,6 +30,16 @@ pub fn gelu_head(
     w2: &Tensor,
     b2: &Tensor,
 ) -> candle_core::Result<Tensor> {
+    nonempty(
+        &[1, x.dims().last().copied().unwrap_or(0)],
+        "gelu_head",
+        "input channels",
+    )?;
+    nonempty(
+        &[1, w1.elem_count(), w2.elem_count()],
+        "gelu_head",
+        "w1, w2 sizes",
+    )?;
     let cin = *x.dims().last().unwrap_or(&0);
     let (c1, hidden) = w1.dims2()?;
     let (h2, cout) = w2.dims2()?;

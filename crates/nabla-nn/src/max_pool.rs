@@ -12,12 +12,13 @@
 //! Off the CPU (or for other dtypes) it is the composition of candle reductions.
 
 use crate::fused::Real;
-use crate::op_util::{contiguous, dims4};
+use crate::op_util::{contiguous, dims4, nonempty};
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, DType, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
 /// 2×2 max pooling of `x` `[B, H, W, C]` with even H and W (module docs). Differentiable.
 pub fn max_pool2x2(x: &Tensor) -> candle_core::Result<Tensor> {
+    nonempty(x.dims(), "max_pool2x2", "input")?;
     let (b, h, w, c) = x.dims4()?;
     if h % 2 != 0 || w % 2 != 0 {
         return Err(candle_core::Error::Msg(format!(

@@ -116,6 +116,9 @@ pub fn spectral_block(
 
 fn check(h: usize, w: usize, c: usize, p: &BlockParams, s: BlockShape) -> candle_core::Result<()> {
     let bad = |m: String| Err(candle_core::Error::Msg(format!("spectral_block: {m}")));
+    if w == 0 || c == 0 {
+        return bad(format!("features {h}×{w}×{c} have an empty axis"));
+    }
     if s.patch == 0 || s.heads == 0 || s.tokens == 0 || s.basis == 0 {
         return bad(format!("{s:?}: every size must be ≥ 1"));
     }

@@ -12,13 +12,14 @@
 //! Off the CPU (or for other dtypes) it is [`composed`].
 
 use crate::fused::Real;
-use crate::op_util::{contiguous, dims4};
+use crate::op_util::{contiguous, dims4, nonempty};
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, DType, Device, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
 /// Bilinear ×2 upsampling (corners aligned) of `x` `[B, H, W, C]` (module docs).
 /// Differentiable.
 pub fn upsample_bilinear2x(x: &Tensor) -> candle_core::Result<Tensor> {
+    nonempty(x.dims(), "upsample_bilinear2x", "input")?;
     let _ = x.dims4()?;
     if x.device().is_cpu() && matches!(x.dtype(), DType::F32 | DType::F64) {
         x.contiguous()?.apply_op1(Upsample)
