@@ -55,6 +55,7 @@ pub fn run(args: &SequenceArgs) -> Result<()> {
         hindsight_arms: args.hindsight_arms,
         budget,
         seed: args.seed,
+        metalic_play: Some(args.metalic_play.unwrap_or(instances / 2)),
     };
     let mut staged = Staged::new();
     let bar = ProgressBar::new(instances as u64);
@@ -142,5 +143,14 @@ fn print_summary(report: &FamilySequenceReport) -> Result<()> {
         "best in hindsight",
         report.hindsight_median_error_last_half
     );
+    match report.metalic_play {
+        Some(0) => outln!(
+            "  (metalic tuners: the set of largest posterior mean from the end of the warm-up)"
+        ),
+        Some(play) if play < n => outln!(
+            "  (metalic tuners: UCB on instances 1–{play}, then the set of largest posterior mean)"
+        ),
+        _ => outln!("  (metalic tuners: UCB on every instance)"),
+    }
     Ok(())
 }

@@ -50,6 +50,13 @@ pub struct SequenceArgs {
     #[arg(long, default_value_t = 6)]
     pub(crate) hindsight_arms: usize,
 
+    /// pinn-family: instances the METALIC tuners choose by UCB before they exploit (pick the
+    /// set of largest posterior mean, still learning from every outcome) — the authors'
+    /// play/roll protocol. Default: the first half of --instances (the report's medians are
+    /// over the second half); --metalic-play N with N ≥ --instances keeps UCB throughout.
+    #[arg(long, value_name = "N")]
+    pub(crate) metalic_play: Option<usize>,
+
     /// pinn-family: Adam steps per instance.
     #[arg(long, default_value_t = 500)]
     pub(crate) adam_steps: usize,

@@ -240,6 +240,8 @@ fn pinn_family_sequence_writes_report_and_plot() {
     assert_eq!(r["instances"].as_array().unwrap().len(), 2);
     assert_eq!(r["tuners"].as_array().unwrap().len(), 4);
     assert_eq!(r["tuners"][3]["name"], "fixed:solution+flux");
+    // METALIC plays UCB on the first half of the instances, then exploits (the default).
+    assert_eq!(r["metalic_play"], 1);
     assert!(plot.is_file());
     let bad = std::process::Command::new(env!("CARGO_BIN_EXE_nabla"))
         .args([

@@ -102,6 +102,9 @@ pub struct FamilySequenceOptions {
     pub budget: FamilyBudget,
     /// Seed of the instances, the tuners and the sampled arms.
     pub seed: u64,
+    /// Instances the METALIC tuners choose by UCB before exploiting their posterior mean
+    /// ([`MetalicOptions::play_rounds`]); `None`: UCB on every instance.
+    pub metalic_play: Option<usize>,
 }
 
 /// One tuner on one instance.
@@ -169,6 +172,8 @@ pub struct FamilySequenceReport {
     pub trainings: usize,
     /// The budget per instance.
     pub budget: FamilyBudget,
+    /// Instances the METALIC tuners chose by UCB before exploiting (`null`: UCB throughout).
+    pub metalic_play: Option<usize>,
 }
 
 enum State {
@@ -211,7 +216,8 @@ pub fn run_family_sequence(
         .enumerate()
         .map(|(k, t)| -> Result<State> {
             let seed = options.seed ^ (0xA5A5 + k as u64);
-            let opts = MetalicOptions::new(kind.ranges(), seed);
+            let mut opts = MetalicOptions::new(kind.ranges(), seed);
+            opts.play_rounds = options.metalic_play.map(|n| n as u64);
             Ok(match t {
                 FamilyTuner::Metalic => State::One(Box::new(Metalic::new(opts)?)),
                 FamilyTuner::MetalicTwoStage => State::Two(Box::new(MetalicTwoStage::new(opts)?)),
@@ -391,5 +397,6 @@ pub fn run_family_sequence(
         training_seconds,
         trainings,
         budget: options.budget.clone(),
+        metalic_play: options.metalic_play,
     })
 }

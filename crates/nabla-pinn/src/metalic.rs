@@ -73,6 +73,13 @@ pub struct MetalicOptions {
     /// 2.8e-2 with the same cumulative regret — see the README).
     #[serde(default = "per_condition_default")]
     pub per_condition_rates: bool,
+    /// Instances chosen by UCB (the warm-up included) before the tuner exploits: from then on
+    /// it picks the arm of largest posterior mean, still refitting its GP to every outcome.
+    /// The authors' code runs METALIC this way — a `play` phase (UCB) and then a `roll` phase
+    /// (argmax of the mean) on new instances, whose errors are what they report. `None`: UCB
+    /// on every instance.
+    #[serde(default)]
+    pub play_rounds: Option<u64>,
 }
 
 fn per_condition_default() -> bool {
@@ -89,6 +96,16 @@ impl MetalicOptions {
             warmup: 5,
             seed,
             per_condition_rates: false,
+            play_rounds: None,
+        }
+    }
+
+    /// β of the acquisition after `rounds` observed instances: the UCB weight while playing,
+    /// 0 (the posterior mean) once [`MetalicOptions::play_rounds`] have been played.
+    fn beta_at(&self, rounds: u64) -> f64 {
+        match self.play_rounds {
+            Some(play) if rounds >= play => 0.0,
+            _ => self.beta,
         }
     }
 
@@ -366,7 +383,7 @@ impl Metalic {
                 &self.observations,
                 arms,
                 &s,
-                self.options.beta,
+                self.options.beta_at(self.rounds),
                 self.options.per_condition_rates,
             )
             .ok_or_else(|| PinnError::config("metalic", "the GP could not be fit"))?
@@ -455,7 +472,7 @@ impl MetalicTwoStage {
                 &self.first,
                 &self.options.arms,
                 &s,
-                self.options.beta,
+                self.options.beta_at(self.rounds),
                 self.options.per_condition_rates,
             )
             .ok_or_else(|| PinnError::config("metalic", "the GP could not be fit"))?
@@ -492,7 +509,7 @@ impl MetalicTwoStage {
                 &self.second,
                 &self.options.arms,
                 &ctx,
-                self.options.beta,
+                self.options.beta_at(self.rounds),
                 self.options.per_condition_rates,
             )
             .ok_or_else(|| PinnError::config("metalic", "the GP could not be fit"))?
@@ -584,6 +601,42 @@ mod tests {
 
     /// On a synthetic family where one arm is best for small s and another for large s, UCB
     /// finds the right arm per context after a few dozen rounds.
+    #[test]
+    fn after_the_play_rounds_it_picks_the_largest_posterior_mean() {
+        // Arm 0b1000 is best everywhere but rarely tried: UCB keeps visiting the uncertain
+        // arms, the roll phase must take the arm the posterior mean ranks first.
+        let arms = vec![0b0001, 0b0011, 0b1000, 0b1100, 0b0110];
+        let reward = |s: f64, a: u32| {
+            if a == 0b1000 {
+                2.0 + 0.2 * s
+            } else {
+                1.0 - 0.3 * s
+            }
+        };
+        let mut opts = MetalicOptions::new(vec![(0.0, 1.0)], 11);
+        opts.arms = arms.clone();
+        opts.play_rounds = Some(12);
+        let mut t = Metalic::new(opts.clone()).unwrap();
+        let mut rng = Pcg64::seed_from_u64(4);
+        for round in 0..30u64 {
+            let s: f64 = rng.gen_range(0.0..1.0);
+            let beta = t.options.beta_at(t.rounds());
+            assert_eq!(beta, if round < 12 { 1.0 } else { 0.0 });
+            let a = t.choose(&[s]).unwrap();
+            if round >= 12 {
+                let by_mean = ucb_choice(t.observations(), &arms, &[s], 0.0, false).unwrap();
+                assert_eq!(a, by_mean, "round {round}");
+            }
+            t.observe(reward(s, a)).unwrap();
+        }
+        // A state saved before the option existed loads with UCB throughout.
+        let mut v = serde_json::to_value(&t).unwrap();
+        v["options"].as_object_mut().unwrap().remove("play_rounds");
+        let old: Metalic = serde_json::from_value(v).unwrap();
+        assert_eq!(old.options.play_rounds, None);
+        assert_eq!(old.options.beta_at(100), 1.0);
+    }
+
     #[test]
     fn ucb_learns_a_context_dependent_best_arm() {
         let arms = vec![0b0001, 0b0011, 0b1000, 0b1100];

@@ -157,6 +157,7 @@ fn a_tiny_sequence_reports_every_tuner_against_hindsight() {
         hindsight_arms: 2,
         budget: tiny_budget(),
         seed: 5,
+        metalic_play: Some(2),
     };
     let mut calls = 0;
     let r = run_family_sequence(&opts, &mut |_, _| calls += 1).unwrap();
