@@ -599,12 +599,11 @@ mod tests {
         assert!(far > near);
     }
 
-    /// On a synthetic family where one arm is best for small s and another for large s, UCB
-    /// finds the right arm per context after a few dozen rounds.
+    /// The play/roll protocol: UCB (β = 1) for `play_rounds` instances, then the arm the
+    /// posterior mean ranks first (β = 0), for the single-stage tuner and both stages of the
+    /// two-stage one.
     #[test]
     fn after_the_play_rounds_it_picks_the_largest_posterior_mean() {
-        // Arm 0b1000 is best everywhere but rarely tried: UCB keeps visiting the uncertain
-        // arms, the roll phase must take the arm the posterior mean ranks first.
         let arms = vec![0b0001, 0b0011, 0b1000, 0b1100, 0b0110];
         let reward = |s: f64, a: u32| {
             if a == 0b1000 {
@@ -629,6 +628,23 @@ mod tests {
             }
             t.observe(reward(s, a)).unwrap();
         }
+        let mut two = MetalicTwoStage::new(opts).unwrap();
+        for round in 0..20u64 {
+            let s: f64 = rng.gen_range(0.0..1.0);
+            let a0 = two.choose_first(&[s]).unwrap();
+            let r0 = reward(s, a0);
+            if round >= 12 {
+                let by_mean = ucb_choice(&two.first, &arms, &[s], 0.0, false).unwrap();
+                assert_eq!(a0, by_mean, "first stage, round {round}");
+            }
+            let a1 = two.choose_second(r0).unwrap();
+            if round >= 12 {
+                let ctx = [s, r0 / 4.0];
+                let by_mean = ucb_choice(&two.second, &arms, &ctx, 0.0, false).unwrap();
+                assert_eq!(a1, by_mean, "second stage, round {round}");
+            }
+            two.observe(reward(s, a1)).unwrap();
+        }
         // A state saved before the option existed loads with UCB throughout.
         let mut v = serde_json::to_value(&t).unwrap();
         v["options"].as_object_mut().unwrap().remove("play_rounds");
@@ -637,6 +653,8 @@ mod tests {
         assert_eq!(old.options.beta_at(100), 1.0);
     }
 
+    /// On a synthetic family where one arm is best for small s and another for large s, UCB
+    /// finds the right arm per context after a few dozen rounds.
     #[test]
     fn ucb_learns_a_context_dependent_best_arm() {
         let arms = vec![0b0001, 0b0011, 0b1000, 0b1100];
