@@ -30,6 +30,24 @@ fn parse_tuners(text: &str) -> Result<Vec<FamilyTuner>> {
         .collect()
 }
 
+/// The condition sets of `--metalic-initial` (names as in `fixed:<set>`), as arm masks.
+fn parse_sets(text: Option<&str>) -> Result<Vec<u32>> {
+    let Some(text) = text else {
+        return Ok(Vec::new());
+    };
+    text.split(',')
+        .map(
+            |set| match format!("fixed:{}", set.trim()).parse::<FamilyTuner>() {
+                Ok(FamilyTuner::Fixed(mask)) => Ok(mask),
+                Ok(_) => Err(CliError::Usage(format!(
+                    "--metalic-initial: bad set '{set}'"
+                ))),
+                Err(e) => Err(CliError::Usage(format!("--metalic-initial: {e}"))),
+            },
+        )
+        .collect()
+}
+
 /// Runs the sequence and writes what the flags ask for.
 pub fn run(args: &SequenceArgs) -> Result<()> {
     let tuners = parse_tuners(&args.tuners)?;
@@ -56,6 +74,7 @@ pub fn run(args: &SequenceArgs) -> Result<()> {
         budget,
         seed: args.seed,
         metalic_play: Some(args.metalic_play.unwrap_or(instances / 2)),
+        metalic_initial: parse_sets(args.metalic_initial.as_deref())?,
     };
     let mut staged = Staged::new();
     let bar = ProgressBar::new(instances as u64);

@@ -57,6 +57,11 @@ pub struct SequenceArgs {
     #[arg(long, value_name = "N")]
     pub(crate) metalic_play: Option<usize>,
 
+    /// pinn-family: condition sets (comma-separated, e.g. solution+flux) the METALIC tuners
+    /// train on their first warm-up instances instead of random ones [default: none].
+    #[arg(long, value_name = "SETS")]
+    pub(crate) metalic_initial: Option<String>,
+
     /// pinn-family: Adam steps per instance.
     #[arg(long, default_value_t = 500)]
     pub(crate) adam_steps: usize,

@@ -242,6 +242,7 @@ fn pinn_family_sequence_writes_report_and_plot() {
     assert_eq!(r["tuners"][3]["name"], "fixed:solution+flux");
     // METALIC plays UCB on the first half of the instances, then exploits (the default).
     assert_eq!(r["metalic_play"], 1);
+    assert_eq!(r["metalic_initial"], serde_json::json!([]));
     assert!(plot.is_file());
     let bad = std::process::Command::new(env!("CARGO_BIN_EXE_nabla"))
         .args([
@@ -257,6 +258,22 @@ fn pinn_family_sequence_writes_report_and_plot() {
     let e = String::from_utf8_lossy(&bad.stderr);
     assert!(
         e.contains("unknown tuner 'oracle'") && e.trim().lines().count() == 1,
+        "{e}"
+    );
+    let bad_set = std::process::Command::new(env!("CARGO_BIN_EXE_nabla"))
+        .args([
+            "sequence",
+            "--problem",
+            "pinn-family",
+            "--metalic-initial",
+            "solution+flux,solution+glue",
+        ])
+        .output()
+        .unwrap();
+    assert!(!bad_set.status.success());
+    let e = String::from_utf8_lossy(&bad_set.stderr);
+    assert!(
+        e.contains("--metalic-initial") && e.contains("'glue'") && e.trim().lines().count() == 1,
         "{e}"
     );
 }

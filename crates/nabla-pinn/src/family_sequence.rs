@@ -105,6 +105,9 @@ pub struct FamilySequenceOptions {
     /// Instances the METALIC tuners choose by UCB before exploiting their posterior mean
     /// ([`MetalicOptions::play_rounds`]); `None`: UCB on every instance.
     pub metalic_play: Option<usize>,
+    /// Condition sets of the METALIC tuners' first warm-up instances
+    /// ([`MetalicOptions::initial_arms`]); empty: a random warm-up.
+    pub metalic_initial: Vec<u32>,
 }
 
 /// One tuner on one instance.
@@ -174,6 +177,8 @@ pub struct FamilySequenceReport {
     pub budget: FamilyBudget,
     /// Instances the METALIC tuners chose by UCB before exploiting (`null`: UCB throughout).
     pub metalic_play: Option<usize>,
+    /// Condition sets of the METALIC tuners' first warm-up instances (empty: random).
+    pub metalic_initial: Vec<String>,
 }
 
 enum State {
@@ -218,6 +223,7 @@ pub fn run_family_sequence(
             let seed = options.seed ^ (0xA5A5 + k as u64);
             let mut opts = MetalicOptions::new(kind.ranges(), seed);
             opts.play_rounds = options.metalic_play.map(|n| n as u64);
+            opts.initial_arms = options.metalic_initial.clone();
             Ok(match t {
                 FamilyTuner::Metalic => State::One(Box::new(Metalic::new(opts)?)),
                 FamilyTuner::MetalicTwoStage => State::Two(Box::new(MetalicTwoStage::new(opts)?)),
@@ -398,5 +404,10 @@ pub fn run_family_sequence(
         trainings,
         budget: options.budget.clone(),
         metalic_play: options.metalic_play,
+        metalic_initial: options
+            .metalic_initial
+            .iter()
+            .map(|&a| arm_name(a))
+            .collect(),
     })
 }

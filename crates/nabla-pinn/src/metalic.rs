@@ -80,6 +80,11 @@ pub struct MetalicOptions {
     /// on every instance.
     #[serde(default)]
     pub play_rounds: Option<u64>,
+    /// Arms of the first warm-up instances, in order, instead of random ones (e.g. the default
+    /// set a user would otherwise fix), so the GP starts with outcomes of the known sets; the
+    /// warm-up rounds past them stay random. Empty by default (the authors' random warm-up).
+    #[serde(default)]
+    pub initial_arms: Vec<u32>,
 }
 
 fn per_condition_default() -> bool {
@@ -97,6 +102,7 @@ impl MetalicOptions {
             seed,
             per_condition_rates: false,
             play_rounds: None,
+            initial_arms: Vec::new(),
         }
     }
 
@@ -115,7 +121,12 @@ impl MetalicOptions {
             return bad("needs at least one arm".into());
         }
         let limit = 1u32 << InterfaceCondition::ALL.len();
-        if let Some(a) = self.arms.iter().find(|&&a| a >= limit) {
+        if let Some(a) = self
+            .arms
+            .iter()
+            .chain(&self.initial_arms)
+            .find(|&&a| a >= limit)
+        {
             return bad(format!(
                 "arm mask {a} has bits beyond the {} conditions",
                 limit.trailing_zeros()
@@ -374,7 +385,13 @@ impl Metalic {
     pub fn choose(&mut self, context: &[f64]) -> Result<u32> {
         let s = self.options.scale(context)?;
         let arms = &self.options.arms;
-        let arm = if self.observations.len() < self.options.warmup.max(1) {
+        let seen = self.observations.len();
+        let arm = if let (true, Some(&a)) = (
+            seen < self.options.warmup.max(1),
+            self.options.initial_arms.get(seen),
+        ) {
+            a
+        } else if seen < self.options.warmup.max(1) {
             let mut rng =
                 Pcg64::seed_from_u64(self.options.seed ^ self.rounds.wrapping_mul(0x9E37));
             arms[rng.gen_range(0..arms.len())]
@@ -456,7 +473,11 @@ impl MetalicTwoStage {
         })
     }
 
-    fn random(&self, salt: u64) -> u32 {
+    /// The warm-up arm after `seen` observations of a stage: the next initial arm, else random.
+    fn warm_arm(&self, seen: usize, salt: u64) -> u32 {
+        if let Some(&a) = self.options.initial_arms.get(seen) {
+            return a;
+        }
         let mut rng =
             Pcg64::seed_from_u64(self.options.seed ^ self.rounds.wrapping_mul(0x9E37) ^ salt);
         self.options.arms[rng.gen_range(0..self.options.arms.len())]
@@ -466,7 +487,7 @@ impl MetalicTwoStage {
     pub fn choose_first(&mut self, context: &[f64]) -> Result<u32> {
         let s = self.options.scale(context)?;
         let arm0 = if self.first.len() < self.options.warmup.max(1) {
-            self.random(1)
+            self.warm_arm(self.first.len(), 1)
         } else {
             ucb_choice(
                 &self.first,
@@ -489,7 +510,7 @@ impl MetalicTwoStage {
     /// After the Adam phase (reward r₀ = −log₁₀ error then): the L-BFGS-phase arm.
     pub fn choose_second(&mut self, reward0: f64) -> Result<u32> {
         let warm = self.second.len() < self.options.warmup.max(1);
-        let random = self.random(2);
+        let random = self.warm_arm(self.second.len(), 2);
         let p = self
             .pending
             .as_mut()
@@ -651,6 +672,32 @@ mod tests {
         let old: Metalic = serde_json::from_value(v).unwrap();
         assert_eq!(old.options.play_rounds, None);
         assert_eq!(old.options.beta_at(100), 1.0);
+    }
+
+    /// The warm-up trains the initial arms first, in order, then random ones; an initial arm
+    /// beyond the conditions is refused.
+    #[test]
+    fn warm_up_starts_with_the_initial_arms() {
+        let mut opts = MetalicOptions::new(vec![(0.0, 1.0)], 2);
+        opts.initial_arms = vec![0b10001, 0b1];
+        let mut one = Metalic::new(opts.clone()).unwrap();
+        let mut two = MetalicTwoStage::new(opts.clone()).unwrap();
+        for round in 0..2 {
+            assert_eq!(one.choose(&[0.5]).unwrap(), opts.initial_arms[round]);
+            one.observe(1.0).unwrap();
+            assert_eq!(two.choose_first(&[0.5]).unwrap(), opts.initial_arms[round]);
+            assert_eq!(two.choose_second(1.0).unwrap(), opts.initial_arms[round]);
+            two.observe(1.0).unwrap();
+        }
+        let mut plain = Metalic::new(MetalicOptions::new(vec![(0.0, 1.0)], 2)).unwrap();
+        for _ in 0..2 {
+            plain.choose(&[0.5]).unwrap();
+            plain.observe(1.0).unwrap();
+        }
+        // Past the initial arms the warm-up is the random one of a tuner without them.
+        assert_eq!(one.choose(&[0.5]).unwrap(), plain.choose(&[0.5]).unwrap());
+        opts.initial_arms = vec![1 << InterfaceCondition::ALL.len()];
+        assert!(Metalic::new(opts).is_err());
     }
 
     /// On a synthetic family where one arm is best for small s and another for large s, UCB

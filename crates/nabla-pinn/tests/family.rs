@@ -158,6 +158,7 @@ fn a_tiny_sequence_reports_every_tuner_against_hindsight() {
         budget: tiny_budget(),
         seed: 5,
         metalic_play: Some(2),
+        metalic_initial: vec![],
     };
     let mut calls = 0;
     let r = run_family_sequence(&opts, &mut |_, _| calls += 1).unwrap();
