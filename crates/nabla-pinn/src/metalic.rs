@@ -14,7 +14,10 @@
 //!   refinement; the authors run L-BFGS/Adam on the same objective). Unlike their zero prior
 //!   mean we subtract the mean reward first: rewards sit around 2–4, far from 0.
 //! - **Acquisition**: UCB, μ + β·σ with their β = 1; the first `warmup` instances (their 5)
-//!   pick arms uniformly at random.
+//!   pick arms uniformly at random (or the [`MetalicOptions::initial_arms`] first). With
+//!   [`MetalicOptions::play_rounds`] set, the tuner follows the authors' protocol: it *plays*
+//!   UCB for that many instances, then *rolls* the surrogate — the arm of largest posterior
+//!   mean (β = 0) — on the rest, still refitting the GP to each outcome.
 //! - **Two-stage** ([`MetalicTwoStage`], their "step" mode): one arm for the Adam phase, one for
 //!   the L-BFGS phase, one GP each. The first stage's GP is fit to y₀ = (r₀ + 0.9 r₁)/2 (their
 //!   discounted mean of the stage rewards), the second's to r₁ with the first stage's reward r₀
