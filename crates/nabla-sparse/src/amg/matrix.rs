@@ -105,9 +105,21 @@ impl Csr {
             .collect()
     }
 
-    /// The transpose (values included) plus `perm`, where `perm[k]` is the position in the transpose
-    /// of this matrix's entry `k`; [`Csr::transpose_values`] then refills values alone.
-    pub fn transpose(&self) -> (Csr, Vec<usize>) {
+    /// The transpose (values included).
+    pub fn transpose(&self) -> Csr {
+        self.transpose_into(None)
+    }
+
+    /// The transpose plus `perm`, where `perm[k]` is the position in the transpose of this
+    /// matrix's entry `k`; [`Csr::transpose_values`] then refills values alone.
+    pub fn transpose_with_perm(&self) -> (Csr, Vec<usize>) {
+        let mut perm = vec![0usize; self.nnz()];
+        let t = self.transpose_into(Some(&mut perm));
+        (t, perm)
+    }
+
+    /// The transpose, recording each entry's position in `perm` when given.
+    fn transpose_into(&self, mut perm: Option<&mut [usize]>) -> Csr {
         let (m, n) = (self.rows, self.cols);
         let mut counts = vec![0usize; n + 1];
         for &j in &self.indices {
@@ -119,30 +131,26 @@ impl Csr {
         let indptr = counts.clone();
         let mut next = counts;
         let mut indices = vec![0u32; self.nnz()];
-        let mut perm = vec![0usize; self.nnz()];
         let mut values = vec![0.0; self.nnz()];
         for i in 0..m {
-            let row = self.indptr[i]..self.indptr[i + 1];
-            for ((p, &j), &v) in perm[row.clone()]
-                .iter_mut()
-                .zip(&self.indices[row.clone()])
-                .zip(&self.values[row])
-            {
-                let pos = next[j as usize];
-                next[j as usize] += 1;
+            for k in self.indptr[i]..self.indptr[i + 1] {
+                let j = self.indices[k] as usize;
+                let pos = next[j];
+                next[j] += 1;
                 indices[pos] = i as u32;
-                values[pos] = v;
-                *p = pos;
+                values[pos] = self.values[k];
+                if let Some(perm) = perm.as_deref_mut() {
+                    perm[k] = pos;
+                }
             }
         }
-        let t = Csr {
+        Csr {
             rows: n,
             cols: m,
             indptr,
             indices,
             values,
-        };
-        (t, perm)
+        }
     }
 
     /// Writes this matrix's values into `t`, the transpose built by
@@ -435,7 +443,8 @@ mod tests {
                 assert!((dc[i][j] - want).abs() < 1e-12, "C[{i},{j}]");
             }
         }
-        let (mut t, perm) = a.transpose();
+        let (mut t, perm) = a.transpose_with_perm();
+        assert_eq!(dense(&t), dense(&a.transpose()));
         a.transpose_values(&perm, &mut t);
         let dt = dense(&t);
         for i in 0..300 {

@@ -547,7 +547,7 @@ fn new_transfer(
             jacobi_values(a, &st.keep, &dfilt, rho, &mut jacobi);
             (spgemm(&jacobi, &tent.t), Some(jacobi))
         };
-        let (r, _) = p.transpose();
+        let r = p.transpose();
         (p, jacobi, r)
     });
     // R (A P) rather than (R A) P: both products then scatter into an array indexed by
@@ -622,7 +622,7 @@ fn refactor_transfer(
                 (kept.r_perm, Some(kept.ap))
             }
             None => {
-                let (r, r_perm) = tr.p.transpose();
+                let (r, r_perm) = tr.p.transpose_with_perm();
                 tr.r = r;
                 (r_perm, None)
             }
