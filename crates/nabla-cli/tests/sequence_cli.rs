@@ -244,36 +244,24 @@ fn pinn_family_sequence_writes_report_and_plot() {
     assert_eq!(r["metalic_play"], 1);
     assert_eq!(r["metalic_initial"], serde_json::json!([]));
     assert!(plot.is_file());
-    let bad = std::process::Command::new(env!("CARGO_BIN_EXE_nabla"))
-        .args([
-            "sequence",
-            "--problem",
-            "pinn-family",
-            "--tuners",
-            "metalic,oracle",
-        ])
-        .output()
-        .unwrap();
-    assert!(!bad.status.success());
-    let e = String::from_utf8_lossy(&bad.stderr);
+    let e = pinn_family_error(&["--tuners", "metalic,oracle"]);
+    assert!(e.contains("unknown tuner 'oracle'"), "{e}");
+    let e = pinn_family_error(&["--metalic-initial", "solution+flux,solution+glue"]);
     assert!(
-        e.contains("unknown tuner 'oracle'") && e.trim().lines().count() == 1,
+        e.contains("--metalic-initial") && e.contains("'glue'"),
         "{e}"
     );
-    let bad_set = std::process::Command::new(env!("CARGO_BIN_EXE_nabla"))
-        .args([
-            "sequence",
-            "--problem",
-            "pinn-family",
-            "--metalic-initial",
-            "solution+flux,solution+glue",
-        ])
+}
+
+/// The stderr of `nabla sequence --problem pinn-family ARGS`, asserted to fail with one line.
+fn pinn_family_error(args: &[&str]) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_nabla"))
+        .args(["sequence", "--problem", "pinn-family"])
+        .args(args)
         .output()
         .unwrap();
-    assert!(!bad_set.status.success());
-    let e = String::from_utf8_lossy(&bad_set.stderr);
-    assert!(
-        e.contains("--metalic-initial") && e.contains("'glue'") && e.trim().lines().count() == 1,
-        "{e}"
-    );
+    assert!(!out.status.success());
+    let e = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(e.trim().lines().count(), 1, "{e}");
+    e
 }

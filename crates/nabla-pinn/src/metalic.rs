@@ -109,6 +109,16 @@ impl MetalicOptions {
         }
     }
 
+    /// The warm-up arm after `seen` observations of a stage (`rounds` instances in all): the
+    /// next initial arm, else a uniformly random one (`salt` tells the stages apart).
+    fn warm_arm(&self, seen: usize, rounds: u64, salt: u64) -> u32 {
+        if let Some(&a) = self.initial_arms.get(seen) {
+            return a;
+        }
+        let mut rng = Pcg64::seed_from_u64(self.seed ^ rounds.wrapping_mul(0x9E37) ^ salt);
+        self.arms[rng.gen_range(0..self.arms.len())]
+    }
+
     /// β of the acquisition after `rounds` observed instances: the UCB weight while playing,
     /// 0 (the posterior mean) once [`MetalicOptions::play_rounds`] have been played.
     fn beta_at(&self, rounds: u64) -> f64 {
@@ -389,15 +399,8 @@ impl Metalic {
         let s = self.options.scale(context)?;
         let arms = &self.options.arms;
         let seen = self.observations.len();
-        let arm = if let (true, Some(&a)) = (
-            seen < self.options.warmup.max(1),
-            self.options.initial_arms.get(seen),
-        ) {
-            a
-        } else if seen < self.options.warmup.max(1) {
-            let mut rng =
-                Pcg64::seed_from_u64(self.options.seed ^ self.rounds.wrapping_mul(0x9E37));
-            arms[rng.gen_range(0..arms.len())]
+        let arm = if seen < self.options.warmup.max(1) {
+            self.options.warm_arm(seen, self.rounds, 0)
         } else {
             ucb_choice(
                 &self.observations,
@@ -476,21 +479,11 @@ impl MetalicTwoStage {
         })
     }
 
-    /// The warm-up arm after `seen` observations of a stage: the next initial arm, else random.
-    fn warm_arm(&self, seen: usize, salt: u64) -> u32 {
-        if let Some(&a) = self.options.initial_arms.get(seen) {
-            return a;
-        }
-        let mut rng =
-            Pcg64::seed_from_u64(self.options.seed ^ self.rounds.wrapping_mul(0x9E37) ^ salt);
-        self.options.arms[rng.gen_range(0..self.options.arms.len())]
-    }
-
     /// The Adam-phase arm for an instance with these PDE parameters.
     pub fn choose_first(&mut self, context: &[f64]) -> Result<u32> {
         let s = self.options.scale(context)?;
         let arm0 = if self.first.len() < self.options.warmup.max(1) {
-            self.warm_arm(self.first.len(), 1)
+            self.options.warm_arm(self.first.len(), self.rounds, 1)
         } else {
             ucb_choice(
                 &self.first,
@@ -513,7 +506,7 @@ impl MetalicTwoStage {
     /// After the Adam phase (reward r₀ = −log₁₀ error then): the L-BFGS-phase arm.
     pub fn choose_second(&mut self, reward0: f64) -> Result<u32> {
         let warm = self.second.len() < self.options.warmup.max(1);
-        let random = self.warm_arm(self.second.len(), 2);
+        let random = self.options.warm_arm(self.second.len(), self.rounds, 2);
         let p = self
             .pending
             .as_mut()
