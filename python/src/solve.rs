@@ -13,9 +13,8 @@ use crate::models::PyDcdmModel;
 use nabla::core::GridShape;
 use nabla::sparse::solvers::stop::with_stop_flag;
 use nabla::sparse::{
-    solve_with, AmgLevelInfo, AmgOptions, AmgSetupTimes, AmgSmoother, GridPoisson, LinearOperator,
-    SolveOptions, SolveReport, Solver, SolverKind, SolverSettings, SparseError, SparseMatrix,
-    System,
+    solve_with, AmgOptions, AmgReport, AmgSmoother, GridPoisson, LinearOperator, SolveOptions,
+    SolveReport, Solver, SolverKind, SolverSettings, SparseError, SparseMatrix, System,
 };
 use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods};
 use pyo3::prelude::*;
@@ -202,17 +201,6 @@ fn check_vector(v: &[f64], n: usize, what: &str) -> Result<(), SparseError> {
     Ok(())
 }
 
-/// The AMG settings recorded in the report (as `nabla poisson --report`).
-#[derive(Serialize)]
-struct AmgOptionsReport {
-    strength_threshold: f64,
-    smoother: String,
-    sweeps: usize,
-    coarse_size: usize,
-    block_size: usize,
-    near_nullspace_vectors: usize,
-}
-
 /// The report: the fields of `nabla poisson --report` that a matrix from Python has, with the
 /// same names, plus `conversion_seconds` and `seconds`.
 #[derive(Serialize)]
@@ -246,18 +234,8 @@ struct Report {
     requested_solver: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     solver_reason: Option<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    levels: Option<usize>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    operator_complexity: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    grid_complexity: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    amg_levels: Option<Vec<AmgLevelInfo>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    amg_options: Option<AmgOptionsReport>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    amg_setup_phases: Option<AmgSetupTimes>,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    amg: Option<AmgReport>,
 }
 
 /// The DCDM network of `model=`: a loaded `nabla.load(...)` object or a path.
@@ -615,23 +593,7 @@ fn run_solve(
         nabla_version: env!("CARGO_PKG_VERSION"),
         requested_solver: (plan.requested == Choice::Auto).then_some("auto"),
         solver_reason: plan.reason,
-        levels: amg.map(|h| h.levels.len()),
-        operator_complexity: amg.map(|h| h.operator_complexity),
-        grid_complexity: amg.map(|h| h.grid_complexity),
-        amg_levels: amg.map(|h| h.levels.clone()),
-        amg_setup_phases: amg.map(|h| h.setup_phases.clone()),
-        amg_options: amg.map(|_| AmgOptionsReport {
-            strength_threshold: settings.amg.strength_threshold,
-            smoother: settings.amg.smoother.name(),
-            sweeps: settings.amg.sweeps,
-            coarse_size: settings.amg.coarse_size,
-            block_size: settings.amg.block_size,
-            near_nullspace_vectors: settings
-                .amg
-                .near_nullspace
-                .as_ref()
-                .map_or(settings.amg.block_size, Vec::len),
-        }),
+        amg: amg.map(|h| AmgReport::new(h, &settings.amg)),
     };
     Ok((x, summary))
 }

@@ -10,9 +10,8 @@ use nabla::core::atomic::write_atomic;
 use nabla::core::GridShape;
 use nabla::data::AttrValue;
 use nabla::sparse::{
-    mm, solve_with, AmgHierarchy, AmgLevelInfo, AmgOptions, AmgSmoother, GridPoisson,
-    LinearOperator, RhsKind, SolveOptions, SolveReport, Solver, SolverKind, SolverSettings,
-    SparseMatrix, System,
+    mm, solve_with, AmgHierarchy, AmgOptions, AmgReport, AmgSmoother, GridPoisson, LinearOperator,
+    RhsKind, SolveOptions, SolveReport, Solver, SolverKind, SolverSettings, SparseMatrix, System,
 };
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -264,22 +263,10 @@ struct PoissonReport<'a> {
     /// Seconds spent reading `--matrix` and `--rhs-file` (part of `assembly_seconds`).
     #[serde(skip_serializing_if = "Option::is_none")]
     read_seconds: Option<f64>,
-    /// amg, amg-pcg: number of levels, Σ nonzeros / fine nonzeros, Σ rows / fine rows, and
-    /// every level's size (finest first).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    levels: Option<usize>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    operator_complexity: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    grid_complexity: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    amg_levels: Option<Vec<AmgLevelInfo>>,
-    /// amg, amg-pcg: the hierarchy's settings.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    amg_options: Option<AmgOptionsReport>,
-    /// amg, amg-pcg: seconds per set-up phase (strength, aggregation, ..., coarse solver).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    amg_setup_phases: Option<nabla::sparse::AmgSetupTimes>,
+    /// amg, amg-pcg: `levels`, `operator_complexity`, `grid_complexity`, `amg_levels` (every
+    /// level's size, finest first), `amg_options` and `amg_setup_phases`.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    amg: Option<AmgReport>,
     /// Under mpirun: the number of ranks, the transport (`mpi`), the largest per-rank time in
     /// communication during the solve (waits included), and the decomposition.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -290,17 +277,6 @@ struct PoissonReport<'a> {
     communication_seconds: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     decomposition: Option<String>,
-}
-
-/// The AMG settings recorded in the report.
-#[derive(Serialize)]
-struct AmgOptionsReport {
-    strength_threshold: f64,
-    smoother: String,
-    sweeps: usize,
-    coarse_size: usize,
-    block_size: usize,
-    near_nullspace_vectors: usize,
 }
 
 /// A loaded problem: the system, where it came from, and the solver it gets (`auto`
@@ -449,23 +425,10 @@ pub fn run(args: &PoissonArgs, comm: &dyn nabla::core::comm::Communicator) -> Re
         requested_solver: (requested == SolverChoice::Auto).then_some("auto"),
         solver_reason: problem.reason,
         read_seconds: problem.read_seconds,
-        levels: report.amg.as_ref().map(|h| h.levels.len()),
-        operator_complexity: report.amg.as_ref().map(|h| h.operator_complexity),
-        grid_complexity: report.amg.as_ref().map(|h| h.grid_complexity),
-        amg_levels: report.amg.as_ref().map(|h| h.levels.clone()),
-        amg_setup_phases: report.amg.as_ref().map(|h| h.setup_phases.clone()),
-        amg_options: report.amg.as_ref().map(|_| AmgOptionsReport {
-            strength_threshold: settings.amg.strength_threshold,
-            smoother: settings.amg.smoother.name(),
-            sweeps: settings.amg.sweeps,
-            coarse_size: settings.amg.coarse_size,
-            block_size: settings.amg.block_size,
-            near_nullspace_vectors: settings
-                .amg
-                .near_nullspace
-                .as_ref()
-                .map_or(settings.amg.block_size, Vec::len),
-        }),
+        amg: report
+            .amg
+            .as_ref()
+            .map(|h| AmgReport::new(h, &settings.amg)),
         ranks: None,
         transport: None,
         communication_seconds: None,

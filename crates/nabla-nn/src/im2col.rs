@@ -85,20 +85,24 @@ pub(crate) fn gather_row<T: WithDType>(x: &[T], [_, h, w, c]: [usize; 4], row: u
     let (b, i) = (row / h, row % h);
     for dy in -1isize..=1 {
         let si = i as isize + dy;
-        let inside_row = si >= 0 && si < h as isize;
-        let src_row = (b * h + si.max(0) as usize) * w * c;
-        for dx in -1isize..=1 {
-            let t = ((dy + 1) * 3 + dx + 1) as usize;
+        let taps = (dy + 1) as usize * 3 * c;
+        if si < 0 || si >= h as isize {
             for j in 0..w {
-                let sj = j as isize + dx;
-                let dst = j * 9 * c + t * c;
-                if inside_row && sj >= 0 && sj < w as isize {
-                    let src = src_row + sj as usize * c;
-                    o[dst..dst + c].copy_from_slice(&x[src..src + c]);
-                } else {
-                    o[dst..dst + c].fill(T::zero());
-                }
+                o[j * 9 * c + taps..][..3 * c].fill(T::zero());
             }
+            continue;
+        }
+        let src_row = (b * h + si as usize) * w * c;
+        // The taps dx = −1, 0, 1 of one row are adjacent in both `x` and `o`: one copy of the
+        // pixels inside the grid (three at once away from the edges), zeros for the rest.
+        for j in 0..w {
+            let (lo, hi) = (j.saturating_sub(1), (j + 1).min(w - 1));
+            let dst = &mut o[j * 9 * c + taps..][..3 * c];
+            let first = (lo + 1 - j) * c;
+            let len = (hi - lo + 1) * c;
+            dst[..first].fill(T::zero());
+            dst[first..first + len].copy_from_slice(&x[src_row + lo * c..][..len]);
+            dst[first + len..].fill(T::zero());
         }
     }
 }

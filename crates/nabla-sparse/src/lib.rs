@@ -42,7 +42,8 @@ pub mod tuning;
 pub mod vecops;
 
 pub use amg::{
-    Amg, AmgHierarchy, AmgLevelInfo, AmgOptions, AmgSetupTimes, AmgSmoother, MAX_COARSE_SIZE,
+    Amg, AmgHierarchy, AmgLevelInfo, AmgOptions, AmgOptionsReport, AmgReport, AmgSetupTimes,
+    AmgSmoother, MAX_COARSE_SIZE,
 };
 pub use csr::SparseMatrix;
 pub use error::{Result, SparseError};

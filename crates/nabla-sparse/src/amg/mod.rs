@@ -249,6 +249,65 @@ pub struct AmgHierarchy {
     pub setup_phases: AmgSetupTimes,
 }
 
+/// The AMG fields of a solve report (`nabla poisson --report`, `nabla.solve`'s report): one
+/// definition, so the command line and the Python module write the same names.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AmgReport {
+    /// Number of levels, the fine one included.
+    pub levels: usize,
+    /// As [`AmgHierarchy::operator_complexity`].
+    pub operator_complexity: f64,
+    /// As [`AmgHierarchy::grid_complexity`].
+    pub grid_complexity: f64,
+    /// Every level's `{rows, nonzeros}`, finest first.
+    pub amg_levels: Vec<AmgLevelInfo>,
+    /// The settings the hierarchy was built with.
+    pub amg_options: AmgOptionsReport,
+    /// Seconds per set-up phase.
+    pub amg_setup_phases: AmgSetupTimes,
+}
+
+/// The AMG settings recorded in a report.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AmgOptionsReport {
+    /// [`AmgOptions::strength_threshold`] (θ of the fine level).
+    pub strength_threshold: f64,
+    /// The smoother's name, as `--amg-smoother` takes it.
+    pub smoother: String,
+    /// [`AmgOptions::sweeps`].
+    pub sweeps: usize,
+    /// [`AmgOptions::coarse_size`].
+    pub coarse_size: usize,
+    /// [`AmgOptions::block_size`].
+    pub block_size: usize,
+    /// Near-nullspace vectors: the user's, or one constant per component of a block.
+    pub near_nullspace_vectors: usize,
+}
+
+impl AmgReport {
+    /// The report fields of `hierarchy`, built with `options`.
+    pub fn new(hierarchy: &AmgHierarchy, options: &AmgOptions) -> Self {
+        Self {
+            levels: hierarchy.levels.len(),
+            operator_complexity: hierarchy.operator_complexity,
+            grid_complexity: hierarchy.grid_complexity,
+            amg_levels: hierarchy.levels.clone(),
+            amg_options: AmgOptionsReport {
+                strength_threshold: options.strength_threshold,
+                smoother: options.smoother.name(),
+                sweeps: options.sweeps,
+                coarse_size: options.coarse_size,
+                block_size: options.block_size,
+                near_nullspace_vectors: options
+                    .near_nullspace
+                    .as_ref()
+                    .map_or(options.block_size, Vec::len),
+            },
+            amg_setup_phases: hierarchy.setup_phases.clone(),
+        }
+    }
+}
+
 /// What is kept between a level and the next: the symbolic set-up (strength, tentative
 /// prolongator, patterns) and the numeric operators built on it.
 struct Transfer {
