@@ -15,6 +15,7 @@
 //! function is built from candle ops.
 
 use crate::fused::Real;
+use crate::op_util::{contiguous, operand};
 use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Storage, Tensor};
 use rayon::prelude::*;
 use std::sync::{Arc, Mutex};
@@ -146,13 +147,6 @@ struct BnRelu {
     fixed: Option<Stats>,
     /// Where the forward pass leaves the statistics it used (read by the caller).
     seen: Arc<Mutex<Option<Stats>>>,
-}
-
-fn slice<'a, T>(data: &'a [T], l: &Layout) -> candle_core::Result<&'a [T]> {
-    match l.contiguous_offsets() {
-        Some((a, b)) => Ok(&data[a..b]),
-        None => Err(candle_core::Error::Msg("batch norm: not contiguous".into())),
-    }
 }
 
 /// Per-channel mean and biased variance of `x` `[N, C]`, accumulated in f64.
@@ -341,10 +335,20 @@ impl CustomOp3 for BnRelu {
         let c = channels(l1.shape().dims())?;
         let out = match (s1, s2, s3) {
             (CpuStorage::F32(x), CpuStorage::F32(g), CpuStorage::F32(b)) => {
-                CpuStorage::F32(self.run(slice(x, l1)?, slice(g, l2)?, slice(b, l3)?, c))
+                CpuStorage::F32(self.run(
+                    contiguous(x, l1, "batch norm", "x")?,
+                    contiguous(g, l2, "batch norm", "gamma")?,
+                    contiguous(b, l3, "batch norm", "beta")?,
+                    c,
+                ))
             }
             (CpuStorage::F64(x), CpuStorage::F64(g), CpuStorage::F64(b)) => {
-                CpuStorage::F64(self.run(slice(x, l1)?, slice(g, l2)?, slice(b, l3)?, c))
+                CpuStorage::F64(self.run(
+                    contiguous(x, l1, "batch norm", "x")?,
+                    contiguous(g, l2, "batch norm", "gamma")?,
+                    contiguous(b, l3, "batch norm", "beta")?,
+                    c,
+                ))
             }
             _ => {
                 return Err(candle_core::Error::Msg(
@@ -378,13 +382,12 @@ impl CustomOp3 for BnRelu {
                 "batch norm: backward on the CPU only".into(),
             ));
         };
-        let dtype_err = || candle_core::Error::Msg("batch norm: mixed dtypes".into());
         macro_rules! go {
             ($t:ty) => {{
-                let xv = slice(<$t>::slice(sx).ok_or_else(dtype_err)?, lx)?;
-                let gv = slice(<$t>::slice(sg).ok_or_else(dtype_err)?, lg)?;
-                let yv = slice(<$t>::slice(sy).ok_or_else(dtype_err)?, ly)?;
-                let gy = slice(<$t>::slice(sd).ok_or_else(dtype_err)?, ld)?;
+                let xv = operand::<$t>(sx, lx, "batch norm", "x")?;
+                let gv = operand::<$t>(sg, lg, "batch norm", "gamma")?;
+                let yv = operand::<$t>(sy, ly, "batch norm", "output")?;
+                let gy = operand::<$t>(sd, ld, "batch norm", "grad")?;
                 let (dx, dg, db) = self.grads(xv, gv, yv, gy, c);
                 (
                     Tensor::from_vec(dx, x.shape(), device)?,

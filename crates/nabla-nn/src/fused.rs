@@ -28,6 +28,7 @@
 //! ∂̄ⱼz = ∂̄ⱼa σ' + [j < k] 2 ∂̄²ⱼa σ'' ∂ⱼz,  ∂̄²ⱼz = ∂̄²ⱼa σ';
 //! then W̄ = Z̄ᵀH, b̄ = Σ over value rows of Z̄, H̄ = Z̄W.
 
+use crate::op_util::operand;
 use crate::{scratch, Activation};
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, DType, Layout, Shape, Tensor, WithDType};
@@ -1018,17 +1019,6 @@ struct FusedJetOp {
     cache: Mutex<Option<AnyCache>>,
 }
 
-fn contiguous<'a, T: Real>(s: &'a CpuStorage, l: &Layout) -> candle_core::Result<&'a [T]> {
-    let v =
-        T::slice(s).ok_or_else(|| candle_core::Error::Msg("fused jet: dtype mismatch".into()))?;
-    match l.contiguous_offsets() {
-        Some((a, b)) => Ok(&v[a..b]),
-        None => Err(candle_core::Error::Msg(
-            "fused jet: inputs must be contiguous".into(),
-        )),
-    }
-}
-
 impl FusedJetOp {
     fn run<T: Real>(
         &self,
@@ -1037,8 +1027,8 @@ impl FusedJetOp {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> candle_core::Result<(Vec<T>, Cache<T>, usize)> {
-        let x = contiguous::<T>(s1, l1)?;
-        let theta = contiguous::<T>(s2, l2)?;
+        let x = operand::<T>(s1, l1, "fused jet", "x")?;
+        let theta = operand::<T>(s2, l2, "fused jet", "parameters")?;
         let n = l1.shape().dims()[0];
         let (out, cache) = self.net.forward(x, theta, n);
         Ok((out, cache, n))

@@ -6,6 +6,7 @@
 //! tanh of the crate's (private) `fused` module (within 5e-7 of libm), parallel over chunks
 //! with rayon. Off the CPU it falls back to candle's own `gelu`.
 
+use crate::op_util::contiguous;
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, DType, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
@@ -37,15 +38,6 @@ pub(crate) fn slope_f64(x: f64) -> f64 {
     0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * C * (1.0 + 3.0 * K * x * x)
 }
 
-fn contiguous<'a, T>(data: &'a [T], layout: &Layout) -> candle_core::Result<&'a [T]> {
-    match layout.contiguous_offsets() {
-        Some((a, b)) => Ok(&data[a..b]),
-        None => Err(candle_core::Error::Msg(
-            "gelu: input is not contiguous".into(),
-        )),
-    }
-}
-
 fn map<T: Copy + Send + Sync + Default>(x: &[T], f: impl Fn(T) -> T + Sync) -> Vec<T> {
     let mut out = vec![T::default(); x.len()];
     out.par_chunks_mut(CHUNK)
@@ -75,8 +67,12 @@ impl CustomOp1 for Gelu {
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
         let out = match s {
-            CpuStorage::F32(v) => CpuStorage::F32(map(contiguous(v, l)?, value_f32)),
-            CpuStorage::F64(v) => CpuStorage::F64(map(contiguous(v, l)?, value_f64)),
+            CpuStorage::F32(v) => {
+                CpuStorage::F32(map(contiguous(v, l, "gelu", "input")?, value_f32))
+            }
+            CpuStorage::F64(v) => {
+                CpuStorage::F64(map(contiguous(v, l, "gelu", "input")?, value_f64))
+            }
             _ => return Err(candle_core::Error::Msg("gelu: f32 or f64 only".into())),
         };
         Ok((out, l.shape().clone()))
@@ -107,16 +103,16 @@ impl CustomOp2 for GeluGrad {
         l2: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let out = match (s1, s2) {
-            (CpuStorage::F32(x), CpuStorage::F32(g)) => {
-                CpuStorage::F32(map2(contiguous(x, l1)?, contiguous(g, l2)?, |x, g| {
-                    g * slope_f32(x)
-                }))
-            }
-            (CpuStorage::F64(x), CpuStorage::F64(g)) => {
-                CpuStorage::F64(map2(contiguous(x, l1)?, contiguous(g, l2)?, |x, g| {
-                    g * slope_f64(x)
-                }))
-            }
+            (CpuStorage::F32(x), CpuStorage::F32(g)) => CpuStorage::F32(map2(
+                contiguous(x, l1, "gelu", "input")?,
+                contiguous(g, l2, "gelu", "gradient")?,
+                |x, g| g * slope_f32(x),
+            )),
+            (CpuStorage::F64(x), CpuStorage::F64(g)) => CpuStorage::F64(map2(
+                contiguous(x, l1, "gelu", "input")?,
+                contiguous(g, l2, "gelu", "gradient")?,
+                |x, g| g * slope_f64(x),
+            )),
             _ => return Err(candle_core::Error::Msg("gelu grad: f32 or f64 only".into())),
         };
         Ok((out, l1.shape().clone()))
@@ -141,16 +137,16 @@ impl CustomOp2 for AddGelu {
             return Err(candle_core::Error::Msg("add_gelu: shapes differ".into()));
         }
         let out = match (s1, s2) {
-            (CpuStorage::F32(a), CpuStorage::F32(b)) => {
-                CpuStorage::F32(map2(contiguous(a, l1)?, contiguous(b, l2)?, |a, b| {
-                    value_f32(a + b)
-                }))
-            }
-            (CpuStorage::F64(a), CpuStorage::F64(b)) => {
-                CpuStorage::F64(map2(contiguous(a, l1)?, contiguous(b, l2)?, |a, b| {
-                    value_f64(a + b)
-                }))
-            }
+            (CpuStorage::F32(a), CpuStorage::F32(b)) => CpuStorage::F32(map2(
+                contiguous(a, l1, "gelu", "a")?,
+                contiguous(b, l2, "gelu", "b")?,
+                |a, b| value_f32(a + b),
+            )),
+            (CpuStorage::F64(a), CpuStorage::F64(b)) => CpuStorage::F64(map2(
+                contiguous(a, l1, "gelu", "a")?,
+                contiguous(b, l2, "gelu", "b")?,
+                |a, b| value_f64(a + b),
+            )),
             _ => return Err(candle_core::Error::Msg("add_gelu: f32 or f64 only".into())),
         };
         Ok((out, l1.shape().clone()))

@@ -12,8 +12,8 @@
 //! Off the CPU (or for other dtypes) it is [`composed`].
 
 use crate::fused::{gemm_product, Real};
-use crate::op_util::contiguous;
 use crate::op_util::nonempty;
+use crate::op_util::{operand, unsupported_dtype};
 use candle_core::{CpuStorage, CustomOp3, DType, Layout, Shape, Storage, Tensor};
 use rayon::prelude::*;
 
@@ -319,15 +319,9 @@ impl CustomOp3 for Head {
         let cin = *lx.shape().dims().last().unwrap_or(&0);
         macro_rules! run {
             ($t:ty) => {{
-                let err = || candle_core::Error::Msg("gelu_head: mixed dtypes".into());
-                let x = contiguous(<$t>::slice(sx).ok_or_else(err)?, lx, "gelu_head", "x")?;
-                let w = contiguous(<$t>::slice(sw).ok_or_else(err)?, lw, "gelu_head", "w1")?;
-                let r = contiguous(
-                    <$t>::slice(sr).ok_or_else(err)?,
-                    lr,
-                    "gelu_head",
-                    "parameters",
-                )?;
+                let x = operand::<$t>(sx, lx, "gelu_head", "x")?;
+                let w = operand::<$t>(sw, lw, "gelu_head", "w1")?;
+                let r = operand::<$t>(sr, lr, "gelu_head", "parameters")?;
                 <$t>::storage(forward(x, &Params::new(w, r, cin, self.hidden, self.cout)))
             }};
         }
@@ -367,16 +361,10 @@ impl CustomOp3 for Head {
         let dev = x.device();
         macro_rules! run {
             ($t:ty) => {{
-                let err = || candle_core::Error::Msg("gelu_head: mixed dtypes".into());
-                let g = contiguous(<$t>::slice(sg).ok_or_else(err)?, lg, "gelu_head", "grad")?;
-                let xv = contiguous(<$t>::slice(sx).ok_or_else(err)?, lx, "gelu_head", "x")?;
-                let w = contiguous(<$t>::slice(sw).ok_or_else(err)?, lw, "gelu_head", "w1")?;
-                let r = contiguous(
-                    <$t>::slice(sr).ok_or_else(err)?,
-                    lr,
-                    "gelu_head",
-                    "parameters",
-                )?;
+                let g = operand::<$t>(sg, lg, "gelu_head", "grad")?;
+                let xv = operand::<$t>(sx, lx, "gelu_head", "x")?;
+                let w = operand::<$t>(sw, lw, "gelu_head", "w1")?;
+                let r = operand::<$t>(sr, lr, "gelu_head", "parameters")?;
                 let p = Params::new(w, r, cin, self.hidden, self.cout);
                 let (dx, dw, dr) = backward(xv, g, &p);
                 (
@@ -389,11 +377,7 @@ impl CustomOp3 for Head {
         let (dx, dw, dr) = match x.dtype() {
             DType::F32 => run!(f32),
             DType::F64 => run!(f64),
-            other => {
-                return Err(candle_core::Error::Msg(format!(
-                    "gelu_head: unsupported dtype {other:?}"
-                )))
-            }
+            other => return Err(unsupported_dtype("gelu_head", other)),
         };
         Ok((Some(dx), Some(dw), Some(dr)))
     }

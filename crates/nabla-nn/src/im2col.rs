@@ -13,6 +13,7 @@
 //! pass, parallel over grid rows. Off the CPU (or for other dtypes) the op is the composition of
 //! candle ops, with the same result.
 
+use crate::op_util::contiguous;
 use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor, WithDType};
 use rayon::prelude::*;
 
@@ -57,15 +58,6 @@ fn dims(l: &Layout, channels_factor: usize, what: &str) -> candle_core::Result<[
             "{what}: expected [B, H, W, C], got {:?}",
             l.shape()
         ))),
-    }
-}
-
-fn contiguous<'a, T>(data: &'a [T], l: &Layout) -> candle_core::Result<&'a [T]> {
-    match l.contiguous_offsets() {
-        Some((a, b)) => Ok(&data[a..b]),
-        None => Err(candle_core::Error::Msg(
-            "im2col: input is not contiguous".into(),
-        )),
     }
 }
 
@@ -148,8 +140,8 @@ impl CustomOp1 for Im2Col {
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
         let d = dims(l, 1, "im2col3x3")?;
         let out = match s {
-            CpuStorage::F32(v) => CpuStorage::F32(gather(contiguous(v, l)?, d)),
-            CpuStorage::F64(v) => CpuStorage::F64(gather(contiguous(v, l)?, d)),
+            CpuStorage::F32(v) => CpuStorage::F32(gather(contiguous(v, l, "im2col", "input")?, d)),
+            CpuStorage::F64(v) => CpuStorage::F64(gather(contiguous(v, l, "im2col", "input")?, d)),
             _ => return Err(candle_core::Error::Msg("im2col3x3: f32 or f64 only".into())),
         };
         Ok((out, Shape::from((d[0], d[1], d[2], 9 * d[3]))))
@@ -175,8 +167,12 @@ impl CustomOp1 for Col2Im {
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
         let d = dims(l, 9, "col2im3x3")?;
         let out = match s {
-            CpuStorage::F32(v) => CpuStorage::F32(scatter(contiguous(v, l)?, d)),
-            CpuStorage::F64(v) => CpuStorage::F64(scatter(contiguous(v, l)?, d)),
+            CpuStorage::F32(v) => {
+                CpuStorage::F32(scatter(contiguous(v, l, "im2col", "gradient")?, d))
+            }
+            CpuStorage::F64(v) => {
+                CpuStorage::F64(scatter(contiguous(v, l, "im2col", "gradient")?, d))
+            }
             _ => return Err(candle_core::Error::Msg("col2im3x3: f32 or f64 only".into())),
         };
         Ok((out, Shape::from((d[0], d[1], d[2], d[3]))))

@@ -8,18 +8,10 @@
 //! column sum for ∂b (`crate::fused::par_gemm{,_tn}`).
 
 use crate::fused::{par_gemm_into, par_gemm_tn, Real};
+use crate::op_util::{contiguous, operand, unsupported_dtype};
 use crate::scratch;
 use candle_core::{CpuStorage, CustomOp3, DType, Layout, Shape, Storage, Tensor};
 use rayon::prelude::*;
-
-fn contiguous<'a, T>(data: &'a [T], layout: &Layout, what: &str) -> candle_core::Result<&'a [T]> {
-    match layout.contiguous_offsets() {
-        Some((a, b)) => Ok(&data[a..b]),
-        None => Err(candle_core::Error::Msg(format!(
-            "linear: {what} is not contiguous"
-        ))),
-    }
-}
 
 struct Linear;
 
@@ -68,9 +60,9 @@ impl CustomOp3 for Linear {
         let out = match (sx, sw, sb) {
             (CpuStorage::F32(x), CpuStorage::F32(w), CpuStorage::F32(b)) => {
                 CpuStorage::F32(forward(
-                    contiguous(x, lx, "x")?,
-                    contiguous(w, lw, "W")?,
-                    contiguous(b, lb, "b")?,
+                    contiguous(x, lx, "linear", "x")?,
+                    contiguous(w, lw, "linear", "W")?,
+                    contiguous(b, lb, "linear", "b")?,
                     n,
                     cin,
                     cout,
@@ -78,9 +70,9 @@ impl CustomOp3 for Linear {
             }
             (CpuStorage::F64(x), CpuStorage::F64(w), CpuStorage::F64(b)) => {
                 CpuStorage::F64(forward(
-                    contiguous(x, lx, "x")?,
-                    contiguous(w, lw, "W")?,
-                    contiguous(b, lb, "b")?,
+                    contiguous(x, lx, "linear", "x")?,
+                    contiguous(w, lw, "linear", "W")?,
+                    contiguous(b, lb, "linear", "b")?,
                     n,
                     cin,
                     cout,
@@ -120,12 +112,11 @@ impl CustomOp3 for Linear {
                 "linear: backward on the CPU only".into(),
             ));
         };
-        let dtype_err = || candle_core::Error::Msg("linear: mixed dtypes".into());
         macro_rules! run {
             ($t:ty) => {{
-                let gv: &[$t] = contiguous(<$t>::slice(sg).ok_or_else(dtype_err)?, lg, "grad")?;
-                let xv: &[$t] = contiguous(<$t>::slice(sx).ok_or_else(dtype_err)?, lx, "x")?;
-                let wv: &[$t] = contiguous(<$t>::slice(sw).ok_or_else(dtype_err)?, lw, "W")?;
+                let gv: &[$t] = operand::<$t>(sg, lg, "linear", "grad")?;
+                let xv: &[$t] = operand::<$t>(sx, lx, "linear", "x")?;
+                let wv: &[$t] = operand::<$t>(sw, lw, "linear", "W")?;
                 // ∂x = g W  (n × cout · cout × cin).
                 // SAFETY: the β = 0 product writes all n × cin elements.
                 let dx = unsafe {
@@ -163,11 +154,7 @@ impl CustomOp3 for Linear {
         let (dx, dw, db) = match x.dtype() {
             DType::F32 => run!(f32),
             DType::F64 => run!(f64),
-            other => {
-                return Err(candle_core::Error::Msg(format!(
-                    "linear: unsupported dtype {other:?}"
-                )))
-            }
+            other => return Err(unsupported_dtype("linear", other)),
         };
         Ok((Some(dx), Some(dw), Some(db)))
     }

@@ -1,6 +1,6 @@
 //! Small helpers shared by the fused CPU ops (candle custom ops) of this crate.
 
-use candle_core::Layout;
+use candle_core::{CpuStorage, Layout};
 
 /// The elements of a contiguous operand; an error naming the op and operand otherwise.
 pub(crate) fn contiguous<'a, T>(
@@ -15,6 +15,25 @@ pub(crate) fn contiguous<'a, T>(
             "{op}: {what} is not contiguous"
         ))),
     }
+}
+
+/// The elements of a contiguous operand of element type `T` (an op's storage slot); an error
+/// naming the op and operand when its dtype is another or it is not contiguous.
+pub(crate) fn operand<'a, T: crate::fused::Real>(
+    s: &'a CpuStorage,
+    l: &Layout,
+    op: &str,
+    what: &str,
+) -> candle_core::Result<&'a [T]> {
+    let data = T::slice(s).ok_or_else(|| {
+        candle_core::Error::Msg(format!("{op}: {what} has another dtype than the input"))
+    })?;
+    contiguous(data, l, op, what)
+}
+
+/// The error of an op called with an element type other than f32 and f64.
+pub(crate) fn unsupported_dtype(op: &str, dtype: candle_core::DType) -> candle_core::Error {
+    candle_core::Error::Msg(format!("{op}: unsupported dtype {dtype:?}"))
 }
 
 /// The dimensions of a channels-last 2-D field `[B, H, W, C]`; an error naming the op

@@ -26,7 +26,7 @@
 //! task sums added in order (so a given thread count always gives the same bits).
 
 use crate::fused::{gemm_product, Real};
-use crate::op_util::contiguous;
+use crate::op_util::{operand, unsupported_dtype};
 use candle_core::{CpuStorage, CustomOp3, DType, Layout, Shape, Storage, Tensor, D};
 use rayon::prelude::*;
 use std::sync::Mutex;
@@ -868,25 +868,9 @@ impl CustomOp3 for Fused {
         let g = Geometry::new(lx.shape().dims(), self.shape);
         macro_rules! run {
             ($t:ty) => {{
-                let dtype_err = || candle_core::Error::Msg("spectral_block: mixed dtypes".into());
-                let x = contiguous(
-                    <$t>::slice(sx).ok_or_else(dtype_err)?,
-                    lx,
-                    "spectral_block",
-                    "x",
-                )?;
-                let w = contiguous(
-                    <$t>::slice(sw).ok_or_else(dtype_err)?,
-                    lw,
-                    "spectral_block",
-                    "weights",
-                )?;
-                let s = contiguous(
-                    <$t>::slice(ss).ok_or_else(dtype_err)?,
-                    ls,
-                    "spectral_block",
-                    "parameters",
-                )?;
+                let x = operand::<$t>(sx, lx, "spectral_block", "x")?;
+                let w = operand::<$t>(sw, lw, "spectral_block", "weights")?;
+                let s = operand::<$t>(ss, ls, "spectral_block", "parameters")?;
                 let (y, records) = forward(&g, x, w, s, self.keep);
                 if let Some(records) = records {
                     if let Ok(mut kept) = self.kept.lock() {
@@ -929,31 +913,10 @@ impl CustomOp3 for Fused {
         let kept = self.kept.lock().ok().and_then(|mut k| k.take());
         macro_rules! run {
             ($t:ty) => {{
-                let dtype_err = || candle_core::Error::Msg("spectral_block: mixed dtypes".into());
-                let gv = contiguous(
-                    <$t>::slice(sg).ok_or_else(dtype_err)?,
-                    lg,
-                    "spectral_block",
-                    "grad",
-                )?;
-                let xv = contiguous(
-                    <$t>::slice(sx).ok_or_else(dtype_err)?,
-                    lx,
-                    "spectral_block",
-                    "x",
-                )?;
-                let wv = contiguous(
-                    <$t>::slice(sw).ok_or_else(dtype_err)?,
-                    lw,
-                    "spectral_block",
-                    "weights",
-                )?;
-                let sv = contiguous(
-                    <$t>::slice(ss).ok_or_else(dtype_err)?,
-                    ls,
-                    "spectral_block",
-                    "parameters",
-                )?;
+                let gv = operand::<$t>(sg, lg, "spectral_block", "grad")?;
+                let xv = operand::<$t>(sx, lx, "spectral_block", "x")?;
+                let wv = operand::<$t>(sw, lw, "spectral_block", "weights")?;
+                let sv = operand::<$t>(ss, ls, "spectral_block", "parameters")?;
                 let records = kept.as_ref().and_then(|k| <$t>::slice(k));
                 let (dx, dw, ds) = backward(&g, xv, gv, wv, sv, records);
                 (
@@ -966,11 +929,7 @@ impl CustomOp3 for Fused {
         let (dx, dw, ds) = match x.dtype() {
             DType::F32 => run!(f32),
             DType::F64 => run!(f64),
-            other => {
-                return Err(candle_core::Error::Msg(format!(
-                    "spectral_block: unsupported dtype {other:?}"
-                )))
-            }
+            other => return Err(unsupported_dtype("spectral_block", other)),
         };
         Ok((Some(dx), Some(dw), Some(ds)))
     }

@@ -15,9 +15,10 @@
 
 use crate::fused::{Real, SendPtr};
 use crate::leftmul::const_left_mul;
+use crate::op_util::operand;
 use crate::scratch::{self, written_by};
 use crate::spectral_mix::spectral_mix;
-use crate::spectral_mix::{slice, SpectralMix};
+use crate::spectral_mix::SpectralMix;
 use candle_core::{CpuStorage, CustomOp3, DType, Layout, Shape, Storage, Tensor};
 use rayon::prelude::*;
 use std::sync::Mutex;
@@ -470,11 +471,21 @@ impl CustomOp3 for SpectralConv2d {
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let (out, y) = match &self.mats {
             Mats::F32(m) => {
-                let (o, y) = self.forward::<f32>(slice(sv, lv)?, slice(sr, lr)?, slice(si, li)?, m);
+                let (o, y) = self.forward::<f32>(
+                    operand(sv, lv, "spectral_conv", "input")?,
+                    operand(sr, lr, "spectral_conv", "real weights")?,
+                    operand(si, li, "spectral_conv", "imaginary weights")?,
+                    m,
+                );
                 (f32::storage(o), f32::storage(y))
             }
             Mats::F64(m) => {
-                let (o, y) = self.forward::<f64>(slice(sv, lv)?, slice(sr, lr)?, slice(si, li)?, m);
+                let (o, y) = self.forward::<f64>(
+                    operand(sv, lv, "spectral_conv", "input")?,
+                    operand(sr, lr, "spectral_conv", "real weights")?,
+                    operand(si, li, "spectral_conv", "imaginary weights")?,
+                    m,
+                );
                 (f64::storage(o), f64::storage(y))
             }
         };
@@ -516,10 +527,10 @@ impl CustomOp3 for SpectralConv2d {
         macro_rules! go {
             ($t:ty, $m:expr) => {{
                 let (dv, dr, di) = self.backward::<$t>(
-                    slice(sg, lg)?,
-                    slice(y, &ylay)?,
-                    slice(sr, lr)?,
-                    slice(si, li)?,
+                    operand(sg, lg, "spectral_conv", "gradient")?,
+                    operand(y, &ylay, "spectral_conv", "kept spectrum")?,
+                    operand(sr, lr, "spectral_conv", "real weights")?,
+                    operand(si, li, "spectral_conv", "imaginary weights")?,
                     $m,
                 );
                 (

@@ -12,6 +12,7 @@
 //! ∂R = y_reᵀ ∂o_re + y_imᵀ ∂o_im,  ∂I = −y_imᵀ ∂o_re + y_reᵀ ∂o_im.
 
 use crate::fused::{Real, SendPtr};
+use crate::op_util::operand;
 use crate::scratch::written_by;
 use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Storage, Tensor};
 use rayon::prelude::*;
@@ -213,15 +214,6 @@ impl SpectralMix {
     }
 }
 
-pub(crate) fn slice<'a, T: Real>(s: &'a CpuStorage, l: &Layout) -> candle_core::Result<&'a [T]> {
-    let v =
-        T::slice(s).ok_or_else(|| candle_core::Error::Msg("spectral_mix: mixed dtypes".into()))?;
-    let (a, b) = l
-        .contiguous_offsets()
-        .ok_or_else(|| candle_core::Error::Msg("spectral_mix: input not contiguous".into()))?;
-    Ok(&v[a..b])
-}
-
 impl CustomOp3 for SpectralMix {
     fn name(&self) -> &'static str {
         "nabla-spectral-mix"
@@ -238,12 +230,16 @@ impl CustomOp3 for SpectralMix {
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let shape = Shape::from((self.b, 2, self.m, self.co));
         let out = match sy {
-            CpuStorage::F32(_) => {
-                f32::storage(self.forward::<f32>(slice(sy, ly)?, slice(sr, lr)?, slice(si, li)?))
-            }
-            CpuStorage::F64(_) => {
-                f64::storage(self.forward::<f64>(slice(sy, ly)?, slice(sr, lr)?, slice(si, li)?))
-            }
+            CpuStorage::F32(_) => f32::storage(self.forward::<f32>(
+                operand(sy, ly, "spectral_mix", "y")?,
+                operand(sr, lr, "spectral_mix", "real weights")?,
+                operand(si, li, "spectral_mix", "imaginary weights")?,
+            )),
+            CpuStorage::F64(_) => f64::storage(self.forward::<f64>(
+                operand(sy, ly, "spectral_mix", "y")?,
+                operand(sr, lr, "spectral_mix", "real weights")?,
+                operand(si, li, "spectral_mix", "imaginary weights")?,
+            )),
             _ => return Err(candle_core::Error::Msg("spectral_mix: f32 or f64".into())),
         };
         Ok((out, shape))
@@ -274,7 +270,7 @@ impl CustomOp3 for SpectralMix {
             s: [(&CpuStorage, &Layout); 4],
             y: &Tensor,
         ) -> candle_core::Result<(Tensor, Tensor, Tensor)> {
-            let [ys, r, i, g] = s.map(|(st, l)| slice::<T>(st, l));
+            let [ys, r, i, g] = s.map(|(st, l)| operand::<T>(st, l, "spectral_mix", "operand"));
             let (dy, dr, di) = op.backward(ys?, r?, i?, g?);
             let (dev, wshape) = (y.device(), (op.m, op.c, op.co));
             Ok((

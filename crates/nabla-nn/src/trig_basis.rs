@@ -15,6 +15,7 @@
 //! Off the CPU, or for other dtypes, the same function is built from candle ops.
 
 use crate::fused::Real;
+use crate::op_util::contiguous;
 use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
@@ -51,15 +52,6 @@ pub fn composed(z: &Tensor, w: &Tensor) -> candle_core::Result<Tensor> {
     let basis = Tensor::cat(&[arg.sin()?, arg.cos()?], 2)?;
     let y = basis.broadcast_mul(&w.unsqueeze(0)?)?.sum(2)?;
     y + z
-}
-
-fn slice<'a, T>(data: &'a [T], l: &Layout) -> candle_core::Result<&'a [T]> {
-    match l.contiguous_offsets() {
-        Some((s, e)) => Ok(&data[s..e]),
-        None => Err(candle_core::Error::Msg(
-            "trig_transition: not contiguous".into(),
-        )),
-    }
 }
 
 /// Rows per parallel task.
@@ -156,12 +148,18 @@ impl CustomOp2 for Transition {
         let (_, c) = l1.shape().dims2()?;
         let m = l2.shape().dims2()?.1 / 2;
         let out = match (s1, s2) {
-            (CpuStorage::F32(z), CpuStorage::F32(w)) => {
-                CpuStorage::F32(forward(slice(z, l1)?, slice(w, l2)?, c, m))
-            }
-            (CpuStorage::F64(z), CpuStorage::F64(w)) => {
-                CpuStorage::F64(forward(slice(z, l1)?, slice(w, l2)?, c, m))
-            }
+            (CpuStorage::F32(z), CpuStorage::F32(w)) => CpuStorage::F32(forward(
+                contiguous(z, l1, "trig_transition", "input")?,
+                contiguous(w, l2, "trig_transition", "weights")?,
+                c,
+                m,
+            )),
+            (CpuStorage::F64(z), CpuStorage::F64(w)) => CpuStorage::F64(forward(
+                contiguous(z, l1, "trig_transition", "input")?,
+                contiguous(w, l2, "trig_transition", "weights")?,
+                c,
+                m,
+            )),
             _ => {
                 return Err(candle_core::Error::Msg(
                     "trig_transition: f32 or f64, both the same".into(),
