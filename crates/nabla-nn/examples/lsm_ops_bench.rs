@@ -170,7 +170,7 @@ fn main() -> candle_core::Result<()> {
     let coarse = Var::from_tensor(&Tensor::randn(0f32, 1.0, (20, 32, 32, c), &d)?)?;
     let up = |composed: bool| -> candle_core::Result<()> {
         let y = if composed {
-            upsample::composed(coarse.as_tensor())?
+            upsample::composed(coarse.as_tensor(), false)?
         } else {
             upsample::upsample_bilinear2x(coarse.as_tensor())?
         };

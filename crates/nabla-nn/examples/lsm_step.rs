@@ -1,6 +1,7 @@
 //! Times LSM training steps (forward + backward, batch-norm in training mode) at Darcy size:
-//! `cargo run --release -p nabla-nn --example lsm_step -- [S] [BATCH] [WIDTH] [SCALES] [PATCH]`
-//! (defaults 64, 20, 32, 5, 4 — configs/lsm_darcy.toml). Compare with `--example fno_step`.
+//! `cargo run --release -p nabla-nn --example lsm_step -- [S] [BATCH] [WIDTH] [SCALES] [PATCH]
+//! [TOKENS] [HEADS]` (defaults 64, 20, 32, 5, 4, 4, 8 — configs/lsm_darcy.toml). Compare with
+//! `--example fno_step`.
 use candle_core::{Device, Tensor};
 use nabla_nn::{Lsm, LsmConfig, Model};
 use std::time::Instant;
@@ -17,6 +18,8 @@ fn main() -> nabla_nn::Result<()> {
         width: arg(2, 32),
         scales: arg(3, 5),
         patch: arg(4, 4),
+        latent_tokens: arg(5, 4),
+        heads: arg(6, 8),
         ..Default::default()
     };
     let model = Lsm::new(&config, &Device::Cpu)?;
@@ -32,10 +35,12 @@ fn main() -> nabla_nn::Result<()> {
         best = best.min(t.elapsed().as_secs_f64());
     }
     println!(
-        "S={s} batch={batch} width={} scales={} patch={}: {:.1} ms/step (forward {:.1} ms), {:.1} samples/s, {} parameters",
+        "S={s} batch={batch} width={} scales={} patch={} tokens={} heads={}: {:.1} ms/step (forward {:.1} ms), {:.1} samples/s, {} parameters",
         config.width,
         config.scales,
         config.patch,
+        config.latent_tokens,
+        config.heads,
         best * 1e3,
         best_fwd * 1e3,
         batch as f64 / best,

@@ -1,19 +1,22 @@
-//! Zero-padded 3×3 convolution of channels-last 2-D fields as one fused op with its own
-//! backward pass.
+//! Zero-padded and periodic 3×3 convolution of channels-last 2-D fields as one fused op with
+//! its own backward pass.
 //!
 //! `conv3x3(x, k)` maps `x` `[B, H, W, C]` and a kernel `k` `[9·C, C_out]` (row `t·C + c` for
 //! tap `t = (dy + 1)·3 + (dx + 1)`, `dy, dx ∈ {−1, 0, 1}`) to
 //! `y[b, i, j, o] = Σ_{t, c} x[b, i + dy, j + dx, c] · k[t·C + c, o]`, with 0 outside the grid
 //! (correlation, as PyTorch's `conv2d` with padding 1 and no bias) — the same map as
-//! [`crate::im2col::im2col3x3`] followed by a matrix product.
+//! [`crate::im2col::im2col3x3`] followed by a matrix product. [`conv3x3_periodic`] reads the
+//! cells across the edge instead of 0 (indices mod H and mod W: the grid is a torus, PyTorch's
+//! `padding_mode="circular"`), for fields on periodic domains.
 //!
 //! Why fused: as im2col + matmul, the `[B, H, W, 9·C]` neighbourhood tensor is a node of
 //! candle's graph — kept alive for the backward pass (nine times the activation) and given a
 //! zero-filled gradient buffer of that size plus an accumulation pass. Here the neighbourhoods
 //! of a block of grid rows are gathered into a small buffer (cache-sized), multiplied, and
 //! dropped; the backward pass gathers them again. Gradients:
-//! - input: the adjoint of a zero-padded correlation is the zero-padded correlation of the
-//!   output gradient with the kernel flipped in space and transposed in channels,
+//! - input: the adjoint of a zero-padded (periodic) correlation is the zero-padded (periodic)
+//!   correlation of the output gradient with the kernel flipped in space and transposed in
+//!   channels,
 //!   `k'[t'·C_out + o, c] = k[(8 − t')·C + c, o]` — the same forward kernel;
 //! - kernel: `Σ_blocks colsᵀ · ȳ`, the per-task partial sums added in task order (so a given
 //!   thread count always gives the same bits).
@@ -33,6 +36,17 @@ const BLOCK_PIXELS: usize = 256;
 /// The zero-padded 3×3 correlation of `x` `[B, H, W, C]` with `kernel` `[9·C, C_out]` (module
 /// docs): `[B, H, W, C_out]`. Differentiable in both arguments.
 pub fn conv3x3(x: &Tensor, kernel: &Tensor) -> candle_core::Result<Tensor> {
+    apply(x, kernel, false)
+}
+
+/// The periodic 3×3 correlation of `x` `[B, H, W, C]` with `kernel` `[9·C, C_out]`: as
+/// [`conv3x3`] with indices taken mod H and mod W (module docs). Differentiable in both
+/// arguments.
+pub fn conv3x3_periodic(x: &Tensor, kernel: &Tensor) -> candle_core::Result<Tensor> {
+    apply(x, kernel, true)
+}
+
+fn apply(x: &Tensor, kernel: &Tensor, periodic: bool) -> candle_core::Result<Tensor> {
     let (_, _, _, c) = x.dims4()?;
     let (k9, _) = kernel.dims2()?;
     if k9 != 9 * c {
@@ -44,7 +58,10 @@ pub fn conv3x3(x: &Tensor, kernel: &Tensor) -> candle_core::Result<Tensor> {
     }
     let fused_dtype = matches!(x.dtype(), DType::F32 | DType::F64);
     if x.device().is_cpu() && fused_dtype && kernel.dtype() == x.dtype() {
-        x.contiguous()?.apply_op2(&kernel.contiguous()?, Conv3x3)
+        x.contiguous()?
+            .apply_op2(&kernel.contiguous()?, Conv3x3 { periodic })
+    } else if periodic {
+        composed_periodic(x, kernel)
     } else {
         composed(x, kernel)
     }
@@ -59,6 +76,18 @@ pub fn composed(x: &Tensor, kernel: &Tensor) -> candle_core::Result<Tensor> {
     cols.reshape((b * h * w, c9))?
         .matmul(kernel)?
         .reshape((b, h, w, cout))
+}
+
+/// [`conv3x3_periodic`] from candle ops (any device): the zero-padded map on the field
+/// extended by one wrapped-around cell on every side, cropped back.
+pub fn composed_periodic(x: &Tensor, kernel: &Tensor) -> candle_core::Result<Tensor> {
+    let (_, h, w, _) = x.dims4()?;
+    let rows = Tensor::cat(&[&x.narrow(1, h - 1, 1)?, x, &x.narrow(1, 0, 1)?], 1)?;
+    let ext = Tensor::cat(
+        &[&rows.narrow(2, w - 1, 1)?, &rows, &rows.narrow(2, 0, 1)?],
+        2,
+    )?;
+    composed(&ext, kernel)?.narrow(1, 1, h)?.narrow(2, 1, w)
 }
 
 /// The kernel of the input gradient: flipped taps, transposed channels, `[9·C_out, C]`.
@@ -88,7 +117,7 @@ fn rows_per_block(w: usize) -> usize {
 }
 
 /// `y = conv(x, k)`, blocks of grid rows in parallel.
-fn forward<T: Real>(x: &[T], d: [usize; 4], kernel: &[T], cout: usize) -> Vec<T> {
+fn forward<T: Real>(x: &[T], d: [usize; 4], kernel: &[T], cout: usize, periodic: bool) -> Vec<T> {
     let [b, h, w, c] = d;
     let per = rows_per_block(w);
     let mut out = vec![T::default(); b * h * w * cout];
@@ -102,7 +131,7 @@ fn forward<T: Real>(x: &[T], d: [usize; 4], kernel: &[T], cout: usize) -> Vec<T>
             cols.resize(rows * w * 9 * c, T::default());
             for r in 0..rows {
                 let row = &mut cols[r * w * 9 * c..(r + 1) * w * 9 * c];
-                gather_row(x, d, blk * per + r, row);
+                gather_row(x, d, blk * per + r, row, periodic);
             }
             // SAFETY: cols is (rows·w)×9C row-major, kernel 9C×cout row-major, o (rows·w)×cout.
             unsafe {
@@ -126,7 +155,7 @@ fn forward<T: Real>(x: &[T], d: [usize; 4], kernel: &[T], cout: usize) -> Vec<T>
 
 /// `k̄ = Σ colsᵀ ȳ` `[9·C, C_out]`: one contiguous range of blocks per task, partial sums
 /// added in task order.
-fn kernel_grad<T: Real>(x: &[T], d: [usize; 4], g: &[T], cout: usize) -> Vec<T> {
+fn kernel_grad<T: Real>(x: &[T], d: [usize; 4], g: &[T], cout: usize, periodic: bool) -> Vec<T> {
     let [b, h, w, c] = d;
     let per = rows_per_block(w);
     let blocks = (b * h).div_ceil(per);
@@ -145,7 +174,7 @@ fn kernel_grad<T: Real>(x: &[T], d: [usize; 4], g: &[T], cout: usize) -> Vec<T> 
                 cols.resize(rows * w * 9 * c, T::default());
                 for r in 0..rows {
                     let row = &mut cols[r * w * 9 * c..(r + 1) * w * 9 * c];
-                    gather_row(x, d, row0 + r, row);
+                    gather_row(x, d, row0 + r, row, periodic);
                 }
                 // SAFETY: colsᵀ is 9C×(rows·w) (row stride 1, column stride 9C), the gradient
                 // block (rows·w)×cout row-major, acc 9C×cout row-major.
@@ -178,7 +207,10 @@ fn kernel_grad<T: Real>(x: &[T], d: [usize; 4], g: &[T], cout: usize) -> Vec<T> 
         .unwrap_or_else(|| vec![T::default(); len])
 }
 
-struct Conv3x3;
+/// The fused convolution; `periodic` wraps the taps across the edges.
+struct Conv3x3 {
+    periodic: bool,
+}
 
 impl CustomOp2 for Conv3x3 {
     fn name(&self) -> &'static str {
@@ -199,12 +231,14 @@ impl CustomOp2 for Conv3x3 {
                 d,
                 contiguous(k, l2, "conv3x3", "kernel")?,
                 cout,
+                self.periodic,
             )),
             (CpuStorage::F64(x), CpuStorage::F64(k)) => CpuStorage::F64(forward(
                 contiguous(x, l1, "conv3x3", "input")?,
                 d,
                 contiguous(k, l2, "conv3x3", "kernel")?,
                 cout,
+                self.periodic,
             )),
             _ => {
                 return Err(candle_core::Error::Msg(
@@ -224,14 +258,17 @@ impl CustomOp2 for Conv3x3 {
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
         let grad = grad.contiguous()?;
         let c = x.dim(3)?;
-        let dx = grad.apply_op2_no_bwd(&adjoint_kernel(kernel, c)?, &Conv3x3)?;
-        let dk = x.apply_op2_no_bwd(&grad, &KernelGrad)?;
+        let periodic = self.periodic;
+        let dx = grad.apply_op2_no_bwd(&adjoint_kernel(kernel, c)?, &Conv3x3 { periodic })?;
+        let dk = x.apply_op2_no_bwd(&grad, &KernelGrad { periodic })?;
         Ok((Some(dx), Some(dk)))
     }
 }
 
 /// `(x, ȳ) ↦ k̄`, the kernel gradient (no backward of its own).
-struct KernelGrad;
+struct KernelGrad {
+    periodic: bool,
+}
 
 impl CustomOp2 for KernelGrad {
     fn name(&self) -> &'static str {
@@ -267,12 +304,14 @@ impl CustomOp2 for KernelGrad {
                 d,
                 contiguous(g, l2, "conv3x3", "gradient")?,
                 cout,
+                self.periodic,
             )),
             (CpuStorage::F64(x), CpuStorage::F64(g)) => CpuStorage::F64(kernel_grad(
                 contiguous(x, l1, "conv3x3", "input")?,
                 d,
                 contiguous(g, l2, "conv3x3", "gradient")?,
                 cout,
+                self.periodic,
             )),
             _ => {
                 return Err(candle_core::Error::Msg(
@@ -290,27 +329,38 @@ mod tests {
     use crate::op_util::max_diff;
     use candle_core::{Device, Var};
 
-    /// Values and both gradients equal im2col + matmul's, on shapes with one-pixel sides,
-    /// blocks that split images (W = 3 → 85 rows per block) and several images per block.
+    /// Values and both gradients equal im2col + matmul's (periodic: on the field extended by
+    /// wrapped-around cells), on shapes with one-pixel sides, blocks that split images (W = 3
+    /// → 85 rows per block) and several images per block.
     #[test]
     fn fused_matches_im2col_and_matmul_values_and_gradients() {
         let d = Device::Cpu;
-        for (b, h, w, c, cout) in [
+        let shapes = [
             (2, 5, 4, 3, 2),
             (1, 1, 3, 2, 5),
             (3, 6, 1, 1, 1),
             (2, 90, 3, 2, 3),
-        ] {
+        ];
+        for ((b, h, w, c, cout), periodic) in
+            shapes.into_iter().flat_map(|s| [(s, false), (s, true)])
+        {
             let x = Var::from_tensor(&Tensor::randn(0f64, 1.0, (b, h, w, c), &d).unwrap()).unwrap();
             let k =
                 Var::from_tensor(&Tensor::randn(0f64, 1.0, (9 * c, cout), &d).unwrap()).unwrap();
             let probe = Tensor::randn(0f64, 1.0, (b, h, w, cout), &d).unwrap();
-            let fused = conv3x3(x.as_tensor(), k.as_tensor()).unwrap();
-            let reference = composed(x.as_tensor(), k.as_tensor()).unwrap();
-            assert!(
-                max_diff(&fused, &reference) < 1e-12,
-                "values ({b},{h},{w},{c})"
-            );
+            let (fused, reference) = if periodic {
+                (
+                    conv3x3_periodic(x.as_tensor(), k.as_tensor()).unwrap(),
+                    composed_periodic(x.as_tensor(), k.as_tensor()).unwrap(),
+                )
+            } else {
+                (
+                    conv3x3(x.as_tensor(), k.as_tensor()).unwrap(),
+                    composed(x.as_tensor(), k.as_tensor()).unwrap(),
+                )
+            };
+            let case = format!("({b},{h},{w},{c}) periodic {periodic}");
+            assert!(max_diff(&fused, &reference) < 1e-12, "values {case}");
             let g1 = (fused * &probe)
                 .unwrap()
                 .sum_all()
@@ -325,7 +375,7 @@ mod tests {
                 .unwrap();
             for v in [&x, &k] {
                 let (a, r) = (g1.get(v).unwrap(), g2.get(v).unwrap());
-                assert!(max_diff(a, r) < 1e-10, "gradient ({b},{h},{w},{c})");
+                assert!(max_diff(a, r) < 1e-10, "gradient {case}");
             }
         }
     }
@@ -361,6 +411,47 @@ mod tests {
         )
         .unwrap();
         assert!(max_diff(&single, &double) < 1e-5);
+    }
+
+    /// Periodic: a single tap reads across the edge, and the map commutes with circular
+    /// shifts of the grid.
+    #[test]
+    fn periodic_taps_wrap_and_commute_with_shifts() {
+        let d = Device::Cpu;
+        let x = Tensor::arange(1f64, 13.0, &d)
+            .unwrap()
+            .reshape((1, 3, 4, 1))
+            .unwrap();
+        // Tap (dy, dx) = (−1, 1): y[i, j] = x[i − 1 mod 3, j + 1 mod 4].
+        let mut k = vec![0f64; 9];
+        k[2] = 1.0;
+        let k = Tensor::from_vec(k, (9, 1), &d).unwrap();
+        let y: Vec<f64> = conv3x3_periodic(&x, &k)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        assert_eq!(
+            y,
+            vec![10.0, 11.0, 12.0, 9.0, 2.0, 3.0, 4.0, 1.0, 6.0, 7.0, 8.0, 5.0]
+        );
+        let roll = |t: &Tensor, dim: usize, by: usize| {
+            let n = t.dim(dim).unwrap();
+            Tensor::cat(
+                &[
+                    t.narrow(dim, n - by, by).unwrap(),
+                    t.narrow(dim, 0, n - by).unwrap(),
+                ],
+                dim,
+            )
+            .unwrap()
+        };
+        let x = Tensor::randn(0f64, 1.0, (2, 7, 9, 3), &d).unwrap();
+        let k = Tensor::randn(0f64, 1.0, (27, 4), &d).unwrap();
+        let shifted_first = conv3x3_periodic(&roll(&roll(&x, 1, 2), 2, 5), &k).unwrap();
+        let shifted_after = roll(&roll(&conv3x3_periodic(&x, &k).unwrap(), 1, 2), 2, 5);
+        assert!(max_diff(&shifted_first, &shifted_after) < 1e-12);
     }
 
     #[test]

@@ -67,18 +67,27 @@ fn gather<T: WithDType>(x: &[T], d: [usize; 4]) -> Vec<T> {
     let mut out = vec![T::zero(); x.len() * 9];
     out.par_chunks_mut(row_out)
         .enumerate()
-        .for_each(|(row, o)| gather_row(x, d, row, o));
+        .for_each(|(row, o)| gather_row(x, d, row, o, false));
     out
 }
 
 /// The 3×3 neighbourhoods of grid row `row` (= b·H + i) of `x` into `o` (`W · 9C` values,
-/// pixel-major, taps outside the grid written as 0).
-pub(crate) fn gather_row<T: WithDType>(x: &[T], [_, h, w, c]: [usize; 4], row: usize, o: &mut [T]) {
+/// pixel-major). Taps outside the grid are 0, or with `periodic` the cells on the other side
+/// (the grid is a torus: row −1 is row H − 1, column W is column 0).
+pub(crate) fn gather_row<T: WithDType>(
+    x: &[T],
+    [_, h, w, c]: [usize; 4],
+    row: usize,
+    o: &mut [T],
+    periodic: bool,
+) {
     let (b, i) = (row / h, row % h);
     for dy in -1isize..=1 {
-        let si = i as isize + dy;
+        let mut si = i as isize + dy;
         let taps = (dy + 1) as usize * 3 * c;
-        if si < 0 || si >= h as isize {
+        if periodic {
+            si = si.rem_euclid(h as isize);
+        } else if si < 0 || si >= h as isize {
             for j in 0..w {
                 o[j * 9 * c + taps..][..3 * c].fill(T::zero());
             }
@@ -86,15 +95,25 @@ pub(crate) fn gather_row<T: WithDType>(x: &[T], [_, h, w, c]: [usize; 4], row: u
         }
         let src_row = (b * h + si as usize) * w * c;
         // The taps dx = −1, 0, 1 of one row are adjacent in both `x` and `o`: one copy of the
-        // pixels inside the grid (three at once away from the edges), zeros for the rest.
+        // pixels inside the grid (three at once away from the edges); at the edges zeros, or
+        // with `periodic` the wrapped-around pixel.
         for j in 0..w {
             let (lo, hi) = (j.saturating_sub(1), (j + 1).min(w - 1));
             let dst = &mut o[j * 9 * c + taps..][..3 * c];
             let first = (lo + 1 - j) * c;
             let len = (hi - lo + 1) * c;
-            dst[..first].fill(T::zero());
             dst[first..first + len].copy_from_slice(&x[src_row + lo * c..][..len]);
-            dst[first + len..].fill(T::zero());
+            if periodic {
+                if first > 0 {
+                    dst[..c].copy_from_slice(&x[src_row + (w - 1) * c..][..c]);
+                }
+                if first + len < 3 * c {
+                    dst[2 * c..].copy_from_slice(&x[src_row..][..c]);
+                }
+            } else {
+                dst[..first].fill(T::zero());
+                dst[first + len..].fill(T::zero());
+            }
         }
     }
 }

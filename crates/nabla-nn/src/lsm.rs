@@ -74,6 +74,14 @@ pub struct LsmConfig {
     pub padding: f64,
     /// Hidden width of the projection (the paper: 128).
     pub projection: usize,
+    /// Periodic domain (a torus, e.g. Navier–Stokes on the unit torus): the 3×3 convolutions
+    /// read across the edges ([`crate::conv3x3::conv3x3_periodic`]) and the upsampling wraps
+    /// ([`crate::upsample::upsample_bilinear2x_periodic`]) instead of zero padding and aligned
+    /// corners. Needs `padding = 0` and sides that are whole multiples of
+    /// `patch · 2^(scales−1)` (no padding to whole patches). Default false (the paper's zero
+    /// padding).
+    #[serde(default)]
+    pub periodic: bool,
     /// Parameter precision.
     pub precision: Precision,
     /// Seed of the initialization.
@@ -93,6 +101,7 @@ impl Default for LsmConfig {
             heads: 8,
             padding: 0.0,
             projection: 128,
+            periodic: false,
             precision: Precision::F32,
             seed: 0,
         }
@@ -136,6 +145,15 @@ impl LsmConfig {
             return Err(NnError::invalid(
                 "padding",
                 format!("{} is not a fraction in [0, 1]", self.padding),
+            ));
+        }
+        if self.periodic && self.padding > 0.0 {
+            return Err(NnError::invalid(
+                "periodic",
+                format!(
+                    "a periodic LSM takes no padding (padding = {}): the field wraps around",
+                    self.padding
+                ),
             ));
         }
         Ok(())
@@ -390,6 +408,16 @@ impl Lsm {
         let x = Tensor::cat(&[a, &grid], 3)?;
         let mut x = dense(&x, &self.lift)?;
         let (hp, wp) = (self.config.padded(h), self.config.padded(w));
+        if self.config.periodic && (hp > h || wp > w) {
+            return Err(NnError::invalid(
+                "periodic",
+                format!(
+                    "a periodic LSM needs sides that are multiples of patch · 2^(scales−1) = {}; \
+                     the grid is {h}×{w}",
+                    self.config.multiple()
+                ),
+            ));
+        }
         if hp > h {
             x = x.pad_with_zeros(1, 0, hp - h)?;
         }
@@ -409,7 +437,7 @@ impl Lsm {
         let mut u = self.spectral(&skips[s - 1], &self.blocks[s - 1], mode)?;
         for k in (0..s - 1).rev() {
             let skip = self.spectral(&skips[k], &self.blocks[k], mode)?;
-            let up = upsample_bilinear(&u)?;
+            let up = upsample_bilinear(&u, self.config.periodic)?;
             let cat = Tensor::cat(&[&skip, &up], 3)?;
             u = self.double(&cat, &self.decoder[k], mode)?;
         }
@@ -436,7 +464,7 @@ impl Lsm {
     }
 
     fn conv_bn_relu(&self, x: &Tensor, c: &ConvBnRelu, mode: Mode) -> Result<Tensor> {
-        let y = conv3(x, &c.weight)?;
+        let y = conv3(x, &c.weight, self.config.periodic)?;
         let n = &c.norm;
         let dims = y.dims().to_vec();
         let ch = dims[3];
@@ -516,10 +544,15 @@ fn dense(x: &Tensor, d: &Dense) -> Result<Tensor> {
     )?)
 }
 
-/// Zero-padded 3×3 convolution (correlation, as PyTorch) of channels-last `x` `[B, H, W, C]`
-/// with kernel `[9·C, C_out]` ([`crate::conv3x3::conv3x3`]).
-fn conv3(x: &Tensor, weight: &Var) -> Result<Tensor> {
-    Ok(crate::conv3x3::conv3x3(x, weight.as_tensor())?)
+/// Zero-padded or periodic 3×3 convolution (correlation, as PyTorch) of channels-last `x`
+/// `[B, H, W, C]` with kernel `[9·C, C_out]` ([`crate::conv3x3::conv3x3`],
+/// [`crate::conv3x3::conv3x3_periodic`]).
+fn conv3(x: &Tensor, weight: &Var, periodic: bool) -> Result<Tensor> {
+    Ok(if periodic {
+        crate::conv3x3::conv3x3_periodic(x, weight.as_tensor())?
+    } else {
+        crate::conv3x3::conv3x3(x, weight.as_tensor())?
+    })
 }
 
 /// 2×2 max pooling of channels-last `x` (even sides; [`crate::max_pool::max_pool2x2`]).
@@ -527,10 +560,15 @@ fn max_pool(x: &Tensor) -> Result<Tensor> {
     Ok(crate::max_pool::max_pool2x2(x)?)
 }
 
-/// Bilinear ×2 upsampling (corners aligned, as PyTorch's `align_corners=True`) of
-/// channels-last `x` `[B, H, W, C]` ([`crate::upsample::upsample_bilinear2x`]).
-fn upsample_bilinear(x: &Tensor) -> Result<Tensor> {
-    Ok(crate::upsample::upsample_bilinear2x(x)?)
+/// Bilinear ×2 upsampling of channels-last `x` `[B, H, W, C]`: corners aligned, as PyTorch's
+/// `align_corners=True` ([`crate::upsample::upsample_bilinear2x`]), or periodic
+/// ([`crate::upsample::upsample_bilinear2x_periodic`]).
+fn upsample_bilinear(x: &Tensor, periodic: bool) -> Result<Tensor> {
+    Ok(if periodic {
+        crate::upsample::upsample_bilinear2x_periodic(x)?
+    } else {
+        crate::upsample::upsample_bilinear2x(x)?
+    })
 }
 
 /// Grid coordinates `[1, H, W, 2]`: (i/(H−1), j/(W−1)), endpoints included.
@@ -582,7 +620,7 @@ mod tests {
         let mut k = vec![0f64; 9];
         k[2 * 3] = 1.0;
         let w = Var::from_tensor(&Tensor::from_vec(k, (9, 1), &d).unwrap()).unwrap();
-        let y: Vec<f64> = conv3(&x, &w)
+        let y: Vec<f64> = conv3(&x, &w, false)
             .unwrap()
             .flatten_all()
             .unwrap()
@@ -627,9 +665,19 @@ mod tests {
         assert_eq!(m.parameter_count(), want);
     }
 
+    /// Autograd against central differences, zero-padded and periodic.
     #[test]
     fn gradients_match_finite_differences() {
-        let c = small(Precision::F64);
+        for periodic in [false, true] {
+            gradients_match_finite_differences_with(periodic);
+        }
+    }
+
+    fn gradients_match_finite_differences_with(periodic: bool) {
+        let c = LsmConfig {
+            periodic,
+            ..small(Precision::F64)
+        };
         let m = Lsm::new(&c, &Device::Cpu).unwrap();
         let x = Tensor::randn(0f64, 1.0, (2, 8, 8, 1), &Device::Cpu).unwrap();
         let target = Tensor::randn(0f64, 1.0, (2, 8, 8, 1), &Device::Cpu).unwrap();
@@ -676,7 +724,7 @@ mod tests {
                 let fd = (lp - lm) / (2.0 * h);
                 assert!(
                     (fd - g[i]).abs() <= 1e-5 * (1.0 + fd.abs()),
-                    "{name}[{i}]: autograd {} vs finite difference {fd}",
+                    "{name}[{i}] (periodic {periodic}): autograd {} vs finite difference {fd}",
                     g[i]
                 );
             }
@@ -717,7 +765,7 @@ mod tests {
             &m.lift,
         )
         .unwrap();
-        let conv = conv3(&lifted, &m.encoder[0][0].weight).unwrap();
+        let conv = conv3(&lifted, &m.encoder[0][0].weight, false).unwrap();
         let batch_mean: Vec<f64> = conv
             .reshape((3 * 64, 8))
             .unwrap()
@@ -755,5 +803,30 @@ mod tests {
             .unwrap()
             .to_string()
             .contains("[B, H, W, 1]"));
+        // Periodic: no padding, and sides that need none (16 = 4 · 2² for the default patch
+        // and 3 scales; 12 is not).
+        let periodic = LsmConfig {
+            periodic: true,
+            scales: 3,
+            width: 16,
+            ..Default::default()
+        };
+        let e = Lsm::new(
+            &LsmConfig {
+                padding: 0.1,
+                ..periodic.clone()
+            },
+            &Device::Cpu,
+        )
+        .err()
+        .unwrap()
+        .to_string();
+        assert!(e.contains("periodic") && e.contains("padding"), "{e}");
+        let m = Lsm::new(&periodic, &Device::Cpu).unwrap();
+        let ok = Tensor::zeros((1, 16, 32, 1), DType::F32, &Device::Cpu).unwrap();
+        assert_eq!(m.forward(&ok).unwrap().dims(), &[1, 16, 32, 1]);
+        let bad = Tensor::zeros((1, 12, 16, 1), DType::F32, &Device::Cpu).unwrap();
+        let e = m.forward(&bad).err().unwrap().to_string();
+        assert!(e.contains("periodic") && e.contains("12×16"), "{e}");
     }
 }

@@ -201,6 +201,11 @@ pub enum ModelConfig {
         /// Hidden width of the projection (default 128).
         #[serde(default = "default_projection")]
         projection: usize,
+        /// Periodic domain (default false): convolutions and upsampling wrap around the
+        /// edges instead of zero padding (`nabla_nn::LsmConfig::periodic`); for data on a
+        /// torus such as `nabla datagen navier-stokes`. Needs `padding = 0`.
+        #[serde(default)]
+        periodic: bool,
         /// Precision (default f32).
         #[serde(default)]
         precision: Precision,

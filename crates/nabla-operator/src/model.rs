@@ -152,6 +152,7 @@ impl OperatorModel {
                 heads,
                 padding,
                 projection,
+                periodic,
                 precision,
                 seed: s,
             } => {
@@ -175,6 +176,7 @@ impl OperatorModel {
                     heads: *heads,
                     padding: *padding,
                     projection: *projection,
+                    periodic: *periodic,
                     precision: *precision,
                     seed: s.unwrap_or(seed),
                 };

@@ -33,6 +33,7 @@ fn lsm() -> ModelConfig {
         heads: 4,
         padding: 0.0,
         projection: 32,
+        periodic: false,
         precision: Default::default(),
         seed: None,
     }

@@ -105,7 +105,8 @@ fn fno() -> ModelConfig {
     }
 }
 
-fn lsm() -> ModelConfig {
+/// The test LSM, zero-padded or periodic (the heat data lives on the unit torus).
+fn lsm_with(periodic: bool) -> ModelConfig {
     ModelConfig::Lsm {
         width: 16,
         scales: 3,
@@ -115,6 +116,7 @@ fn lsm() -> ModelConfig {
         heads: 4,
         padding: 0.0,
         projection: 32,
+        periodic,
         precision: Default::default(),
         seed: None,
     }
@@ -420,10 +422,17 @@ fn bad_series_configs_are_one_line_errors_naming_the_key() {
 
 #[test]
 fn lsm_trains_on_series_2d_with_a_decreasing_loss() {
+    // Zero-padded (the paper's) and periodic (convolutions and upsampling wrap around).
+    for periodic in [false, true] {
+        lsm_trains_and_reloads(periodic);
+    }
+}
+
+fn lsm_trains_and_reloads(periodic: bool) {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("heat.h5");
     write_series_2d(&file, &heat_series(50, 6), &[]).unwrap();
-    let mut cfg = config(&file, lsm(), 40, 10, 4);
+    let mut cfg = config(&file, lsm_with(periodic), 40, 10, 4);
     cfg.train.batch_size = 10;
     cfg.train.lr = 3e-3;
     cfg.train.log_every_epochs = 1;
@@ -456,7 +465,7 @@ fn lsm_trains_on_series_2d_with_a_decreasing_loss() {
     let (loss, test) = (col("loss"), col("test_rel_l2"));
     let (first, last) = (&rows[0], &rows[rows.len() - 1]);
     eprintln!(
-        "series-2d LSM: loss {} → {}, test rollout {} → {}, per step {:?}",
+        "series-2d LSM (periodic {periodic}): loss {} → {}, test rollout {} → {}, per step {:?}",
         first[loss], last[loss], first[test], last[test], s.test_rel_l2_per_step
     );
     assert!(
@@ -465,7 +474,8 @@ fn lsm_trains_on_series_2d_with_a_decreasing_loss() {
     );
     assert!(last[test] < first[test], "{metrics}");
     assert_eq!(s.test_rel_l2_per_step.as_ref().unwrap().len(), T_OUT);
-    // Reloaded (batch-norm running statistics included), the rollout is the same.
+    // Reloaded (batch-norm running statistics and the padding mode included), the rollout is
+    // the same.
     let op = Operator::load(&run_dir).unwrap();
     let loaded = op.model();
     let p = loaded
