@@ -380,26 +380,32 @@ mod tests {
         }
     }
 
+    /// The 3 × 4 field 1, 2, …, 12 (row-major) correlated with the kernel of the single tap
+    /// `tap` (= (dy + 1)·3 + dx + 1), zero-padded or periodic.
+    fn single_tap(tap: usize, periodic: bool) -> Vec<f64> {
+        let d = Device::Cpu;
+        let x = Tensor::arange(1f64, 13.0, &d)
+            .unwrap()
+            .reshape((1, 3, 4, 1))
+            .unwrap();
+        let mut k = vec![0f64; 9];
+        k[tap] = 1.0;
+        let k = Tensor::from_vec(k, (9, 1), &d).unwrap();
+        let y = if periodic {
+            conv3x3_periodic(&x, &k)
+        } else {
+            conv3x3(&x, &k)
+        };
+        y.unwrap().flatten_all().unwrap().to_vec1().unwrap()
+    }
+
     /// f32 agrees with f64 to single precision, and a single tap reads the right neighbour.
     #[test]
     fn f32_agrees_and_a_single_tap_shifts_the_field() {
         let d = Device::Cpu;
-        let x = Tensor::arange(1f32, 13.0, &d)
-            .unwrap()
-            .reshape((1, 3, 4, 1))
-            .unwrap();
         // Only tap (dy, dx) = (0, 1): y[i, j] = x[i, j + 1], 0 in the last column.
-        let mut k = vec![0f32; 9];
-        k[5] = 1.0;
-        let k = Tensor::from_vec(k, (9, 1), &d).unwrap();
-        let y: Vec<f32> = conv3x3(&x, &k)
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .to_vec1()
-            .unwrap();
         assert_eq!(
-            y,
+            single_tap(5, false),
             vec![2.0, 3.0, 4.0, 0.0, 6.0, 7.0, 8.0, 0.0, 10.0, 11.0, 12.0, 0.0]
         );
         let x = Tensor::randn(0f32, 1.0, (2, 17, 19, 8), &d).unwrap();
@@ -418,22 +424,9 @@ mod tests {
     #[test]
     fn periodic_taps_wrap_and_commute_with_shifts() {
         let d = Device::Cpu;
-        let x = Tensor::arange(1f64, 13.0, &d)
-            .unwrap()
-            .reshape((1, 3, 4, 1))
-            .unwrap();
         // Tap (dy, dx) = (−1, 1): y[i, j] = x[i − 1 mod 3, j + 1 mod 4].
-        let mut k = vec![0f64; 9];
-        k[2] = 1.0;
-        let k = Tensor::from_vec(k, (9, 1), &d).unwrap();
-        let y: Vec<f64> = conv3x3_periodic(&x, &k)
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .to_vec1()
-            .unwrap();
         assert_eq!(
-            y,
+            single_tap(2, true),
             vec![10.0, 11.0, 12.0, 9.0, 2.0, 3.0, 4.0, 1.0, 6.0, 7.0, 8.0, 5.0]
         );
         let roll = |t: &Tensor, dim: usize, by: usize| {
