@@ -67,7 +67,7 @@ fn taps_periodic(n: usize) -> Vec<(usize, usize, f64)> {
             let pos = i as f64 / 2.0 - 0.25;
             let below = pos.floor();
             let lo = (below as isize).rem_euclid(n as isize) as usize;
-            ((lo), (lo + 1) % n, pos - below)
+            (lo, (lo + 1) % n, pos - below)
         })
         .collect()
 }
