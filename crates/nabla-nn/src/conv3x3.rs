@@ -82,6 +82,10 @@ pub fn composed(x: &Tensor, kernel: &Tensor) -> candle_core::Result<Tensor> {
 /// extended by one wrapped-around cell on every side, cropped back.
 pub fn composed_periodic(x: &Tensor, kernel: &Tensor) -> candle_core::Result<Tensor> {
     let (_, h, w, _) = x.dims4()?;
+    if h == 0 || w == 0 {
+        // Nothing to wrap (and no last row or column to take): the empty result.
+        return composed(x, kernel);
+    }
     let rows = Tensor::cat(&[&x.narrow(1, h - 1, 1)?, x, &x.narrow(1, 0, 1)?], 1)?;
     let ext = Tensor::cat(
         &[&rows.narrow(2, w - 1, 1)?, &rows, &rows.narrow(2, 0, 1)?],
@@ -445,6 +449,18 @@ mod tests {
         let shifted_first = conv3x3_periodic(&roll(&roll(&x, 1, 2), 2, 5), &k).unwrap();
         let shifted_after = roll(&roll(&conv3x3_periodic(&x, &k).unwrap(), 1, 2), 2, 5);
         assert!(max_diff(&shifted_first, &shifted_after) < 1e-12);
+    }
+
+    /// An empty grid gives an empty result from the candle-op reference too (no wrap to take).
+    #[test]
+    fn periodic_reference_on_an_empty_grid_is_empty() {
+        let d = Device::Cpu;
+        let k = Tensor::zeros((18, 3), DType::F64, &d).unwrap();
+        for dims in [(1, 0, 4, 2), (2, 3, 0, 2)] {
+            let x = Tensor::zeros(dims, DType::F64, &d).unwrap();
+            let y = composed_periodic(&x, &k).unwrap();
+            assert_eq!(y.dims(), &[dims.0, dims.1, dims.2, 3]);
+        }
     }
 
     #[test]
