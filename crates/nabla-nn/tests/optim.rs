@@ -63,6 +63,48 @@ fn learning_rate_schedules() {
     assert_eq!(k.lr(0.1, 0, 1000), 0.1);
     assert!((k.lr(0.1, 500, 1000) - 0.055).abs() < 1e-15);
     assert!((k.lr(0.1, 1000, 1000) - 0.01).abs() < 1e-15);
+    // One cycle over 101 steps with the peak at step 29 (0.3 · 100 − 1): the values PyTorch's
+    // OneCycleLR gives for max_lr 0.1, total_steps 100 — start 0.004, peak 0.1 at step 29, the
+    // fall half done at step 64, last step 4e-7.
+    let o = LrSchedule::OneCycle {
+        pct_start: 0.3,
+        div_factor: 25.0,
+        final_div_factor: 1e4,
+    };
+    assert!((o.lr(0.1, 0, 100) - 0.004).abs() < 1e-15);
+    assert!((o.lr(0.1, 29, 100) - 0.1).abs() < 1e-15);
+    let rise = 0.1 + (0.004 - 0.1) * 0.5 * (1.0 + (std::f64::consts::PI * 14.0 / 29.0).cos());
+    assert!((o.lr(0.1, 14, 100) - rise).abs() < 1e-15);
+    assert!((o.lr(0.1, 99, 100) - 4e-7).abs() < 1e-18);
+    let mid_fall = o.lr(0.1, 64, 100);
+    assert!(
+        (mid_fall - (4e-7 + (0.1 - 4e-7) * 0.5)).abs() < 1e-12,
+        "{mid_fall}"
+    );
+    let rates: Vec<f64> = (0..100).map(|t| o.lr(0.1, t, 100)).collect();
+    assert!(rates[..30].windows(2).all(|w| w[1] > w[0]));
+    assert!(rates[29..].windows(2).all(|w| w[1] < w[0]));
+    let parsed: LrSchedule = serde_json::from_str(r#"{"kind": "one_cycle"}"#).unwrap();
+    assert_eq!(parsed, o, "one_cycle's defaults are PyTorch's");
+    for bad in [
+        LrSchedule::OneCycle {
+            pct_start: 1.0,
+            div_factor: 25.0,
+            final_div_factor: 1e4,
+        },
+        LrSchedule::OneCycle {
+            pct_start: 0.3,
+            div_factor: 0.5,
+            final_div_factor: 1e4,
+        },
+        LrSchedule::OneCycle {
+            pct_start: 0.3,
+            div_factor: 25.0,
+            final_div_factor: f64::NAN,
+        },
+    ] {
+        assert!(bad.validate("s").is_err());
+    }
     assert!(LrSchedule::Step {
         every: 0,
         gamma: 0.5

@@ -31,6 +31,40 @@ pub enum LrSchedule {
         #[serde(default)]
         min_lr: f64,
     },
+    /// The one-cycle policy (Smith & Topin 2019; PyTorch's `OneCycleLR` with cosine
+    /// annealing): from `lr / div_factor` up to `lr` over the first `pct_start` of the stage,
+    /// then down to `lr / (div_factor · final_div_factor)` at its last step, both along half
+    /// cosines. The warm-up keeps the first steps of a freshly initialised network with batch
+    /// norm from jumping; the long tail anneals like `cosine`.
+    OneCycle {
+        /// Fraction of the stage spent rising, in (0, 1) (default 0.3).
+        #[serde(default = "default_pct_start")]
+        pct_start: f64,
+        /// `lr` over the starting rate (default 25).
+        #[serde(default = "default_div_factor")]
+        div_factor: f64,
+        /// Starting rate over the final rate (default 1e4).
+        #[serde(default = "default_final_div_factor")]
+        final_div_factor: f64,
+    },
+}
+
+fn default_pct_start() -> f64 {
+    0.3
+}
+
+fn default_div_factor() -> f64 {
+    25.0
+}
+
+fn default_final_div_factor() -> f64 {
+    1e4
+}
+
+/// `end + (start − end)(1 + cos(π frac)) / 2`: a half cosine from `start` (frac 0) to `end`
+/// (frac 1).
+fn half_cosine(start: f64, end: f64, frac: f64) -> f64 {
+    end + (start - end) * 0.5 * (1.0 + (std::f64::consts::PI * frac.clamp(0.0, 1.0)).cos())
 }
 
 fn one() -> usize {
@@ -53,6 +87,25 @@ impl LrSchedule {
                     t as f64 / total as f64
                 };
                 min_lr + (lr - min_lr) * 0.5 * (1.0 + (std::f64::consts::PI * frac).cos())
+            }
+            LrSchedule::OneCycle {
+                pct_start,
+                div_factor,
+                final_div_factor,
+            } => {
+                let initial = lr / div_factor;
+                let last = initial / final_div_factor;
+                // PyTorch's phase ends: the peak at step pct_start·T − 1, the floor at T − 1.
+                let peak = pct_start * total as f64 - 1.0;
+                let end = total as f64 - 1.0;
+                let t = t as f64;
+                if t <= peak {
+                    half_cosine(initial, lr, if peak > 0.0 { t / peak } else { 1.0 })
+                } else if end > peak {
+                    half_cosine(lr, last, (t - peak) / (end - peak))
+                } else {
+                    last
+                }
             }
         }
     }
@@ -80,6 +133,30 @@ impl LrSchedule {
                         format!("{prefix}.min_lr"),
                         format!("{min_lr} is not a non-negative number"),
                     ));
+                }
+                Ok(())
+            }
+            LrSchedule::OneCycle {
+                pct_start,
+                div_factor,
+                final_div_factor,
+            } => {
+                if !(pct_start > 0.0 && pct_start < 1.0) {
+                    return Err(NnError::invalid(
+                        format!("{prefix}.pct_start"),
+                        format!("{pct_start} is not in (0, 1)"),
+                    ));
+                }
+                for (key, v) in [
+                    ("div_factor", div_factor),
+                    ("final_div_factor", final_div_factor),
+                ] {
+                    if !(v >= 1.0 && v.is_finite()) {
+                        return Err(NnError::invalid(
+                            format!("{prefix}.{key}"),
+                            format!("{v} is not a finite number ≥ 1"),
+                        ));
+                    }
                 }
                 Ok(())
             }
