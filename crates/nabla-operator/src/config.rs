@@ -206,6 +206,11 @@ pub enum ModelConfig {
         /// torus such as `nabla datagen navier-stokes`. Needs `padding = 0`.
         #[serde(default)]
         periodic: bool,
+        /// A learned pointwise linear path from the input channels to the output, zero at
+        /// the start (default false; `nabla_nn::LsmConfig::linear_skip`): for `series-2d`
+        /// rollouts, whose next frame is close to a linear extrapolation of the last ones.
+        #[serde(default)]
+        linear_skip: bool,
         /// Precision (default f32).
         #[serde(default)]
         precision: Precision,

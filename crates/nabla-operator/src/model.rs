@@ -153,6 +153,7 @@ impl OperatorModel {
                 padding,
                 projection,
                 periodic,
+                linear_skip,
                 precision,
                 seed: s,
             } => {
@@ -177,6 +178,7 @@ impl OperatorModel {
                     padding: *padding,
                     projection: *projection,
                     periodic: *periodic,
+                    linear_skip: *linear_skip,
                     precision: *precision,
                     seed: s.unwrap_or(seed),
                 };

@@ -34,6 +34,7 @@ fn lsm() -> ModelConfig {
         padding: 0.0,
         projection: 32,
         periodic: false,
+        linear_skip: false,
         precision: Default::default(),
         seed: None,
     }

@@ -105,8 +105,9 @@ fn fno() -> ModelConfig {
     }
 }
 
-/// The test LSM, zero-padded or periodic (the heat data lives on the unit torus).
-fn lsm_with(periodic: bool) -> ModelConfig {
+/// The test LSM, zero-padded or periodic (the heat data lives on the unit torus), with or
+/// without the input-to-output linear path.
+fn lsm_with(periodic: bool, linear_skip: bool) -> ModelConfig {
     ModelConfig::Lsm {
         width: 16,
         scales: 3,
@@ -117,6 +118,7 @@ fn lsm_with(periodic: bool) -> ModelConfig {
         padding: 0.0,
         projection: 32,
         periodic,
+        linear_skip,
         precision: Default::default(),
         seed: None,
     }
@@ -422,17 +424,18 @@ fn bad_series_configs_are_one_line_errors_naming_the_key() {
 
 #[test]
 fn lsm_trains_on_series_2d_with_a_decreasing_loss() {
-    // Zero-padded (the paper's) and periodic (convolutions and upsampling wrap around).
-    for periodic in [false, true] {
-        lsm_trains_and_reloads(periodic);
+    // Zero-padded (the paper's), periodic (convolutions and upsampling wrap around), and
+    // periodic with the linear input-to-output path (its weights saved and reloaded).
+    for (periodic, linear_skip) in [(false, false), (true, false), (true, true)] {
+        lsm_trains_and_reloads(periodic, linear_skip);
     }
 }
 
-fn lsm_trains_and_reloads(periodic: bool) {
+fn lsm_trains_and_reloads(periodic: bool, linear_skip: bool) {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("heat.h5");
     write_series_2d(&file, &heat_series(50, 6), &[]).unwrap();
-    let mut cfg = config(&file, lsm_with(periodic), 40, 10, 4);
+    let mut cfg = config(&file, lsm_with(periodic, linear_skip), 40, 10, 4);
     cfg.train.batch_size = 10;
     cfg.train.lr = 3e-3;
     cfg.train.log_every_epochs = 1;
@@ -465,7 +468,8 @@ fn lsm_trains_and_reloads(periodic: bool) {
     let (loss, test) = (col("loss"), col("test_rel_l2"));
     let (first, last) = (&rows[0], &rows[rows.len() - 1]);
     eprintln!(
-        "series-2d LSM (periodic {periodic}): loss {} → {}, test rollout {} → {}, per step {:?}",
+        "series-2d LSM (periodic {periodic}, linear skip {linear_skip}): loss {} → {}, test \
+         rollout {} → {}, per step {:?}",
         first[loss], last[loss], first[test], last[test], s.test_rel_l2_per_step
     );
     assert!(
