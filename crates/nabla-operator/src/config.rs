@@ -206,9 +206,10 @@ pub enum ModelConfig {
         /// torus such as `nabla datagen navier-stokes`. Needs `padding = 0`.
         #[serde(default)]
         periodic: bool,
-        /// A learned pointwise linear path from the input channels to the output, zero at
-        /// the start (default false; `nabla_nn::LsmConfig::linear_skip`): for `series-2d`
-        /// rollouts, whose next frame is close to a linear extrapolation of the last ones.
+        /// A learned pointwise linear path from the input channels to the output, starting
+        /// as a copy of the last input channel (default false;
+        /// `nabla_nn::LsmConfig::linear_skip`): for `series-2d` rollouts, so the network
+        /// learns the increment from the newest frame.
         #[serde(default)]
         linear_skip: bool,
         /// Precision (default f32).

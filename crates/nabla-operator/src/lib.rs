@@ -62,7 +62,6 @@ pub mod config;
 pub mod dataset;
 pub mod inference;
 pub mod inverse;
-pub mod linear_skip;
 pub mod model;
 pub mod objective;
 pub mod run;

@@ -418,32 +418,6 @@ impl OperatorModel {
         Ok(out)
     }
 
-    /// Sets the weights of the LSM's linear input-to-output path (`linear_skip`): `k[c]`
-    /// multiplies input channel c (normalised) into the first (normalised) output channel.
-    /// An error for other models or an LSM without the path.
-    pub fn set_linear_skip(&self, k: &[f64]) -> Result<()> {
-        let var = match &self.net {
-            Net::Lsm(m) => m.params().get("skip.weight"),
-            _ => None,
-        }
-        .ok_or_else(|| {
-            OperatorError::config(
-                "model.linear_skip",
-                "only an LSM with linear_skip = true has the path",
-            )
-        })?;
-        let dims = var.dims().to_vec();
-        if dims.iter().product::<usize>() != k.len() * dims[1] || dims[1] != 1 {
-            return Err(OperatorError::config(
-                "model.linear_skip",
-                format!("{} weights for a path of shape {dims:?}", k.len()),
-            ));
-        }
-        let t = Tensor::from_vec(k.to_vec(), (k.len(), 1), &self.device)?.to_dtype(var.dtype())?;
-        var.set(&t)?;
-        Ok(())
-    }
-
     /// The autoregressive rollout of a batch of *normalised* windows `[B, dims…, C]` (C frames,
     /// oldest first): `steps` decoded frames `[B, dims…, steps]` in the target's units. Step
     /// t predicts a frame from the window, which then drops its oldest frame and appends the

@@ -1,6 +1,6 @@
 //! A whole supervised operator run: load data, normalise, train, measure.
 
-use crate::config::{ModelConfig, OperatorConfig, OperatorTrainConfig};
+use crate::config::{OperatorConfig, OperatorTrainConfig};
 use crate::dataset::{self, mean_std, Samples};
 use crate::model::{Normalizer, OperatorModel};
 use crate::objective::{mean_relative_l2, rollout_errors, SupervisedObjective};
@@ -153,13 +153,6 @@ pub fn train_operator(config: &OperatorConfig, options: &RunOptions) -> Result<O
     let rollout = config.data.rollout_steps();
     let norm = normalizer_for(&train_set, rollout.is_some());
     let model = OperatorModel::new(config, &data.dims, norm)?;
-    if let ModelConfig::Lsm {
-        linear_skip: true, ..
-    } = config.model
-    {
-        // A resumed run overwrites this with the checkpoint's weights.
-        model.set_linear_skip(&crate::linear_skip::least_squares_map(&train_set, &norm)?)?;
-    }
     let train_t = tensors(&model, &train_set, &norm)?;
     let test_t = tensors(&model, &test_set, &norm)?;
     let mut objective = SupervisedObjective::new(
