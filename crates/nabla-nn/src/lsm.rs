@@ -355,7 +355,7 @@ impl Lsm {
         // Created last, so the other parameters are drawn exactly as without it. A copy of
         // the newest frame, not a fitted extrapolation: Σ|K| = 1 does not amplify the errors
         // of fed-back predictions (a least-squares fit on Navier–Stokes frames, weights up
-        // to ±11.5, made 10-step rollouts diverge in training).
+        // to ±11.5, made the 10-step rollout error rise while training).
         let skip = if config.linear_skip {
             let (cin, cout) = (config.in_channels, config.out_channels);
             let mut k = vec![0.0f64; cin * cout];

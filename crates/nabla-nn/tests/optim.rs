@@ -63,7 +63,7 @@ fn learning_rate_schedules() {
     assert_eq!(k.lr(0.1, 0, 1000), 0.1);
     assert!((k.lr(0.1, 500, 1000) - 0.055).abs() < 1e-15);
     assert!((k.lr(0.1, 1000, 1000) - 0.01).abs() < 1e-15);
-    // One cycle over 101 steps with the peak at step 29 (0.3 · 100 − 1): the values PyTorch's
+    // One cycle over 100 steps with the peak at step 29 (0.3 · 100 − 1): the values PyTorch's
     // OneCycleLR gives for max_lr 0.1, total_steps 100 — start 0.004, peak 0.1 at step 29, the
     // fall half done at step 64, last step 4e-7.
     let o = LrSchedule::OneCycle {
