@@ -64,7 +64,7 @@ fn default_final_div_factor() -> f64 {
 /// `end + (start − end)(1 + cos(π frac)) / 2`: a half cosine from `start` (frac 0) to `end`
 /// (frac 1).
 fn half_cosine(start: f64, end: f64, frac: f64) -> f64 {
-    end + (start - end) * 0.5 * (1.0 + (std::f64::consts::PI * frac.clamp(0.0, 1.0)).cos())
+    end + (start - end) * 0.5 * (1.0 + (std::f64::consts::PI * frac).cos())
 }
 
 fn one() -> usize {
@@ -86,7 +86,7 @@ impl LrSchedule {
                 } else {
                     t as f64 / total as f64
                 };
-                min_lr + (lr - min_lr) * 0.5 * (1.0 + (std::f64::consts::PI * frac).cos())
+                half_cosine(lr, min_lr, frac)
             }
             LrSchedule::OneCycle {
                 pct_start,
@@ -102,7 +102,8 @@ impl LrSchedule {
                 if t <= peak {
                     half_cosine(initial, lr, if peak > 0.0 { t / peak } else { 1.0 })
                 } else if end > peak {
-                    half_cosine(lr, last, (t - peak) / (end - peak))
+                    // Past the last step the rate stays at its floor.
+                    half_cosine(lr, last, ((t - peak) / (end - peak)).min(1.0))
                 } else {
                     last
                 }
